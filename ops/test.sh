@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The whole suite: install, start the services (stopping afterwards only those this run
+# started), lint, type-check, then pytest. Extra arguments go to pytest.
+source "$(dirname "$0")/lib.sh"
+cd "$REPO_ROOT"
+"$REPO_ROOT/ops/venv.sh"
+"$REPO_ROOT/ops/sysdeps.sh"
+
+source "$REPO_ROOT/ops/services.list"
+started=()
+cleanup() {
+  local i
+  for ((i = ${#started[@]} - 1; i >= 0; i--)); do "$REPO_ROOT/ops/${started[i]}.sh" stop || true; done
+}
+trap cleanup EXIT
+for svc in "${TEST_SERVICES[@]}"; do
+  if ! "$REPO_ROOT/ops/$svc.sh" status | grep -q running; then started+=("$svc"); fi
+done
+"$REPO_ROOT/ops/up.sh" "${TEST_SERVICES[@]}"
+set -a; source "$OPS_DIR/env"; set +a
+
+log "ruff"; .venv/bin/ruff check .
+log "mypy"; .venv/bin/mypy
+log "pytest"
+# pytest exits 5 when it collected nothing: that is a failure here, never a pass.
+STACKLEDGER_REQUIRE_SERVICES=1 .venv/bin/python -m pytest "$@"

@@ -1,0 +1,153 @@
+"""The store: one engine, transactions, idempotent bulk writes and frame reads.
+
+Every write of a window happens inside `Store.transaction()`: the window is stored whole
+or not at all. Inserts that may repeat (samples, dead letters) are `INSERT … ON CONFLICT
+DO NOTHING`; derived rows (usage, cost lines) are replaced for their window.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, Engine, Table, create_engine, event, exc, inspect
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.sql import ColumnElement, Select
+
+from stackledger.errors import StoreError
+from stackledger.store import tables
+from stackledger.store.migrate import current_revision, head_revision, upgrade
+
+log = logging.getLogger(__name__)
+
+# SQLite keeps NUMERIC as REAL; amounts round-trip exactly at our 6-decimal scale.
+warnings.filterwarnings("ignore", message=".*does \\*not\\* support Decimal objects natively")
+
+CHUNK = 5000  # rows per executemany; bounded so memory stays flat on large windows
+
+
+class Store:
+    """A database holding StackLedger's records. Cheap to create; share one per process."""
+
+    def __init__(self, url: str, *, echo: bool = False) -> None:
+        self.url = url
+        self.engine: Engine = _make_engine(url, echo=echo)
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    # -------------------------------------------------------------- schema
+
+    def ensure_schema(self) -> None:
+        """SQLite files are upgraded on first use; other databases must be migrated explicitly."""
+        if self.dialect == "sqlite":
+            upgrade(self.engine)
+            return
+        if current_revision(self.engine) != head_revision():
+            raise StoreError(
+                f"database {self.engine.url.render_as_string(hide_password=True)} is not at the "
+                "current schema: run `stackledger db upgrade`"
+            )
+
+    def upgrade(self) -> None:
+        upgrade(self.engine)
+
+    # -------------------------------------------------------------- writes
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        try:
+            with self.engine.begin() as conn:
+                yield conn
+        except exc.OperationalError as error:
+            raise StoreError(f"database error: {error.orig}") from error
+
+    def insert_ignore(
+        self, conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]], *, returning: str | None = None
+    ) -> list[Any]:
+        """Insert rows, skipping those whose unique key exists. Returns the `returning`
+        column of the rows really inserted (so callers can count duplicates)."""
+        inserted: list[Any] = []
+        for chunk in _chunks(rows, CHUNK):
+            stmt = self._insert(table).on_conflict_do_nothing()
+            if returning is None:
+                conn.execute(stmt, chunk)
+                continue
+            result = conn.execute(stmt.returning(table.c[returning], sort_by_parameter_order=True), chunk)
+            inserted.extend(result.scalars().all())
+        return inserted
+
+    def insert(self, conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]]) -> int:
+        count = 0
+        for chunk in _chunks(list(rows), CHUNK):
+            conn.execute(table.insert(), chunk)
+            count += len(chunk)
+        return count
+
+    def replace(
+        self, conn: Connection, table: Table, where: ColumnElement[bool], rows: Sequence[Mapping[str, Any]]
+    ) -> int:
+        """Delete what `where` selects, then insert `rows`: a re-run replaces, never adds."""
+        conn.execute(table.delete().where(where))
+        return self.insert(conn, table, rows)
+
+    def _insert(self, table: Table) -> Any:
+        if self.dialect == "postgresql":
+            return postgresql.insert(table)
+        if self.dialect == "sqlite":
+            return sqlite.insert(table)
+        raise StoreError(f"unsupported database dialect {self.dialect}")
+
+    # -------------------------------------------------------------- reads
+
+    def frame(self, query: Select[Any], conn: Connection | None = None) -> pd.DataFrame:
+        if conn is not None:
+            return _to_frame(conn, query)
+        with self.engine.connect() as own:
+            return _to_frame(own, query)
+
+    def has_tables(self) -> bool:
+        return "samples" in inspect(self.engine).get_table_names()
+
+
+def open_store(url: str, *, echo: bool = False) -> Store:
+    store = Store(url, echo=echo)
+    store.ensure_schema()
+    return store
+
+
+def _to_frame(conn: Connection, query: Select[Any]) -> pd.DataFrame:
+    result = conn.execute(query)
+    return pd.DataFrame(result.fetchall(), columns=list(result.keys()))
+
+
+def _chunks(rows: Sequence[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:
+    for start in range(0, len(rows), size):
+        yield list(rows[start : start + size])
+
+
+def _make_engine(url: str, *, echo: bool) -> Engine:
+    try:
+        engine = create_engine(url, echo=echo, future=True)
+    except (exc.ArgumentError, ModuleNotFoundError) as error:
+        raise StoreError(f"bad database.url: {error}") from None
+    if engine.dialect.name == "sqlite":
+        event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    # WAL lets readers (reports, Airflow tasks) run while a window is written.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+__all__ = ["Store", "open_store", "tables"]

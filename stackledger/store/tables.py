@@ -1,0 +1,176 @@
+"""SQLAlchemy Core tables for the canonical records (DESIGN §3).
+
+Timestamps are naive UTC. Money is Numeric; quantities of usage are floats (measurements),
+turned into Decimal once, at the cost line.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    JSON,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "pk": "pk_%(table_name)s",
+}
+metadata = MetaData(naming_convention=NAMING)
+
+MONEY = Numeric(20, 6)
+PRICE = Numeric(24, 10)
+QUANTITY = Numeric(28, 9)
+ID = String(255)
+
+samples = Table(
+    "samples",
+    metadata,
+    Column("message_id", ID, primary_key=True),
+    Column("meter", String(128), nullable=False),
+    Column("type", String(16), nullable=False),
+    Column("unit", String(32), nullable=False),
+    Column("volume", Float, nullable=False),
+    Column("project_id", ID),
+    Column("user_id", ID),
+    Column("resource_id", ID, nullable=False),
+    Column("timestamp", DateTime, nullable=False),
+    Column("metadata", JSON),
+    Column("source", String(255)),
+    Column("ingested_at", DateTime, nullable=False),
+    Index(None, "meter", "timestamp"),
+    Index(None, "timestamp"),
+)
+
+dead_letters = Table(
+    "dead_letters",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    # sha256 of (origin, location, payload): re-reading the same bad line stores it once.
+    Column("fingerprint", String(64), nullable=False, unique=True),
+    Column("origin", String(512), nullable=False),  # file path, kafka topic, collector
+    Column("location", String(255), nullable=False),  # "line 12", "partition 3 offset 991"
+    Column("reason", Text, nullable=False),
+    Column("payload", Text),
+    Column("received_at", DateTime, nullable=False),
+)
+
+resources = Table(
+    "resources",
+    metadata,
+    Column("resource_id", ID, primary_key=True),
+    Column("valid_from", DateTime, primary_key=True),
+    Column("valid_to", DateTime),
+    Column("resource_type", String(32), nullable=False),
+    Column("project_id", ID),
+    Column("name", String(512)),
+    Column("region", String(128)),
+    Column("flavor_name", String(255)),
+    Column("vcpus", Float),
+    Column("ram_mib", Float),
+    Column("disk_gib", Float),
+    Column("volume_type", String(255)),
+    Column("size_gib", Float),
+    Column("started_at", DateTime),
+    Column("ended_at", DateTime),
+    Column("source", String(64), nullable=False),
+    Index(None, "project_id"),
+)
+
+projects = Table(
+    "projects",
+    metadata,
+    Column("project_id", ID, primary_key=True),
+    Column("name", String(512)),
+    Column("domain_id", ID),
+    Column("parent_id", ID),
+    Column("tags", JSON),
+    Column("team", String(255)),
+    Column("cost_center", String(255)),
+    Column("budget_amount", MONEY),
+    Column("budget_currency", String(3)),
+    Column("budget_period", String(16)),
+    Column("source", String(64)),
+)
+
+usage = Table(
+    "usage",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("charge_period_start", DateTime, nullable=False),
+    Column("charge_period_end", DateTime, nullable=False),
+    Column("project_id", ID),
+    Column("resource_id", ID, nullable=False),
+    Column("resource_type", String(32), nullable=False),
+    Column("service", String(64), nullable=False),
+    Column("consumed_quantity", Float, nullable=False),
+    Column("consumed_unit", String(32), nullable=False),
+    # '' rather than NULL so the unique key below holds (NULLs never collide in SQL).
+    Column("flavor_name", String(255), nullable=False, default=""),
+    Column("vcpus", Float),
+    Column("ram_mib", Float),
+    Column("volume_type", String(255)),
+    Column("region", String(128)),
+    Column("source", String(64), nullable=False),
+    # flavor_name is in the key: a resize inside an hour gives one instance-hour row per flavor.
+    UniqueConstraint("charge_period_start", "resource_id", "service", "source", "flavor_name"),
+    Index(None, "charge_period_start"),
+)
+
+cost_lines = Table(
+    "cost_lines",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("charge_period_start", DateTime, nullable=False),
+    Column("charge_period_end", DateTime, nullable=False),
+    Column("project_id", ID),
+    Column("resource_id", ID, nullable=False),
+    Column("resource_type", String(32), nullable=False),
+    Column("service", String(64), nullable=False),
+    Column("flavor_name", String(255), nullable=False, default=""),
+    Column("volume_type", String(255)),
+    Column("region", String(128)),
+    Column("consumed_quantity", Float, nullable=False),
+    Column("consumed_unit", String(32), nullable=False),
+    Column("price_book", String(32), nullable=False),
+    Column("sku", String(255), nullable=False),
+    Column("list_unit_price", PRICE, nullable=False),
+    Column("pricing_quantity", QUANTITY, nullable=False),
+    Column("pricing_unit", String(32), nullable=False),
+    Column("cost", MONEY, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("price_as_of", Date),
+    Column("fx_rate", PRICE),  # set when a price book's currency was converted
+    UniqueConstraint("charge_period_start", "resource_id", "service", "price_book", "flavor_name", "sku"),
+    Index(None, "price_book", "charge_period_start"),
+    Index(None, "project_id"),
+)
+
+checkpoints = Table(
+    "checkpoints",
+    metadata,
+    Column("source", String(128), primary_key=True),
+    Column("window_start", DateTime, primary_key=True),
+    Column("window_end", DateTime, nullable=False),
+    Column("rows", Integer, nullable=False),
+    Column("completed_at", DateTime, nullable=False),
+)
+
+# Days that received samples after they were rated: `stackledger rate` re-rates them.
+rerate_days = Table(
+    "rerate_days",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("marked_at", DateTime, nullable=False),
+)
