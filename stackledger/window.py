@@ -42,8 +42,9 @@ class Window:
 
     @property
     def label(self) -> str:
-        if self.start.day == 1 and self.start.time() == dt.time() and self == Window.month(self.start.strftime("%Y-%m")):
-            return self.start.strftime("%Y-%m")
+        month = self.start.strftime("%Y-%m")
+        if self == Window.month(month):
+            return month
         return f"{self.start.isoformat()}/{self.end.isoformat()}"
 
     @property

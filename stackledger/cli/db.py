@@ -8,7 +8,7 @@ from stackledger import pipeline
 from stackledger.cli.common import settings_from
 
 
-def add_parser(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser("db", help="database schema migrations")
     actions = parser.add_subparsers(dest="db_action", required=True)
     upgrade = actions.add_parser("upgrade", help="migrate the database to the current schema")

@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# Gnocchi 4.7.1 for tests and local use: REST API (gunicorn) on 127.0.0.1 plus gnocchi-metricd,
+# PostgreSQL indexer (the repo's cluster, database "gnocchi"), file storage under .ops/gnocchi,
+# HTTP Basic auth, and Ceilometer's resource types (ops/gnocchi/bootstrap_types.py).
+source "$(dirname "$0")/lib.sh"
+
+PORT="${STACKLEDGER_GNOCCHI_PORT:-58041}"
+PG_PORT="${STACKLEDGER_PG_PORT:-55432}"
+DIR="$(state_dir gnocchi)"
+HERE="$REPO_ROOT/ops/gnocchi"
+CONF="$DIR/gnocchi.conf"
+INDEXER_URL="postgresql://postgres@127.0.0.1:$PG_PORT/gnocchi"
+# Basic auth: the user name is the user id; Gnocchi grants the admin role to user "admin" only
+# (gnocchi/rest/auth_helper.py), and the collector needs to see every project's resources.
+API_USER=admin
+
+venv() { service_venv gnocchi; }
+
+install() {
+  local py stamp want
+  py="$(venv)/bin/python"
+  stamp="$DIR/requirements.sha256"
+  want=$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)
+  # The lock's hash stands for "this venv matches it", so warm starts skip the resolver.
+  if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then return 0; fi
+  ensure_uv
+  log "installing gnocchi into $(venv)"
+  uv pip sync -q -p "$py" "$HERE/requirements.txt"
+  echo "$want" >"$stamp"
+}
+
+write_conf() {
+  mkdir -p "$DIR/storage"
+  # Regenerated on every start so a changed port or OPS_DIR never leaves a stale file behind.
+  cat >"$CONF" <<EOF
+[DEFAULT]
+# WARNING level: at INFO the API logs its whole oslo.config object on every worker boot.
+verbose = false
+
+[indexer]
+url = $INDEXER_URL
+
+[storage]
+driver = file
+file_basepath = $DIR/storage
+
+[incoming]
+driver = file
+file_basepath = $DIR/storage
+
+[api]
+auth_mode = basic
+
+[metricd]
+workers = 1
+# The file incoming driver cannot notify metricd, so this poll period is the floor on how long
+# a posted measure waits before it shows up in aggregates.
+metric_processing_delay = 1
+metric_reporting_delay = 60
+EOF
+}
+
+indexer_ready() {  # the schema exists once gnocchi-upgrade has run against this database
+  [[ $(psql -h 127.0.0.1 -p "$PG_PORT" -U postgres -d gnocchi -tAc \
+    "SELECT to_regclass('public.resource_type') IS NOT NULL") == t ]]
+}
+
+upgrade() {
+  if indexer_ready && [[ -d "$DIR/storage/measure" ]]; then return 0; fi
+  log "gnocchi-upgrade (first start)"
+  "$(venv)/bin/gnocchi-upgrade" --config-file "$CONF" >"$DIR/upgrade.log" 2>&1 \
+    || die "gnocchi-upgrade failed, see $DIR/upgrade.log"
+}
+
+spawn() {  # spawn PIDFILE LOGFILE CMD...: detached from our session, PID recorded
+  local pidfile=$1 logfile=$2; shift 2
+  # setsid: a Ctrl-C or CI step ending in the caller's terminal must not take the service down.
+  # It execs in place (we are not a group leader), so $! is the service's own PID.
+  GNOCCHI_CONFIG_FILE="$CONF" setsid "$@" >>"$logfile" 2>&1 </dev/null &
+  echo $! >"$pidfile"
+}
+
+start() {
+  install
+  "$REPO_ROOT/ops/postgres.sh" start  # idempotent; it also creates the "gnocchi" database
+  write_conf
+  upgrade
+  local py; py="$(venv)/bin"
+  if pid_alive "$DIR/pid"; then log "gnocchi api already running"; else
+    # Upstream's gnocchi.rest.wsgi parses sys.argv (gunicorn's flags), hence our own entry module.
+    # graceful-timeout stays under stop_pidfile's 20 s so workers never outlive a KILLed master.
+    spawn "$DIR/pid" "$DIR/log" "$py/gunicorn" --chdir "$HERE" \
+      --bind "127.0.0.1:$PORT" --workers 2 --timeout 120 --graceful-timeout 5 \
+      --no-control-socket stackledger_gnocchi_wsgi:application
+  fi
+  if pid_alive "$DIR/metricd.pid"; then log "gnocchi-metricd already running"; else
+    spawn "$DIR/metricd.pid" "$DIR/metricd.log" "$py/gnocchi-metricd" --config-file "$CONF"
+  fi
+  wait_port "$PORT" 60 gnocchi
+  "$py/python" "$HERE/bootstrap_types.py" "http://127.0.0.1:$PORT" "$API_USER" >>"$DIR/log" 2>&1 \
+    || die "gnocchi bootstrap failed, see $DIR/log"
+  pid_alive "$DIR/metricd.pid" || die "gnocchi-metricd exited, see $DIR/metricd.log"
+  write_env gnocchi \
+    "STACKLEDGER_GNOCCHI_URL=http://127.0.0.1:$PORT" \
+    "STACKLEDGER_GNOCCHI_AUTH_MODE=basic" \
+    "STACKLEDGER_GNOCCHI_USER=$API_USER"
+  log "gnocchi ready on 127.0.0.1:$PORT (basic auth user '$API_USER')"
+}
+
+stop() {
+  stop_pidfile "$DIR/metricd.pid" gnocchi-metricd
+  stop_pidfile "$DIR/pid" gnocchi-api
+}
+
+status() {
+  local up=0
+  pid_alive "$DIR/pid" && echo "gnocchi api running (pid $(cat "$DIR/pid"))" && up=$((up + 1))
+  pid_alive "$DIR/metricd.pid" && echo "gnocchi-metricd running (pid $(cat "$DIR/metricd.pid"))" \
+    && up=$((up + 1))
+  ((up)) || echo "gnocchi stopped"
+}
+
+"${1:-status}"
