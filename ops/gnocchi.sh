@@ -66,7 +66,9 @@ indexer_ready() {  # the schema exists once gnocchi-upgrade has run against this
 }
 
 upgrade() {
-  if indexer_ready && [[ -d "$DIR/storage/measure" ]]; then return 0; fi
+  # gnocchi-upgrade leaves these two files behind once storage and incoming are laid out.
+  if indexer_ready && [[ -f "$DIR/storage/tmp/gnocchi-config" \
+    && -f "$DIR/storage/tmp/gnocchi-storage-config" ]]; then return 0; fi
   log "gnocchi-upgrade (first start)"
   "$(venv)/bin/gnocchi-upgrade" --config-file "$CONF" >"$DIR/upgrade.log" 2>&1 \
     || die "gnocchi-upgrade failed, see $DIR/upgrade.log"
