@@ -44,6 +44,10 @@ offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0
+# After a crash (kill -9) the controller refuses to re-register broker 1 until the old session
+# expires; the default 9 s session made every restart after a crash ~14 s.
+broker.heartbeat.interval.ms=500
+broker.session.timeout.ms=3000
 PROPS
 }
 
@@ -75,6 +79,7 @@ start() {
     # setsid: own session, so a Ctrl-C or hang-up in the caller's terminal does not reach the broker.
     # The sh wrapper records its own PID and then execs java, so the PID file names the JVM itself.
     rm -f "$DIR/pid"
+    # shellcheck disable=SC2016  # $$ and $@ are for the inner sh
     setsid sh -c 'echo $$ >"$0"; exec "$@"' "$DIR/pid" \
       "${JAVA_CMD[@]}" kafka.Kafka "$DIR/server.properties" </dev/null >"$DIR/log" 2>&1 &
     for _ in {1..50}; do [[ -s "$DIR/pid" ]] && break; sleep 0.1; done

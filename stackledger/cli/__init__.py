@@ -14,6 +14,7 @@ from stackledger.errors import StackLedgerError
 
 # subcommand name -> module under stackledger.cli that defines `add_parser(subparsers)`.
 COMMANDS = {
+    "config": "config",
     "db": "db",
     "ingest": "ingest",
     "rate": "rate",

@@ -1,0 +1,27 @@
+"""`stackledger config show|example`: the effective settings, or a commented example file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from stackledger.cli.common import settings_from
+from stackledger.settings import PACKAGE_DATA
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser("config", help="show the effective settings or an example file")
+    actions = parser.add_subparsers(dest="config_action", required=True)
+    actions.add_parser("show", help="print the effective settings (secrets masked)").set_defaults(run=_show)
+    actions.add_parser("example", help="print a commented example settings file").set_defaults(run=_example)
+
+
+def _show(args: argparse.Namespace) -> int:
+    # mode="json" renders SecretStr as '**********', so secrets never reach the terminal.
+    print(json.dumps(settings_from(args).model_dump(mode="json"), indent=2, sort_keys=True))
+    return 0
+
+
+def _example(_args: argparse.Namespace) -> int:
+    print((PACKAGE_DATA / "config.example.yaml").read_text(encoding="utf-8"), end="")
+    return 0
