@@ -67,7 +67,11 @@ wait_started() {  # the port opens before the broker is unfenced; the log line c
 
 start() {
   install
-  if pid_alive "$DIR/pid"; then log "kafka already running"; else
+  if pid_alive "$DIR/pid"; then
+    grep -qx "listeners=PLAINTEXT://127.0.0.1:$PORT,.*" "$DIR/server.properties" \
+      || die "kafka is already running on another port; run '$0 stop' first"
+    log "kafka already running"
+  else
     (echo >"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && die "127.0.0.1:$PORT is taken by a process we did not start"
     write_config
     if [[ ! -f "$DIR/data/meta.properties" ]]; then
