@@ -17,15 +17,16 @@ API_USER=admin
 venv() { service_venv gnocchi; }
 
 install() {
-  local py stamp want
-  py="$(venv)/bin/python"
-  stamp="$DIR/requirements.sha256"
+  local dir stamp want
+  dir="$(venv)"
+  # The lock's hash, kept inside the venv (so deleting the venv drops it too), stands for
+  # "this venv matches the lock": warm starts skip the resolver.
+  stamp="$dir/.stackledger-requirements.sha256"
   want=$(sha256sum "$HERE/requirements.txt" | cut -d' ' -f1)
-  # The lock's hash stands for "this venv matches it", so warm starts skip the resolver.
   if [[ -f "$stamp" && "$(cat "$stamp")" == "$want" ]]; then return 0; fi
   ensure_uv
-  log "installing gnocchi into $(venv)"
-  uv pip sync -q -p "$py" "$HERE/requirements.txt"
+  log "installing gnocchi into $dir"
+  uv pip sync -q -p "$dir/bin/python" "$HERE/requirements.txt"
   echo "$want" >"$stamp"
 }
 
@@ -82,6 +83,25 @@ spawn() {  # spawn PIDFILE LOGFILE CMD...: detached from our session, PID record
   echo $! >"$pidfile"
 }
 
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; }
+
+http_ready() {  # a real request through bash's /dev/tcp: curl is not on every fresh machine
+  local line
+  line=$({ exec 3<>"/dev/tcp/127.0.0.1/$PORT" && printf 'GET /healthcheck HTTP/1.0\r\n\r\n' >&3 \
+    && IFS= read -r -t 5 line <&3 && printf '%s' "$line"; } 2>/dev/null) || return 1
+  [[ $line == "HTTP/1."?" 200"* ]]
+}
+
+wait_api() {  # gunicorn binds at once but its workers need seconds to import Gnocchi
+  local i
+  for ((i = 0; i < 450; i++)); do
+    http_ready && return 0
+    pid_alive "$DIR/pid" || die "gnocchi api exited, see $DIR/log"
+    sleep 0.2
+  done
+  die "gnocchi api did not answer on 127.0.0.1:$PORT within 90 s, see $DIR/log"
+}
+
 start() {
   install
   "$REPO_ROOT/ops/postgres.sh" start  # idempotent; it also creates the "gnocchi" database
@@ -89,6 +109,7 @@ start() {
   upgrade
   local py; py="$(venv)/bin"
   if pid_alive "$DIR/pid"; then log "gnocchi api already running"; else
+    port_open && die "127.0.0.1:$PORT is taken by another process (set STACKLEDGER_GNOCCHI_PORT)"
     # Upstream's gnocchi.rest.wsgi parses sys.argv (gunicorn's flags), hence our own entry module.
     # Processes x threads, app loaded after fork: the same shape as upstream's uwsgi launcher.
     # graceful-timeout stays under stop_pidfile's 20 s so workers never outlive a KILLed master;
@@ -100,8 +121,8 @@ start() {
   if pid_alive "$DIR/metricd.pid"; then log "gnocchi-metricd already running"; else
     spawn "$DIR/metricd.pid" "$DIR/metricd.log" "$py/gnocchi-metricd" --config-file "$CONF"
   fi
-  # No wait_port: its bare newline probe makes gunicorn log an "Invalid request" warning, and
-  # bootstrap_types.py polls the HTTP API until a worker answers anyway.
+  # Not lib.sh's wait_port: its bare-newline probe makes gunicorn log an "Invalid request".
+  wait_api
   "$py/python" "$HERE/bootstrap_types.py" "http://127.0.0.1:$PORT" "$API_USER" >>"$DIR/log" 2>&1 \
     || die "gnocchi bootstrap failed, see $DIR/log"
   pid_alive "$DIR/metricd.pid" || die "gnocchi-metricd exited, see $DIR/metricd.log"

@@ -134,15 +134,16 @@ _HIGH = [
 
 # ceilometer/publisher/data/gnocchi_resources.yaml: archive_policies.
 CEILOMETER_ARCHIVE_POLICIES: list[dict[str, Any]] = [
-    {"name": "ceilometer-low", "aggregation_methods": ["mean"], "back_window": 0,
-     "definition": _LOW},
-    {"name": "ceilometer-low-rate", "aggregation_methods": ["mean", "rate:mean"],
-     "back_window": 0, "definition": _LOW},
-    {"name": "ceilometer-high", "aggregation_methods": ["mean"], "back_window": 0,
-     "definition": _HIGH},
-    {"name": "ceilometer-high-rate", "aggregation_methods": ["mean", "rate:mean"],
-     "back_window": 0, "definition": _HIGH},
-]  # fmt: skip
+    {"name": "ceilometer-low", "aggregation_methods": ["mean"], "back_window": 0, "definition": _LOW},
+    {"name": "ceilometer-low-rate", "aggregation_methods": ["mean", "rate:mean"], "back_window": 0, "definition": _LOW},
+    {"name": "ceilometer-high", "aggregation_methods": ["mean"], "back_window": 0, "definition": _HIGH},
+    {
+        "name": "ceilometer-high-rate",
+        "aggregation_methods": ["mean", "rate:mean"],
+        "back_window": 0,
+        "definition": _HIGH,
+    },
+]
 
 # 300 s points for drill-down, 3600 s points for rating. Both outlive a 90-day lookback; sum,
 # max and count sit beside mean so gauges and deltas can both be rated. rate:mean turns a
@@ -177,9 +178,7 @@ class Gnocchi:
         return r.json()
 
     def send(self, method: str, path: str, body: Any, content_type: str = "application/json") -> None:
-        r = self.http.request(
-            method, self.url + path, json=body, headers={"Content-Type": content_type}, timeout=30
-        )
+        r = self.http.request(method, self.url + path, json=body, headers={"Content-Type": content_type}, timeout=30)
         if not r.ok:
             raise RuntimeError(f"{method} {path} -> {r.status_code}: {r.text}")
 
@@ -190,7 +189,8 @@ class Gnocchi:
 
 
 def wait_ready(g: Gnocchi, deadline_s: float = 90) -> None:
-    # gunicorn opens the port before its workers finish importing Gnocchi (~3 s).
+    # gunicorn opens the port before its workers finish importing Gnocchi (seconds); ops/gnocchi.sh
+    # already waits, this covers running the script by hand against a server just started.
     end = time.monotonic() + deadline_s
     while True:
         try:
@@ -214,7 +214,10 @@ def ensure_resource_types(g: Gnocchi) -> list[str]:
                 g.send("POST", "/resource_type", {"name": name, "attributes": data})
                 changed.append(f"created {name}")
             continue
-        current = g.get(f"/resource_type/{name}")["attributes"]
+        found = g.get(f"/resource_type/{name}")
+        if found is None:
+            raise RuntimeError(f"resource type {name} missing before its update: {data}")
+        current = found["attributes"]
         first = data[0]
         attr = first["path"].removeprefix("/attributes/")
         # Same test as upstream: only the first op is compared, without its "options".

@@ -16,9 +16,7 @@ from oslo_config import cfg
 def _load() -> object:
     conf = cfg.ConfigOpts()
     opts.set_defaults()
-    conf = service.prepare_service(
-        args=[], conf=conf, default_config_files=[os.environ["GNOCCHI_CONFIG_FILE"]]
-    )
+    conf = service.prepare_service(args=[], conf=conf, default_config_files=[os.environ["GNOCCHI_CONFIG_FILE"]])
     return rest_app.load_app(conf)
 
 
