@@ -31,16 +31,20 @@ install() {
 manage() { "$(venv)/bin/keystone-manage" --config-file "$DIR/keystone.conf" "$@"; }
 
 configure() {
+  chmod 700 "$DIR"  # database, keys and the admin password live here
   sed "s|@STATE@|$DIR|g" "$TEMPLATES/keystone.conf.in" >"$DIR/keystone.conf"
   if [[ ! -s "$DIR/admin_password" ]]; then
     (umask 077; "$(venv)/bin/python" -c 'import secrets; print(secrets.token_urlsafe(24))' >"$DIR/admin_password")
+    rm -f "$DIR/bootstrapped"  # a new password must reach the database: bootstrap resets it
   fi
-  mkdir -p "$DIR/fernet-keys" "$DIR/receipt-keys" "$DIR/credential-keys"
-  local user group
-  user=$(id -un); group=$(id -gn)
-  [[ -f "$DIR/fernet-keys/0" ]] || manage fernet_setup --keystone-user "$user" --keystone-group "$group" >>"$DIR/setup.log" 2>&1
-  [[ -f "$DIR/receipt-keys/0" ]] || manage receipt_setup --keystone-user "$user" --keystone-group "$group" >>"$DIR/setup.log" 2>&1
-  [[ -f "$DIR/credential-keys/0" ]] || manage credential_setup --keystone-user "$user" --keystone-group "$group" >>"$DIR/setup.log" 2>&1
+  local kind
+  for kind in fernet receipt credential; do  # key repositories named in keystone.conf.in
+    mkdir -p "$DIR/$kind-keys"
+    chmod 700 "$DIR/$kind-keys"  # keystone warns about readable keys
+    [[ -f "$DIR/$kind-keys/0" ]] && continue
+    manage "${kind}_setup" --keystone-user "$(id -un)" --keystone-group "$(id -gn)" >>"$DIR/setup.log" 2>&1 \
+      || die "keystone ${kind}_setup failed (see $DIR/setup.log)"
+  done
   bootstrap
 }
 
@@ -76,8 +80,11 @@ PY
 launch() {
   local v; v=$(venv)
   # gunicorn stays in the foreground of its own background job so $! is the master we stop later.
-  OS_KEYSTONE_CONFIG_DIR="$DIR" nohup "$v/bin/gunicorn" --bind "127.0.0.1:$PORT" --workers 2 \
-    --timeout 120 --access-logfile - --chdir "$DIR" --pythonpath "$TEMPLATES" keystone_wsgi:application \
+  # One process with threads: Keystone's in-memory cache stays coherent. No control socket: its
+  # default lives in $HOME and would be shared with every other gunicorn on the machine.
+  OS_KEYSTONE_CONFIG_DIR="$DIR" nohup "$v/bin/gunicorn" --bind "127.0.0.1:$PORT" --workers 1 \
+    --threads 8 --timeout 120 --no-control-socket --access-logfile - --chdir "$DIR" \
+    --pythonpath "$TEMPLATES" keystone_wsgi:application \
     >>"$DIR/log" 2>&1 </dev/null &
   echo $! >"$DIR/pid"
   wait_port "$PORT" 60 keystone
@@ -87,6 +94,7 @@ launch() {
 seed() {
   "$(venv)/bin/python" "$TEMPLATES/seed.py" --auth-url "$AUTH_URL" \
     --password-file "$DIR/admin_password" --projects "$TEMPLATES/projects.json" --region "$REGION" \
+    --catalog "identity=keystone=$AUTH_URL" \
     --catalog "compute=nova=http://127.0.0.1:$NOVA_PORT/v2.1" \
     --catalog "block-storage=cinder=http://127.0.0.1:$CINDER_PORT/v3" \
     --catalog "volumev3=cinderv3=http://127.0.0.1:$CINDER_PORT/v3/\$(project_id)s" \

@@ -76,3 +76,16 @@ write_env() {  # write_env SVC "K=V"...
   local kv
   for kv in "$@"; do printf 'export %s\n' "$kv" >>"$file"; done
 }
+
+# Our default ports sit inside Linux's ephemeral range (32768–60999): under heavy test load a
+# short-lived client socket can hold one for a minute and a service start then fails. As root
+# we reserve them so the kernel never hands them out as client ports (best effort elsewhere).
+reserve_ports() {
+  local file=/proc/sys/net/ipv4/ip_local_reserved_ports current
+  [[ -w "$file" ]] || return 0
+  current=$(cat "$file")
+  local want="55000,55432,58041,58774,58776,59092-59093"
+  [[ "$current" == *"55432"* ]] && return 0
+  echo "${current:+$current,}$want" >"$file" 2>/dev/null || true
+}
+reserve_ports

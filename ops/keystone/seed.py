@@ -26,20 +26,24 @@ class Keystone:
 
     def __init__(self, auth_url: str, password: str) -> None:
         auth = v3.Password(
-            auth_url=auth_url, username="admin", password=password, project_name="admin",
-            user_domain_id="default", project_domain_id="default",
+            auth_url=auth_url,
+            username="admin",
+            password=password,
+            project_name="admin",
+            user_domain_id="default",
+            project_domain_id="default",
         )
         self.sess = ks_session.Session(auth=auth)
         self.base = auth_url.rstrip("/")
 
     def get(self, path: str, **params: str) -> dict[str, Any]:
-        return self.sess.get(self.base + path, params=params).json()
+        return dict(self.sess.get(self.base + path, params=params).json())
 
     def post(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.sess.post(self.base + path, json=body).json()
+        return dict(self.sess.post(self.base + path, json=body).json())
 
     def patch(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
-        return self.sess.patch(self.base + path, json=body).json()
+        return dict(self.sess.patch(self.base + path, json=body).json())
 
 
 def ensure_project(ks: Keystone, spec: dict[str, Any], ids: dict[str, str]) -> None:
@@ -79,8 +83,10 @@ def ensure_endpoint(ks: Keystone, service_id: str, interface: str, region: str, 
     if not endpoints:
         body = {"service_id": service_id, "interface": interface, "region_id": region, "url": url}
         ks.post("/endpoints", {"endpoint": body})
+        LOG.info("created %s endpoint %s", interface, url)
     elif endpoints[0]["url"] != url:  # a changed port moves the endpoint instead of adding one
         ks.patch(f"/endpoints/{endpoints[0]['id']}", {"endpoint": {"url": url}})
+        LOG.info("moved %s endpoint to %s", interface, url)
 
 
 def parse_args() -> argparse.Namespace:
