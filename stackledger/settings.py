@@ -8,13 +8,15 @@ Secrets are `SecretStr`: they print as '**********' and never reach logs.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 from collections.abc import Mapping
+from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
 from stackledger.errors import ConfigError
 
@@ -42,11 +44,210 @@ class UsageSettings(Section):
     # How far before a window we look for the previous reading of a cumulative counter.
     cumulative_lookback_hours: int = Field(default=24, ge=1)
     region: str = "RegionOne"
+    # The usage rows rating reads. Usage computed from Kafka/file samples ("ceilometer") and usage
+    # collected from Gnocchi ("gnocchi") describe the same cloud: rating uses one, never both.
+    source: Literal["ceilometer", "gnocchi"] = "ceilometer"
 
 
 class ReportSettings(Section):
     organisation: str = "Example Cloud"
     out_dir: Path = Path("out")
+
+
+class ProviderBaseline(Section):
+    """How one public cloud stands in for ours (`transforms.equivalents` explains the rules)."""
+
+    region: str
+    families: list[str]
+    flavors: dict[str, str] = Field(default_factory=dict)  # flavor name -> instance type / droplet slug
+    volume_types: dict[str, str] = Field(default_factory=dict)  # volume type -> storage SKU
+    skus: dict[str, str] = Field(default_factory=dict)  # service -> SKU, tier group or `included`
+
+
+class AwsBaseline(ProviderBaseline):
+    region: str = "us-east-1"
+    families: list[str] = Field(default_factory=lambda: ["m5", "m6i", "m7i"])
+
+
+class DigitalOceanBaseline(ProviderBaseline):
+    region: str = "all"  # DigitalOcean list prices do not vary by region
+    families: list[str] = Field(default_factory=lambda: ["s"])
+
+
+class BaselineSettings(Section):
+    providers: list[Literal["aws", "digitalocean"]] = ["aws", "digitalocean"]  # the books `rate` writes
+    price_overrides: Path | None = None  # user price book CSV: replaces / adds packaged rows
+    aws: AwsBaseline = AwsBaseline()
+    digitalocean: DigitalOceanBaseline = DigitalOceanBaseline()
+
+
+class FxRateSettings(Section):
+    """1 `from` = `rate` `to`, from 00:00 UTC on `valid_from` until the pair's next rate."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, serialize_by_alias=True)
+
+    source: str = Field(alias="from", pattern=r"^[A-Z]{3}$")
+    target: str = Field(alias="to", pattern=r"^[A-Z]{3}$")
+    rate: Decimal = Field(gt=0, allow_inf_nan=False)
+    valid_from: dt.date
+
+
+class SmtpNotifierSettings(Section):
+    """`email` notifier: one message per notification, plain text, over SMTP."""
+
+    host: str = "localhost"
+    port: int = Field(default=25, gt=0, lt=65536)
+    security: Literal["none", "starttls", "ssl"] = "none"  # ssl = SMTPS (implicit TLS, usually port 465)
+    username: str | None = None
+    password: SecretStr | None = None
+    sender: str = "stackledger@localhost"  # the From: address
+    recipients: list[str] = Field(default_factory=list)  # the To: addresses
+    subject_prefix: str = "[StackLedger]"
+    timeout_s: float = Field(default=10.0, gt=0)
+    ca_bundle: Path | None = None  # CA file to verify the server with (default: the system store)
+
+
+class WebhookNotifierSettings(Section):
+    """`webhook` notifier: Aodh-style JSON POST, HMAC-SHA256 signed when `secret` is set."""
+
+    url: str
+    secret: SecretStr | None = None  # signs the body: X-StackLedger-Signature: sha256=<hex>
+    timeout_s: float = Field(default=10.0, gt=0)
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class SlackNotifierSettings(Section):
+    """`slack` notifier: Slack-compatible incoming webhook (`{"text": …}`); the URL is a secret."""
+
+    url: SecretStr
+    timeout_s: float = Field(default=10.0, gt=0)
+    verify_tls: bool = True
+
+
+class KafkaNotifierSettings(Section):
+    """`kafka` notifier: the webhook's JSON body as a message on `topic`, keyed by alarm id."""
+
+    bootstrap_servers: str = "localhost:9092"
+    topic: str = "stackledger.alarms"
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class NotifierSettings(Section):
+    """Notifiers by name; `log` always exists, the others exist when configured here."""
+
+    log_level: Literal["INFO", "WARNING", "ERROR"] = "WARNING"
+    email: SmtpNotifierSettings | None = None
+    webhook: WebhookNotifierSettings | None = None
+    slack: SlackNotifierSettings | None = None
+    kafka: KafkaNotifierSettings | None = None
+    retry_attempts: int = Field(default=3, ge=1)  # per notification and notifier, first try included
+    retry_backoff_s: float = Field(default=0.5, ge=0)  # doubled after each failed try, at most 30 s
+
+
+class GnocchiSettings(Section):
+    """Gnocchi for `metric_threshold` rules with `source: gnocchi` (basic auth: user is the identity)."""
+
+    url: str | None = None
+    user: str = "admin"
+    password: SecretStr | None = None
+    timeout_s: float = Field(default=30.0, gt=0)
+    verify_tls: bool = True
+
+
+class GnocchiSourceSettings(Section):
+    """The Gnocchi collector (`stackledger collect --source gnocchi`, `collectors.gnocchi`)."""
+
+    url: str | None = None  # e.g. http://gnocchi:8041 (without /v1); keystone: None = the catalog's `metric`
+    auth_mode: Literal["basic", "keystone"] = "basic"
+    user: str = "admin"  # basic: the user name is the identity; only "admin" sees every project
+    password: SecretStr | None = None  # basic: sent as is (Gnocchi's basic mode ignores it)
+    cloud: str | None = None  # keystone: the clouds.yaml entry (default: $OS_CLOUD)
+    timeout_s: float = Field(default=120.0, gt=0)  # per HTTP request
+    verify_tls: bool = True
+    retries: int = Field(default=4, ge=0)  # per request, on connection errors, 5xx and 429
+    backoff_s: float = Field(default=0.5, ge=0)  # first wait between tries, doubled each time, at most 30 s
+    concurrency: int = Field(default=4, ge=1, le=32)  # aggregates requests in flight at once
+    projects: list[str] = Field(default_factory=list)  # collect only these project ids; empty: all
+    meters: list[str] | None = None  # the meters to collect (default: every meter collectors.gnocchi knows)
+    # use_history leaves out resources whose first revision began after `stop`; Ceilometer creates a
+    # resource when it publishes its first sample, a little after that sample's time. Asking up to
+    # this much past the window's end keeps such resources; the extra points are dropped.
+    stop_grace_minutes: int = Field(default=60, ge=0, le=24 * 60)
+
+
+class CollectSettings(Section):
+    """`stackledger collect`: how a range is cut into checkpointed windows."""
+
+    window: Literal["hour", "day"] = "day"  # UTC hours or days, clipped to the range asked for
+    # A window ending later than this before now is stored but not checkpointed: its data may still
+    # arrive (polling interval + metricd delay), so the next run collects it again.
+    settle_minutes: int = Field(default=30, ge=0)
+
+
+class ForecastSettings(Section):
+    """Month-end cost forecast for `basis: forecast` budgets (alarms/forecast.py explains both)."""
+
+    method: Literal["trailing_mean", "linear"] = "trailing_mean"
+    window_days: int = Field(default=7, ge=2, le=62)  # complete days the forecast learns from
+    min_days: int = Field(default=3, ge=1)  # fewer rated days than this in the window: insufficient_data
+
+
+class AlarmSettings(Section):
+    rules: Path | None = None  # the rules YAML; relative paths are relative to the config file
+    default_notify: list[str] = Field(default_factory=lambda: ["log"])  # a rule without `notify`
+    notifiers: NotifierSettings = NotifierSettings()
+    forecast: ForecastSettings = ForecastSettings()
+    gnocchi: GnocchiSettings = GnocchiSettings()
+
+
+class KafkaSettings(Section):
+    """`stackledger consume`: Ceilometer samples from Kafka (`collectors.kafka` explains the stream).
+
+    Offsets are committed by StackLedger after each batch is stored, never automatically.
+    """
+
+    bootstrap_servers: str | list[str] = "localhost:9092"  # "host:port[,host:port…]" or a list
+    topic: str = Field(default="metering.sample", min_length=1)  # Ceilometer's `<topic>.sample`
+    group_id: str = Field(default="stackledger", min_length=1)
+    # Static membership (KIP-345): a restarted consumer with the same id takes its partitions back
+    # at once instead of waiting `session_timeout_ms` for the old member to expire. One id per process.
+    group_instance_id: str | None = None
+    client_id: str = "stackledger-consume"
+    auto_offset_reset: Literal["earliest", "latest"] = "earliest"  # a new group reads the retained backlog
+    batch_size: int = Field(default=5000, gt=0)  # samples per stored batch (one transaction, one commit)
+    batch_timeout_ms: int = Field(default=1000, gt=0)  # store a partial batch after this long
+    max_poll_records: int = Field(default=5000, gt=0)  # records per poll()
+    max_partition_fetch_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
+    fetch_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
+    max_message_bytes: int = Field(default=1024 * 1024, gt=0)  # larger records are dead-lettered unread
+    session_timeout_ms: int = Field(default=10_000, gt=0)
+    heartbeat_interval_ms: int = Field(default=3_000, gt=0)
+    max_poll_interval_ms: int = Field(default=300_000, gt=0)
+    lag_log_interval_s: float = Field(default=30.0, gt=0)  # one INFO line with the lag per partition
+    retry_attempts: int = Field(default=5, ge=1)  # per batch store or offset commit, first try included
+    retry_backoff_s: float = Field(default=1.0, ge=0)  # doubled after each failed try, at most 30 s
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+    ssl_cafile: Path | None = None  # CA bundle to verify the brokers with (default: the system store)
+    ssl_certfile: Path | None = None  # client certificate (mutual TLS)
+    ssl_keyfile: Path | None = None
+    ssl_password: SecretStr | None = None  # of the key file
+    ssl_check_hostname: bool = True
+
+    @model_validator(mode="after")
+    def _consistent(self) -> KafkaSettings:
+        if self.heartbeat_interval_ms >= self.session_timeout_ms:
+            raise ValueError("heartbeat_interval_ms must be below session_timeout_ms")
+        if self.security_protocol.startswith("SASL"):
+            if self.sasl_mechanism is None or not self.sasl_username or self.sasl_password is None:
+                raise ValueError(f"{self.security_protocol} needs sasl_mechanism, sasl_username and sasl_password")
+        elif self.sasl_mechanism is not None:
+            raise ValueError(f"sasl_mechanism is set but security_protocol is {self.security_protocol}")
+        return self
 
 
 class Settings(Section):
@@ -55,6 +256,12 @@ class Settings(Section):
     ingest: IngestSettings = IngestSettings()
     usage: UsageSettings = UsageSettings()
     report: ReportSettings = ReportSettings()
+    baselines: BaselineSettings = BaselineSettings()
+    fx: list[FxRateSettings] = Field(default_factory=list)
+    alarms: AlarmSettings = AlarmSettings()
+    gnocchi: GnocchiSourceSettings = GnocchiSourceSettings()
+    collect: CollectSettings = CollectSettings()
+    kafka: KafkaSettings = KafkaSettings()
     source_file: str | None = Field(default=None, exclude=True)
 
 
@@ -69,6 +276,14 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
     if file and "rate_card" in data and not Path(str(data["rate_card"])).is_absolute():
         # Relative paths in a config file are relative to that file, as a user expects.
         data["rate_card"] = str(Path(file).parent / str(data["rate_card"]))
+    baselines = data.get("baselines")
+    if file and isinstance(baselines, dict) and baselines.get("price_overrides"):
+        overrides = Path(str(baselines["price_overrides"]))
+        baselines["price_overrides"] = str(overrides if overrides.is_absolute() else Path(file).parent / overrides)
+    alarms = data.get("alarms")
+    if file and isinstance(alarms, dict) and alarms.get("rules"):
+        rules = Path(str(alarms["rules"]))
+        alarms["rules"] = str(rules if rules.is_absolute() else Path(file).parent / rules)
     try:
         return Settings(**data, source_file=file)
     except ValidationError as exc:

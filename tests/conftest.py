@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 from stackledger.settings import Settings, load_settings
 from stackledger.store import Store, tables
@@ -44,15 +45,20 @@ def sqlite_settings(sqlite_url: str, tmp_path: Path) -> Settings:
 
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
-    """A PostgreSQL database rebuilt from the migrations once per test session."""
-    url = require_env("STACKLEDGER_TEST_PG_URL", "postgres")
-    engine = create_engine(url)
-    with engine.begin() as conn:
-        conn.execute(text("DROP SCHEMA public CASCADE"))
-        conn.execute(text("CREATE SCHEMA public"))
-    engine.dispose()
+    """A PostgreSQL database of this test session's own, built from the migrations and
+    dropped at the end, so concurrent sessions (or developers) never see each other's rows."""
+    base = make_url(require_env("STACKLEDGER_TEST_PG_URL", "postgres"))
+    name = f"stackledger_t{os.getpid()}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
     Store(url).upgrade()
     yield url
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    admin.dispose()
 
 
 @pytest.fixture

@@ -20,6 +20,11 @@ COMMANDS = {
     "rate": "rate",
     "report": "report",
     "demo": "demo",
+    "prices": "prices",
+    "compare": "compare",
+    "alarms": "alarms",
+    "collect": "collect",
+    "consume": "consume",
 }
 
 EXIT_ERROR = 2
@@ -49,9 +54,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is at emit time (tests swap it between runs)."""
+
+    @property
+    def stream(self) -> object:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: object) -> None:
+        pass
+
+
 def _configure_logging(verbosity: int) -> None:
-    level = logging.WARNING - 10 * min(verbosity + 1, 2)
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True)
+    root = logging.getLogger()
+    root.setLevel(logging.WARNING - 10 * min(verbosity + 1, 2))
+    if not any(isinstance(handler, _StderrHandler) for handler in root.handlers):
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
     # WeasyPrint and fontTools narrate every step at INFO; keep them to warnings.
     for noisy in ("weasyprint", "fontTools", "matplotlib"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -152,6 +153,12 @@ cost_lines = Table(
     Column("currency", String(3), nullable=False),
     Column("price_as_of", Date),
     Column("fx_rate", PRICE),  # set when a price book's currency was converted
+    # Public baselines (transforms.baselines): the price before conversion, the provider region
+    # it is for, and how the usage was matched ('m1.large 4 vCPU 8 GiB → m6i.xlarge …').
+    Column("source_unit_price", PRICE),
+    Column("source_currency", String(3)),
+    Column("pricing_region", String(128)),
+    Column("mapping", String(512)),
     UniqueConstraint("charge_period_start", "resource_id", "service", "price_book", "flavor_name", "sku"),
     Index(None, "price_book", "charge_period_start"),
     Index(None, "project_id"),
@@ -173,4 +180,51 @@ rerate_days = Table(
     metadata,
     Column("day", Date, primary_key=True),
     Column("marked_at", DateTime, nullable=False),
+)
+
+# Alarms (alarms/engine.py): one row per alarm = (rule, condition, scope key), replaced on each
+# evaluation; `condition` is a budget threshold ('actual 80%') or ''.
+alarm_states = Table(
+    "alarm_states",
+    metadata,
+    Column("rule", String(128), primary_key=True),
+    Column("condition", String(64), primary_key=True),
+    Column("scope_key", String(300), primary_key=True),
+    Column("alarm_id", String(36), nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("state", String(20), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("since", DateTime, nullable=False),
+    Column("evaluated_at", DateTime, nullable=False),
+    Column("last_notified_at", DateTime),
+    Column("snoozed_pending", Boolean, nullable=False, default=False),
+    Column("reason", Text),
+)
+
+# Every transition, and every notification per notifier with its outcome: 'pending' is written
+# with the transition, in the same transaction, and becomes 'sent' or 'failed' after delivery
+# ('snoozed' when snooze_until held it back). A row left 'pending' is a delivery that was lost.
+alarm_history = Table(
+    "alarm_history",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("at", DateTime, nullable=False),  # the evaluation instant
+    Column("recorded_at", DateTime, nullable=False),  # wall clock
+    Column("rule", String(128), nullable=False),
+    Column("condition", String(64), nullable=False),
+    Column("scope_key", String(300), nullable=False),
+    Column("alarm_id", String(36), nullable=False),
+    Column("event", String(16), nullable=False),  # transition | notification
+    Column("previous", String(20), nullable=False),
+    Column("current", String(20), nullable=False),
+    Column("severity", String(16), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("reason_data", JSON),
+    Column("notifier", String(32)),
+    Column("outcome", String(16)),  # pending | sent | failed | snoozed
+    Column("attempts", Integer),
+    Column("error", Text),
+    Column("delivery", String(36), unique=True),
+    Index(None, "rule", "at"),
+    Index(None, "at"),
 )

@@ -1,0 +1,185 @@
+"""Kafka → PostgreSQL ingest: `stackledger consume`'s rate against bare kafka-python in the same run.
+
+Data: N samples (default 200,000; `BENCH_KAFKA_SAMPLES`) with the synthetic cloud's real Ceilometer
+shapes and metadata (about 1 KB per sample), packed as Ceilometer's `notifier://?driver=kafka`
+publishes them: oslo.messaging 2.0 envelopes of `BENCH_KAFKA_PER_ENVELOPE` samples (default 10),
+and one record in five a raw single sample. They go to a fresh 4-partition topic.
+
+Measured, each from its first record to its last (group join and idle time excluded):
+- bare: a kafka-python consumer with the same fetch settings reading every record and decoding
+  it with `json` (the envelope and its inner message), nothing else. Run before and after ours;
+  the ratio uses their mean, as the machine may be shared.
+- ours: `stackledger.pipeline.consume.consume` into a scratch PostgreSQL database: parse and
+  validate, store samples and dead letters in one transaction per batch, commit the offsets.
+CPU seconds of this process are printed too: the steadier figure on a busy machine (ours excludes
+the PostgreSQL server's own CPU).
+
+Needs STACKLEDGER_KAFKA_BOOTSTRAP and STACKLEDGER_TEST_PG_URL (`ops/up.sh postgres kafka`).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.admin import NewTopic
+from sqlalchemy import create_engine, make_url, text
+
+from benchmarks.common import emit, peak_rss_mib
+from collectors import synthetic
+from collectors.kafka import HAS_C_CRC32C, consumer_config
+from stackledger.pipeline.consume import consume
+from stackledger.settings import Settings, load_settings
+from stackledger.store import Store
+
+SAMPLES = int(os.environ.get("BENCH_KAFKA_SAMPLES", "200000"))
+PER_ENVELOPE = int(os.environ.get("BENCH_KAFKA_PER_ENVELOPE", "10"))
+RAW_EVERY = 5  # one record in five is a raw sample
+PARTITIONS = 4
+BENCH = "kafka_ingest"
+
+
+def sample_stream(n: int) -> list[dict[str, Any]]:
+    """n synthetic Ceilometer samples; beyond one month, the month again with new message ids."""
+    month: list[dict[str, Any]] = []
+    for message in synthetic.messages(synthetic.generate_cloud("2026-10")):
+        if "oslo.message" in message:
+            month.extend(json.loads(message["oslo.message"])["payload"])
+        else:
+            month.append(message)
+    out: list[dict[str, Any]] = []
+    lap = 0
+    while len(out) < n:
+        suffix = f"-{lap}" if lap else ""
+        out.extend({**s, "message_id": s["message_id"] + suffix} for s in month[: n - len(out)])
+        lap += 1
+    return out
+
+
+def records(samples: list[dict[str, Any]]) -> Iterator[bytes]:
+    i = 0
+    while i < len(samples):
+        if (i // PER_ENVELOPE) % RAW_EVERY == RAW_EVERY - 1:
+            yield json.dumps(samples[i]).encode()
+            i += 1
+            continue
+        inner = {"message_id": str(uuid.uuid4()), "publisher_id": "telemetry.publisher.bench", "event_type": "metering",
+                 "priority": "SAMPLE", "payload": samples[i : i + PER_ENVELOPE],
+                 "timestamp": "2026-10-31 23:59:59.000000", "_context": {}}  # fmt: skip
+        yield json.dumps({"oslo.version": "2.0", "oslo.message": json.dumps(inner)}).encode()
+        i += PER_ENVELOPE
+
+
+def produce(bootstrap: str, topic: str, values: list[bytes]) -> None:
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=50, batch_size=1 << 20,
+                             max_request_size=8 << 20)  # fmt: skip
+    for n, value in enumerate(values):
+        producer.send(topic, value, partition=n % PARTITIONS)
+    producer.flush()
+    producer.close()
+
+
+def bare(settings: Settings, topic: str, total: int) -> tuple[int, float, float]:
+    """(samples, seconds, cpu seconds): poll every record and json-decode it, nothing else."""
+    config = consumer_config(settings.kafka, "unused")
+    config["group_id"] = None
+    consumer = KafkaConsumer(**config)
+    consumer.assign([TopicPartition(topic, p) for p in range(PARTITIONS)])
+    consumer.seek_to_beginning()
+    seen = samples = 0
+    first = cpu = 0.0
+    while seen < total:
+        polled = consumer.poll(timeout_ms=1000)
+        if polled and not first:
+            first, cpu = time.perf_counter(), time.process_time()
+        for batch in polled.values():
+            for record in batch:
+                seen += 1
+                message = json.loads(record.value)
+                if "oslo.message" in message:
+                    samples += len(json.loads(message["oslo.message"])["payload"])
+                else:
+                    samples += 1
+    seconds, cpu = time.perf_counter() - first, time.process_time() - cpu
+    consumer.close()
+    return samples, seconds, cpu
+
+
+@contextmanager
+def scratch_database(base_url: str) -> Iterator[str]:
+    name = f"stackledger_bench_kafka_{os.getpid()}"
+    admin = create_engine(base_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{name}"'))
+    url = make_url(base_url).set(database=name).render_as_string(hide_password=False)
+    try:
+        Store(url).upgrade()
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@contextmanager
+def scratch_topic(bootstrap: str) -> Iterator[str]:
+    topic = f"bench.kafka-ingest.{uuid.uuid4().hex[:10]}"
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="stackledger-bench")
+    try:
+        admin.create_topics([NewTopic(topic, num_partitions=PARTITIONS, replication_factor=1)])
+        yield topic
+        admin.delete_topics([topic])
+    finally:
+        admin.close()
+
+
+def main() -> int:
+    bootstrap = os.environ.get("STACKLEDGER_KAFKA_BOOTSTRAP")
+    pg = os.environ.get("STACKLEDGER_TEST_PG_URL")
+    if not bootstrap or not pg:
+        print("bench_kafka_ingest: needs STACKLEDGER_KAFKA_BOOTSTRAP and STACKLEDGER_TEST_PG_URL "
+              "(ops/up.sh postgres kafka; source .ops/env)", file=sys.stderr)  # fmt: skip
+        return 1
+    logging.basicConfig(level=logging.WARNING)
+    samples = sample_stream(SAMPLES)
+    values = list(records(samples))
+    context = {"samples": len(samples), "records": len(values), "per_envelope": PER_ENVELOPE,
+               "bytes_per_sample": round(sum(map(len, values)) / len(samples)), "partitions": PARTITIONS,
+               "c_crc32c": HAS_C_CRC32C}  # fmt: skip
+    with scratch_topic(bootstrap) as topic, scratch_database(pg) as url:
+        produce(bootstrap, topic, values)
+        env = {"STACKLEDGER__DATABASE__URL": url, "STACKLEDGER__KAFKA__BOOTSTRAP_SERVERS": bootstrap}
+        settings = load_settings(None, env)
+        runs = [bare(settings, topic, len(values))]
+        cpu = time.process_time()
+        result = consume(settings, topic=topic, group_id=f"bench-{uuid.uuid4().hex[:8]}", until_idle=1.0)
+        ours_cpu = time.process_time() - cpu
+        runs.append(bare(settings, topic, len(values)))
+    assert result.ingested == len(samples) and all(r[0] == len(samples) for r in runs), (result, runs)
+    bare_rate = sum(len(samples) / r[1] for r in runs) / len(runs)
+    bare_cpu_rate = sum(len(samples) / r[2] for r in runs) / len(runs)
+    ours_rate = result.ingested / result.busy_seconds
+    for n, (_, seconds, cpu_s) in enumerate(runs, 1):
+        emit(BENCH, f"bare_run{n}_samples_per_s", len(samples) / seconds, "samples/s", cpu_seconds=round(cpu_s, 2),
+             **context)  # fmt: skip
+    emit(BENCH, "bare_samples_per_s", bare_rate, "samples/s", **context)
+    emit(BENCH, "ours_samples_per_s", ours_rate, "samples/s", batches=result.batches, cpu_seconds=round(ours_cpu, 2),
+         **context)  # fmt: skip
+    emit(BENCH, "ratio_to_bare", ours_rate / bare_rate, "ratio", **context)
+    emit(BENCH, "ours_cpu_samples_per_s", result.ingested / ours_cpu, "samples/cpu-s", **context)
+    emit(BENCH, "ratio_to_bare_cpu", (result.ingested / ours_cpu) / bare_cpu_rate, "ratio", **context)
+    emit(BENCH, "peak_rss", peak_rss_mib(), "MiB", **context)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

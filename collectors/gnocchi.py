@@ -1,0 +1,266 @@
+"""Usage from Gnocchi: hourly aggregates of Ceilometer's meters, one request per meter per window.
+
+`GnocchiCollector(client).collect(window)` returns usage rows (source "gnocchi") and the
+resources' revisions for a window of whole hours. Per window it sends:
+
+- one `POST /v1/search/resource/<type>?history=true` per resource type of the enabled meters
+  (instance, volume, image, network), plus a page per 1,000 revisions beyond the first:
+  the revisions in force during the window (flavors, volume types, projects over time) and
+  each resource's lifetime (`started_at`/`ended_at`);
+- one `POST /v1/aggregates` per meter, never one per resource: `groupby` id, original id,
+  project and the meter's rating attribute (flavor_name, volume_type), `use_history=true` so
+  each point is grouped by the attribute in force at its time, `granularity=3600`, `start` and
+  `stop` always given (use_history answers 500 without them). Searches are JSON structures.
+
+The requests run `concurrency` at a time. Nothing grows with the number of resources except
+the search pages (and the size of each answer).
+
+What each hourly point stands for (then `transforms.usage.hourly_usage` applies DESIGN §4 to
+them, with the revisions as inventory, exactly as it does for Kafka/file samples):
+
+- **gauges** (vcpus, memory, disk.root.size, disk.ephemeral.size, volume.size, snapshot.size,
+  backup.size, image.size): the hour's `mean` = the mean reading of the hour, × the fraction of
+  the hour the resource existed; attributes from the revision in force at the end of the hour
+  (or at the resource's end). Flavor sizes (vcpus, ram_mib) come from hours the instance spent
+  wholly in one flavor.
+- **instance-hours**: an hour with a `vcpus` point is the fraction of the hour the instance
+  existed, split between the flavors by the revisions' times (a resize at 10:30 gives half an
+  hour of each).
+- **network bytes** (cumulative, on `instance_network_interface` resources): the hour's `last`
+  value; the bytes of hour h are last(h) − the previous hour's last (within
+  `usage.cumulative_lookback_hours`), and a drop is a counter reset, counted as the new value
+  (DESIGN §4). Coarser than per-sample deltas: a reset inside an hour counts only what came
+  after it, and a counter's first hour gives no delta. (Gnocchi's `rate:*` aggregations are
+  differences of raw points with no reset handling: a reset would come out negative.)
+- **ip.floating** (a status code, on `network` resources): `min(status) == max(status) == 1`
+  in the hour, computed by Gnocchi, → an active hour = one IP-hour × lifetime fraction; an hour
+  with any other status (down, error) is not billed.
+
+The archive policy must keep 3600 s points with `mean` (gauges), `last` (counters) and `min`
+and `max` (ip.floating) — ops/gnocchi's `stackledger-hourly` does; Ceilometer's own policies
+(5-minute `mean` only) do not, and the meter then fails with Gnocchi's reason.
+
+A meter or search that fails (after the client's retries) becomes a `Failure`; the others are
+still fetched, so the run reports every failing meter, and the pipeline stores nothing of an
+incomplete window (`stackledger.pipeline.collect`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Final
+
+import pandas as pd
+
+from collectors.base import Collected, Failure
+from collectors.gnocchi_client import GnocchiClient, client_from_settings
+from collectors.gnocchi_frames import hourly, inventory, lifetimes, points, readings, sizes
+from stackledger.errors import ConfigError, SourceError
+from stackledger.schema import METERS, RESOURCE_COLUMNS, SAMPLE_COLUMNS, UNIT_FACTORS, empty_frame
+from stackledger.settings import Settings
+from stackledger.window import Window
+from transforms.usage import hourly_usage
+
+log = logging.getLogger(__name__)
+
+NAME: Final = "gnocchi"
+GRANULARITY: Final = 3600
+GROUP_KEYS: Final = ("id", "original_resource_id", "project_id")
+
+
+@dataclass(frozen=True)
+class GnocchiMeter:
+    """A Ceilometer meter as Gnocchi keeps it (ceilometer/publisher/data/gnocchi_resources.yaml)."""
+
+    name: str  # the Ceilometer meter = the Gnocchi metric name
+    resource_type: str  # the Gnocchi resource type that holds the metric
+    attribute: str | None = None  # the rating attribute grouped on, as in force at each point
+    size_column: str | None = None  # the inventory column this meter measures (per flavor / type)
+
+    @property
+    def kind(self) -> str:
+        return METERS[self.name].kind
+
+    def operations(self) -> list[Any]:
+        """The aggregates operation as a JSON tree (no string is built from the metric name)."""
+        metric = self.name
+        if self.kind == "status":  # 1 when every reading of the hour was 1 (active), else 0
+            active = ["*", ["==", ["metric", metric, "min"], 1], ["==", ["metric", metric, "max"], 1]]
+            return ["aggregate", "min", active]
+        method = "last" if self.kind == "cumulative" else "mean"
+        return ["aggregate", "mean", ["metric", metric, method]]
+
+
+METERS_COLLECTED: Final = {
+    m.name: m
+    for m in (
+        GnocchiMeter("vcpus", "instance", "flavor_name", "vcpus"),
+        GnocchiMeter("memory", "instance", "flavor_name", "ram_mib"),
+        GnocchiMeter("disk.root.size", "instance", "flavor_name", "disk_gib"),
+        GnocchiMeter("disk.ephemeral.size", "instance", "flavor_name"),
+        GnocchiMeter("volume.size", "volume", "volume_type", "size_gib"),
+        GnocchiMeter("snapshot.size", "volume", "volume_type", "size_gib"),
+        GnocchiMeter("backup.size", "volume", "volume_type", "size_gib"),
+        GnocchiMeter("image.size", "image", None, "size_gib"),
+        GnocchiMeter("network.incoming.bytes", "instance_network_interface"),
+        GnocchiMeter("network.outgoing.bytes", "instance_network_interface"),
+        GnocchiMeter("ip.floating", "network"),
+    )
+}
+# Resource types whose revisions and lifetimes we read (interfaces are not inventory: their
+# counters need neither lifetimes nor attributes).
+INVENTORY_TYPES: Final = ("instance", "volume", "image", "network")
+
+
+class GnocchiCollector:
+    """Collects a window of usage from Gnocchi (module docstring)."""
+
+    name = NAME
+
+    def __init__(
+        self,
+        client: GnocchiClient,
+        *,
+        meters: Sequence[str] | None = None,
+        projects: Sequence[str] = (),
+        region: str | None = None,
+        lookback: dt.timedelta = dt.timedelta(hours=24),
+        stop_grace: dt.timedelta = dt.timedelta(hours=1),
+        concurrency: int = 4,
+    ) -> None:
+        unknown = sorted(set(meters or ()) - set(METERS_COLLECTED))
+        if unknown:
+            valid = ", ".join(METERS_COLLECTED)
+            raise ConfigError(f"unknown Gnocchi meters {unknown}; valid: {valid}", key="gnocchi.meters")
+        self.client = client
+        self.meters = [METERS_COLLECTED[name] for name in (meters or METERS_COLLECTED)]
+        self.projects = list(projects)
+        self.region = region
+        self.lookback = lookback
+        self.stop_grace = stop_grace
+        self.concurrency = concurrency
+
+    # ------------------------------------------------------------ the protocol
+
+    def collect(self, window: Window) -> Collected:
+        before = self.client.requests_sent
+        types = [t for t in INVENTORY_TYPES if any(m.resource_type == t for m in self.meters)]
+        jobs: dict[str, Callable[[], Any]] = {f"resources {t}": _bind(self._revisions, t, window) for t in types}
+        jobs |= {f"meter {m.name}": _bind(self._groups, m, window) for m in self.meters}
+        answers, failures = self._run(jobs)
+        requests = self.client.requests_sent - before
+        if failures:
+            log.warning("gnocchi %s: %d of %d requests groups failed", window.label, len(failures), len(jobs))
+            return Collected(failures=failures, requests=requests, resources_partial=True)
+        per_meter = {m.name: points(answers[f"meter {m.name}"], m.attribute) for m in self.meters}
+        measured, flavors = self._measured_sizes(per_meter)
+        resources = inventory([row for t in types for row in answers[f"resources {t}"]], measured, flavors)
+        known = lifetimes(resources)
+        frames = [
+            readings(hourly(per_meter[m.name]), m.name, lifetimes=known, attribute=m.attribute) for m in self.meters
+        ]
+        samples = pd.concat([f for f in frames if len(f)], ignore_index=True) if any(len(f) for f in frames) else (
+            empty_frame(SAMPLE_COLUMNS)
+        )
+        usage = hourly_usage(samples, resources, window, source=NAME, default_region=self.region)
+        log.info(
+            "gnocchi %s: %d hourly points, %d revisions -> %d usage rows in %d requests",
+            window.label, len(samples), len(resources), len(usage), requests,
+        )  # fmt: skip
+        return Collected(usage=usage, resources=resources, requests=requests, resources_partial=True)
+
+    # ------------------------------------------------------------ requests
+
+    def _span(self, window: Window, *, lookback: bool = False) -> tuple[dt.datetime, dt.datetime]:
+        start = window.start - self.lookback if lookback else window.start
+        return start, window.end + self.stop_grace
+
+    def _search(self) -> dict[str, Any]:
+        return {"in": {"project_id": self.projects}} if self.projects else {}
+
+    def _groups(self, meter: GnocchiMeter, window: Window) -> list[dict[str, Any]]:
+        start, stop = self._span(window, lookback=meter.kind == "cumulative")
+        groupby = [*GROUP_KEYS, meter.attribute] if meter.attribute else list(GROUP_KEYS)
+        return self.client.aggregates(
+            resource_type=meter.resource_type, search=self._search(), operations=meter.operations(),
+            groupby=groupby, start=start, stop=stop, granularity=GRANULARITY,
+        )  # fmt: skip
+
+    def _revisions(self, resource_type: str, window: Window) -> list[dict[str, Any]]:
+        """Every revision in force during the span (Gnocchi's own use_history filter), plus the
+        current revision of every resource alive in it, which knows of a deletion recorded later."""
+        start, stop = self._span(window)
+        in_span = {"and": [
+            {"<": {"revision_start": _iso(stop)}},
+            {"or": [{">=": {"revision_end": _iso(start)}}, {"=": {"revision_end": None}}]},
+        ]}  # fmt: skip
+        current_alive = {"and": [
+            {"=": {"revision_end": None}},
+            {"<": {"started_at": _iso(stop)}},
+            {"or": [{"=": {"ended_at": None}}, {">=": {"ended_at": _iso(start)}}]},
+        ]}  # fmt: skip
+        query: dict[str, Any] = {"or": [in_span, current_alive]}
+        if self.projects:
+            query = {"and": [self._search(), query]}
+        return self.client.search_resources(resource_type, query, history=True)
+
+    def _run(self, jobs: dict[str, Callable[[], Any]]) -> tuple[dict[str, Any], list[Failure]]:
+        answers: dict[str, Any] = {}
+        failures: list[Failure] = []
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="gnocchi") as pool:
+            futures = {scope: pool.submit(job) for scope, job in jobs.items()}
+            for scope, future in futures.items():
+                try:
+                    answers[scope] = future.result()
+                except SourceError as error:
+                    failures.append(Failure(scope, str(error), transient=error.transient))
+        return answers, failures
+
+    # ------------------------------------------------------------ sizes
+
+    def _measured_sizes(self, per_meter: dict[str, pd.DataFrame]) -> tuple[dict[str, pd.Series], dict[str, pd.Series]]:
+        """Inventory size columns from the meters that measure them (image.size B → GiB): per
+        (resource, flavor / volume type), and per flavor for the instance sizes."""
+        measured: dict[str, list[pd.Series]] = {}
+        flavors: dict[str, pd.Series] = {}
+        for meter in self.meters:
+            if meter.size_column is None or per_meter[meter.name].empty:
+                continue
+            found = sizes(per_meter[meter.name])
+            if METERS[meter.name].unit == "B":
+                found = found * UNIT_FACTORS[("B", "GiB")]
+            measured.setdefault(meter.size_column, []).append(found)
+            if meter.attribute == "flavor_name":
+                flavors[meter.size_column] = sizes(per_meter[meter.name], per="attribute")
+        return {column: pd.concat(parts) for column, parts in measured.items()}, flavors
+
+
+def from_settings(settings: Settings) -> GnocchiCollector:
+    """The registry's factory (`stackledger.pipeline.collect.COLLECTORS`)."""
+    config = settings.gnocchi
+    return GnocchiCollector(
+        client_from_settings(config),
+        meters=config.meters,
+        projects=config.projects,
+        region=settings.usage.region,
+        lookback=dt.timedelta(hours=settings.usage.cumulative_lookback_hours),
+        stop_grace=dt.timedelta(minutes=config.stop_grace_minutes),
+        concurrency=config.concurrency,
+    )
+
+
+def _bind(function: Callable[..., Any], *args: Any) -> Callable[[], Any]:
+    return lambda: function(*args)
+
+
+def _iso(instant: dt.datetime) -> str:
+    return instant.replace(tzinfo=dt.UTC).isoformat()
+
+
+# RESOURCE_COLUMNS is what `Collected.resources` holds; re-exported for the tests' truth tables.
+__all__ = ["GRANULARITY", "METERS_COLLECTED", "NAME", "RESOURCE_COLUMNS", "GnocchiCollector", "GnocchiMeter",
+           "from_settings"]  # fmt: skip

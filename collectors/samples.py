@@ -1,0 +1,334 @@
+"""Ceilometer samples as they arrive on the wire or in files → canonical sample rows.
+
+Accepted shapes (one JSON object per message):
+
+- a raw sample, as Ceilometer's `publisher/utils.py::meter_message_from_counter` builds it
+  (`counter_name`, `counter_type`, `counter_unit`, `counter_volume`, `resource_metadata`, …),
+  or with the canonical short keys (`meter`, `type`, `unit`, `volume`, `metadata`) people write by hand;
+- an oslo.messaging 2.0 envelope `{"oslo.version": "2.0", "oslo.message": "<JSON string>"}` whose
+  inner notification has `event_type` `metering` (or `metering.<meter>` with `per_meter_topic`,
+  which repeats the same samples: dedupe on `message_id` absorbs them), priority `SAMPLE` and
+  `payload` = a list of samples — what `notifier://?driver=kafka` publishes;
+- that inner notification without the envelope.
+
+Rows have exactly `schema.SAMPLE_COLUMNS`: `timestamp` is a naive UTC datetime, `metadata` a dict,
+`volume` a finite float, `source` the sample's own `source` (None when absent).
+
+Decisions:
+- Unknown meters are stored (we may rate them later), checked only for the generic rules. Known
+  meters (`schema.METERS`) must carry their declared unit and type: `memory` in B would be priced
+  1024² times too high, so it is rejected, not converted.
+- Negative volumes are rejected for gauges and cumulative counters, except for status meters
+  (`ip.floating` uses -1 for "unknown"); deltas may be negative.
+- One bad sample inside a notification rejects that sample only: pass `rejects=[]` and the others
+  are returned, each rejected one appended as a `SampleError` ("… line 12 sample 3"). Without
+  `rejects`, the first bad sample raises, so nothing is ever dropped silently.
+- Strings the database cannot hold (NUL, lone surrogates, over-long ids) and NaN/Infinity anywhere
+  in the sample are rejected here, so one poison message cannot fail a whole batch insert.
+
+Plain dicts and the C JSON decoder only: the Kafka consumer calls this 30,000+ times a second.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+from collections.abc import Mapping
+from typing import Any, Final
+
+from stackledger.errors import InputError
+from stackledger.schema import METERS
+
+COUNTER_TYPES: Final = frozenset({"gauge", "delta", "cumulative"})
+OSLO_VERSION: Final = "2.0"
+METERING_EVENT: Final = "metering"
+
+# Column widths in stackledger.store.tables.samples: longer values would fail a whole batch.
+MAX_ID: Final = 255
+MAX_METER: Final = 128
+MAX_UNIT: Final = 32
+
+# Expected (unit, counter_type) per known meter; "status" meters travel as gauges.
+_KNOWN: Final = {m.name: (m.unit, "gauge" if m.kind == "status" else m.kind) for m in METERS.values()}
+_STATUS_METERS: Final = frozenset(m.name for m in METERS.values() if m.kind == "status")
+
+# (long Ceilometer key, short canonical key): either may be used, not both with different values.
+_ALIASES: Final = {
+    "meter": ("counter_name", "meter"),
+    "type": ("counter_type", "type"),
+    "unit": ("counter_unit", "unit"),
+    "volume": ("counter_volume", "volume"),
+    "metadata": ("resource_metadata", "metadata"),
+}
+_JSON_TYPES: Final = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
+
+
+class SampleError(InputError):
+    """One sample inside a notification is unusable; `sample` is what was rejected, `index` is 1-based."""
+
+    def __init__(self, reason: str, *, where: str, index: int, sample: object) -> None:
+        super().__init__(reason, where=where)
+        self.index = index
+        self.sample = sample
+
+
+def parse_message(
+    raw: bytes | str | Mapping[str, Any], where: str, *, rejects: list[InputError] | None = None
+) -> list[dict[str, Any]]:
+    """Parse one message (a file line or a Kafka value) into sample rows.
+
+    Raises `InputError(reason, where=where)` when the message as a whole is unusable. A bad sample
+    inside a notification raises too, unless `rejects` is given: then it is appended there and the
+    good samples are returned.
+    """
+    obj = _decode(raw, where)
+    # The raw text of an envelope holds the inner message's escapes too, so one check covers both.
+    suspicious = _suspicious(raw)
+    if "oslo.message" in obj or "oslo.version" in obj:
+        obj = _unwrap(obj, where)
+    if "payload" in obj or "event_type" in obj:
+        return _notification(obj, where, suspicious, rejects)
+    return [_sample(obj, where, suspicious)]
+
+
+# ------------------------------------------------------------------ envelope and notification
+
+
+def _decode(raw: bytes | str | Mapping[str, Any], where: str) -> Any:
+    if isinstance(raw, Mapping):
+        return raw
+    if not raw or not raw.strip():
+        raise InputError("empty message", where=where)
+    try:
+        obj = json.loads(raw)
+    except UnicodeDecodeError:
+        raise InputError("not valid UTF-8", where=where) from None
+    except json.JSONDecodeError as exc:
+        raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", where=where) from None
+    except RecursionError:
+        raise InputError("not valid JSON (nested too deeply)", where=where) from None
+    if not isinstance(obj, dict):
+        raise InputError(f"expected a JSON object, got {_kind(obj)}", where=where)
+    return obj
+
+
+def _unwrap(envelope: Mapping[str, Any], where: str) -> dict[str, Any]:
+    version = envelope.get("oslo.version")
+    if version != OSLO_VERSION:
+        raise InputError(f"unsupported oslo.version {version!r} (expected {OSLO_VERSION!r})", where=where)
+    inner = envelope.get("oslo.message")
+    if not isinstance(inner, str):
+        raise InputError(f"oslo.message must be a JSON string, got {_kind(inner)}", where=where)
+    try:
+        message = json.loads(inner)
+    except (json.JSONDecodeError, RecursionError) as exc:
+        detail = f" ({exc.msg} at column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
+        raise InputError(f"oslo.message is not valid JSON{detail}", where=where) from None
+    if not isinstance(message, dict):
+        raise InputError(f"oslo.message must hold a JSON object, got {_kind(message)}", where=where)
+    return message
+
+
+def _notification(
+    message: Mapping[str, Any], where: str, suspicious: bool, rejects: list[InputError] | None
+) -> list[dict[str, Any]]:
+    event_type = message.get("event_type")
+    if not isinstance(event_type, str):
+        raise InputError("notification has no event_type", where=where)
+    if event_type != METERING_EVENT and not event_type.startswith(METERING_EVENT + "."):
+        raise InputError(f"event_type {event_type!r} is not a metering notification", where=where)
+    priority = message.get("priority")
+    if priority is not None and (not isinstance(priority, str) or priority.upper() != "SAMPLE"):
+        raise InputError(f"priority {priority!r} is not SAMPLE", where=where)
+    payload = message.get("payload")
+    if not isinstance(payload, list):
+        raise InputError(f"payload must be a list of samples, got {_kind(payload)}", where=where)
+    if not payload:
+        raise InputError("payload is an empty list", where=where)
+    rows = []
+    for index, item in enumerate(payload, 1):
+        at = f"{where} sample {index}"
+        try:
+            if not isinstance(item, dict):
+                raise InputError(f"sample is {_kind(item)}, not an object", where=at)
+            rows.append(_sample(item, at, suspicious))
+        except InputError as exc:
+            error = SampleError(exc.reason, where=at, index=index, sample=item)
+            if rejects is None:
+                raise error from None
+            rejects.append(error)
+    return rows
+
+
+# ------------------------------------------------------------------ one sample
+
+
+def _sample(s: Mapping[str, Any], where: str, suspicious: bool) -> dict[str, Any]:
+    """Validate one sample dict and return its canonical row. Raises InputError."""
+    get = s.get
+    message_id = _ident(get("message_id"), "message_id", where, required=True)
+    meter = _field(s, "meter", where)
+    if not isinstance(meter, str) or not meter:
+        raise InputError(_missing_or_bad("counter_name", meter, "a non-empty string"), where=where)
+    if len(meter) > MAX_METER:
+        raise InputError(f"counter_name longer than {MAX_METER} characters", where=where)
+    kind = _field(s, "type", where)
+    if kind not in COUNTER_TYPES:
+        expected = "one of gauge, delta, cumulative"
+        raise InputError(_missing_or_bad("counter_type", kind, expected), where=where)
+    unit = _field(s, "unit", where)
+    if not isinstance(unit, str) or not unit or len(unit) > MAX_UNIT:
+        raise InputError(_missing_or_bad("counter_unit", unit, f"a string of 1-{MAX_UNIT} characters"), where=where)
+    known = _KNOWN.get(meter)
+    if known is not None:
+        if unit != known[0]:
+            raise InputError(f"unit {unit!r} does not match meter {meter}'s unit {known[0]!r}", where=where)
+        if kind != known[1]:
+            raise InputError(f"counter_type {kind!r} does not match meter {meter}'s type {known[1]!r}", where=where)
+    volume = _volume(_field(s, "volume", where), where)
+    if volume < 0 and kind != "delta" and meter not in _STATUS_METERS:
+        raise InputError(f"negative volume {volume:g} for {kind} meter {meter}", where=where)
+    metadata = _field(s, "metadata", where)
+    if metadata is None:
+        metadata = {}
+    elif not isinstance(metadata, dict):
+        raise InputError(f"resource_metadata must be an object, got {_kind(metadata)}", where=where)
+    source = get("source")
+    if source is not None and (not isinstance(source, str) or len(source) > MAX_ID):
+        raise InputError(f"source must be a string of at most {MAX_ID} characters", where=where)
+    if suspicious:
+        problem = _unstorable(s, "")
+        if problem:
+            raise InputError(problem, where=where)
+    return {
+        "message_id": message_id,
+        "meter": meter,
+        "type": kind,
+        "unit": unit,
+        "volume": volume,
+        "project_id": _ident(get("project_id"), "project_id", where, required=False),
+        "user_id": _ident(get("user_id"), "user_id", where, required=False),
+        "resource_id": _ident(get("resource_id"), "resource_id", where, required=True),
+        "timestamp": parse_timestamp(get("timestamp"), where),
+        "metadata": metadata,
+        "source": source,
+    }
+
+
+def _field(s: Mapping[str, Any], canonical: str, where: str) -> Any:
+    long_key, short_key = _ALIASES[canonical]
+    value = s.get(long_key)
+    if value is None:
+        return s.get(short_key)
+    short = s.get(short_key)
+    if short is not None and short != value:
+        raise InputError(f"{long_key} {value!r} and {short_key} {short!r} disagree", where=where)
+    return value
+
+
+def _ident(value: Any, name: str, where: str, *, required: bool) -> str | None:
+    if type(value) is str and 0 < len(value) <= MAX_ID:
+        return value
+    if not required and (value is None or value == ""):
+        return None  # Ceilometer sends null for samples with no owner; "" is the hand-written null
+    if isinstance(value, str) and value:
+        raise InputError(f"{name} longer than {MAX_ID} characters", where=where)
+    raise InputError(_missing_or_bad(name, value, "a non-empty string"), where=where)
+
+
+def _volume(value: Any, where: str) -> float:
+    kind = type(value)
+    if kind is float or kind is int:  # the common case, first (bool is a subclass, not this type)
+        try:
+            volume = float(value)
+        except OverflowError:
+            raise InputError("counter_volume is too large to be a finite number", where=where) from None
+    elif value is None:
+        raise InputError("missing counter_volume", where=where)
+    elif kind is str:  # hand-written JSON sometimes quotes numbers; the value is unambiguous
+        try:
+            volume = float(value)
+        except ValueError:
+            raise InputError(f"counter_volume {value!r} is not a number", where=where) from None
+    else:
+        raise InputError(f"counter_volume must be a number, got {_kind(value)}", where=where)
+    if not math.isfinite(volume):
+        raise InputError(f"counter_volume {value!r} is not a finite number", where=where)
+    return volume
+
+
+def parse_timestamp(value: Any, where: str) -> dt.datetime:
+    """ISO 8601 as OpenStack writes it (`Z`, `+00:00`, naive, space separator, µs) → naive UTC.
+    A datetime (from a mapping built in Python) is taken as is, naive meaning UTC."""
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo is not None else value
+    if not isinstance(value, str) or not value:
+        raise InputError(_missing_or_bad("timestamp", value, "an ISO 8601 string"), where=where)
+    if len(value) < 13:  # a bare date has no time of day: a hand-written mistake, not a sample time
+        raise InputError(f"timestamp {value!r} has no time of day", where=where)
+    try:
+        stamp = dt.datetime.fromisoformat(value)
+        if stamp.tzinfo is not None:
+            stamp = stamp.astimezone(dt.UTC).replace(tzinfo=None)
+    except (ValueError, OverflowError):
+        raise InputError(f"timestamp {value!r} is not ISO 8601", where=where) from None
+    return stamp
+
+
+# ------------------------------------------------------------------ helpers
+
+
+def _suspicious(raw: object) -> bool:
+    """Cheap gate: could this message hold NUL, a lone surrogate or NaN/Infinity? Only then is the
+    sample walked in full (`_unstorable`), keeping the common path fast."""
+    if isinstance(raw, bytes | bytearray):
+        return b"\\u" in raw or b"NaN" in raw or b"Infinity" in raw
+    if isinstance(raw, str):
+        return "\\u" in raw or "NaN" in raw or "Infinity" in raw
+    return True  # an already-decoded mapping: always check
+
+
+def _unstorable(value: object, path: str, depth: int = 0) -> str | None:
+    """Why the database could not store `value` exactly (None when it can); names the field."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return f"{path or 'a key'} contains a NUL character"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return f"{path or 'a key'} contains invalid Unicode (a lone surrogate)"
+        return None
+    if isinstance(value, float):
+        return None if math.isfinite(value) else f"{path} is not a finite number ({value})"
+    if depth > 64:
+        return f"{path} is nested too deeply"
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            inner = f"{path}.{key}" if path else str(key)
+            problem = _unstorable(key, "", depth + 1) or _unstorable(item, inner, depth + 1)
+            if problem:
+                return problem
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            problem = _unstorable(item, f"{path}[{index}]", depth + 1)
+            if problem:
+                return problem
+    return None
+
+
+def _missing_or_bad(name: str, value: Any, expected: str) -> str:
+    if value is None:
+        return f"missing {name}"
+    if isinstance(value, str):
+        return f"{name} {value!r} is not {expected}" if value else f"empty {name}"
+    return f"{name} must be {expected}, got {_kind(value)}"
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    return _JSON_TYPES.get(type(value), type(value).__name__)
+
+
+__all__ = ["COUNTER_TYPES", "SampleError", "parse_message", "parse_timestamp"]

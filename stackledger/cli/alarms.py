@@ -1,0 +1,113 @@
+"""`stackledger alarms check-rules FILE | evaluate [--at T] | list | history [--rule R]`."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import Counter
+
+import pandas as pd
+
+from alarms.notifiers import build_notifiers, close_all
+from alarms.rules import load_rules
+from stackledger.cli.common import settings_from
+from stackledger.errors import ConfigError
+from stackledger.pipeline import alarms as pipeline
+from stackledger.window import parse_instant
+
+EPILOG = """\
+check-rules FILE   validate a rules file: every problem is listed with its rule and field;
+                   exit 2 when there is one. Notifiers the rules name but the settings do not
+                   configure are reported as warnings.
+evaluate           evaluate the rules of `alarms.rules` at --at (default now, UTC unless the
+                   time says otherwise), store states and history, send notifications. The
+                   same instant evaluated twice sends nothing the second time.
+list               the current state of every alarm.
+history            transitions and notification outcomes, newest last.
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "alarms", help="budget, forecast, anomaly and metric alarms", epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )  # fmt: skip
+    actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
+    check = actions.add_parser("check-rules", help="validate a rules file")
+    check.add_argument("file", metavar="FILE")
+    check.set_defaults(run=check_rules)
+    evaluate = actions.add_parser("evaluate", help="evaluate the rules now or at --at, and notify")
+    evaluate.add_argument("--at", metavar="TIMESTAMP", help="ISO 8601 instant (default: now)")
+    evaluate.add_argument("--rules", metavar="FILE", help="rules file (default: alarms.rules from the settings)")
+    evaluate.set_defaults(run=evaluate_now)
+    listing = actions.add_parser("list", help="current alarm states")
+    listing.add_argument("--rule", help="only this rule")
+    listing.add_argument("--state", choices=["ok", "alarm", "insufficient_data"], help="only alarms in this state")
+    listing.set_defaults(run=list_states)
+    history = actions.add_parser("history", help="transitions and notification outcomes")
+    history.add_argument("--rule", help="only this rule")
+    history.add_argument("--limit", type=int, default=50, help="latest rows to show (default 50)")
+    history.set_defaults(run=show_history)
+
+
+def check_rules(args: argparse.Namespace) -> int:
+    rules = load_rules(args.file)
+    kinds = Counter(rule.kind for rule in rules.rules)
+    summary = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+    print(f"{args.file}: {len(rules)} rules OK ({summary or 'none'})")
+    settings = settings_from(args)
+    for name in sorted(rules.notifier_names()):
+        try:
+            close_all(build_notifiers(settings.alarms.notifiers, [name]))
+        except ConfigError as error:
+            print(f"warning: {error}", file=sys.stderr)
+    return 0
+
+
+def evaluate_now(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    rules = load_rules(args.rules) if args.rules else None
+    at = parse_instant(args.at, "--at") if args.at else None
+    result = pipeline.evaluate_alarms(settings, at, rules=rules)
+    states = ", ".join(f"{count} {state}" for state, count in sorted(result.states.items())) or "no alarms"
+    print(f"{result.at.isoformat()}Z: {result.rules} rules, {result.evaluated} alarms evaluated ({states})")
+    if result.outside_time_constraints:
+        print(f"outside their time constraints: {', '.join(result.outside_time_constraints)}")
+    print(f"{result.transitions} transitions, {result.notifications} notifications, "
+          f"{result.sent} deliveries sent, {result.failed} failed, {result.snoozed} snoozed")  # fmt: skip
+    for delivery in result.deliveries:
+        note = delivery.notification
+        outcome = "sent" if delivery.ok else f"FAILED after {delivery.attempts} attempts: {delivery.error}"
+        print(f"  {note.key.label}: {note.previous} → {note.current} via {delivery.notifier}: {outcome}")
+    return 0
+
+
+def list_states(args: argparse.Namespace) -> int:
+    frame = pipeline.alarm_states(settings_from(args), rule=args.rule)
+    if args.state:
+        frame = frame[frame["state"] == args.state]
+    if frame.empty:
+        print("no alarms")
+        return 0
+    columns = ["rule", "condition", "scope_key", "state", "severity", "since", "evaluated_at", "last_notified_at"]
+    _print(frame[columns])
+    return 0
+
+
+def show_history(args: argparse.Namespace) -> int:
+    frame = pipeline.alarm_history(settings_from(args), rule=args.rule, limit=args.limit)
+    if frame.empty:
+        print("no history")
+        return 0
+    frame = frame.assign(reason_data=frame["reason_data"].map(lambda d: json.dumps(d, sort_keys=True)[:80]))
+    columns = ["at", "rule", "condition", "scope_key", "event", "previous", "current", "notifier", "outcome",
+               "attempts", "error", "reason"]  # fmt: skip
+    _print(frame[columns])
+    return 0
+
+
+def _print(frame: pd.DataFrame) -> None:
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250,
+                           "display.max_colwidth", 90):  # fmt: skip
+        print(frame.astype(object).where(frame.notna(), "").to_string(index=False))

@@ -1,0 +1,101 @@
+"""`stackledger demo [--out DIR] [--month YYYY-MM]`: a synthetic month, end to end."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path
+
+from collectors import synthetic
+from reports.formatting import money
+from stackledger.pipeline.demo import DEFAULT_MONTH, DemoResult, demo, fresh_sqlite
+from stackledger.settings import CONFIG_ENV, ENV_PREFIX, Settings, load_settings
+from stackledger.window import Window
+
+DEMO_DB = "demo.db"
+DATABASE_URL_ENV = f"{ENV_PREFIX}DATABASE__URL"
+
+EPILOG = f"""\
+Generates a synthetic OpenStack cloud (12 projects in 3 teams, instances created, resized and
+deleted, volumes, snapshots, backups, images, floating IPs, network counters), writes its
+Ceilometer samples to DIR/demo-samples.jsonl, and runs them through the real pipeline:
+ingest → usage → rating (the configured rate card) → PDF and CSV reports in DIR.
+
+Without --config, ${CONFIG_ENV} or ${DATABASE_URL_ENV}, the demo uses its own
+SQLite file, DIR/{DEMO_DB}, recreated on every run. With them, the synthetic data goes into
+that database.
+All figures are SYNTHETIC: no real cloud was measured.
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "demo",
+        help="run a generated (synthetic) month through the whole pipeline",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--out", metavar="DIR", type=Path, help="output directory (default: report.out_dir)")
+    parser.add_argument(
+        "--month",
+        metavar="YYYY-MM",
+        type=Window.month,
+        default=Window.month(DEFAULT_MONTH),
+        help=f"the calendar month to simulate (default: {DEFAULT_MONTH})",
+    )
+    parser.add_argument(
+        "--seed", type=int, default=synthetic.DEFAULT_SEED, help="the generator's seed (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--poll-minutes",
+        type=int,
+        default=synthetic.DEFAULT_POLL_MINUTES,
+        metavar="N",
+        help="polling interval of the simulated agents, a divisor of 60 (default: %(default)s)",
+    )
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings, own_database = _settings(args)
+    out_dir = settings.report.out_dir if args.out is None else args.out
+    if own_database:
+        settings = _with_database(args, out_dir / DEMO_DB)
+        fresh_sqlite(settings)
+    print("StackLedger demo: SYNTHETIC data from a generated cloud, not measurements of a real one.")
+    if not own_database:
+        print(f"writing the synthetic month into the configured database {_safe_url(settings)}")
+    result = demo(settings, out_dir, month=args.month.label, seed=args.seed, poll_minutes=args.poll_minutes)
+    _print(result, settings, own_database)
+    return 0
+
+
+def _settings(args: argparse.Namespace) -> tuple[Settings, bool]:
+    """The settings, and whether the demo should use its own fresh SQLite file."""
+    configured = bool(args.config or os.environ.get(CONFIG_ENV) or os.environ.get(DATABASE_URL_ENV))
+    return load_settings(args.config), not configured
+
+
+def _with_database(args: argparse.Namespace, path: Path) -> Settings:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    environ = {**os.environ, DATABASE_URL_ENV: f"sqlite:///{path.resolve()}"}
+    return load_settings(args.config, environ)
+
+
+def _print(result: DemoResult, settings: Settings, own_database: bool) -> None:
+    samples = result.ingest.ingested if result.ingest else 0
+    for number, path in enumerate(result.paths):
+        detail = f" ({result.messages:,} messages, {samples:,} samples)" if number == 0 else ""
+        print(f"wrote {path}{detail}")
+    if own_database:
+        print(f"database: {_safe_url(settings)}")
+    for currency, total in sorted(result.totals.items()):
+        print(f"grand total {result.window.label} (internal rate card): {currency} {money(total)} (synthetic)")
+    timings = ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.seconds.items())
+    print(f"took {sum(result.seconds.values()):.1f}s ({timings})")
+
+
+def _safe_url(settings: Settings) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(settings.database.url).render_as_string(hide_password=True)

@@ -1,0 +1,65 @@
+"""`stackledger ingest PATH... [--strict]`: Ceilometer samples from JSON-lines files into the store."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from stackledger import pipeline
+from stackledger.cli.common import on_terminal, settings_from
+from stackledger.pipeline.ingest import EXAMPLES_MAX, IngestResult
+
+EXIT_REJECTED = 1  # --strict and something was rejected or unreadable
+EXIT_NOTHING_READ = 2  # no input could be opened at all
+
+EPILOG = """\
+Each line is a Ceilometer sample, an oslo.messaging envelope or a metering notification
+(see `collectors.samples`). Files may be gzip-compressed. Re-ingesting a file is harmless:
+samples dedupe on message_id and each bad line is dead-lettered once.
+
+stdout: `ingested N, duplicates N, rejected N` (samples; a line that is not a usable message
+counts as one rejection). Rejections and unreadable files are listed on stderr.
+
+exit status: 0 done (bad lines are stored as dead letters, not failures); 1 with --strict when
+anything was rejected or a file could not be read; 2 when no input could be read at all.
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "ingest",
+        help="load Ceilometer samples from JSON-lines files (- for stdin)",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("paths", nargs="+", metavar="PATH", help="JSON-lines file, .gz file, or - for stdin")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if any line was rejected or unreadable")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    result = pipeline.ingest_paths(settings_from(args), args.paths, progress=on_terminal())
+    _report(result)
+    if result.files_read == 0:
+        return EXIT_NOTHING_READ
+    if args.strict and (result.rejected or result.errors):
+        return EXIT_REJECTED
+    return 0
+
+
+def _report(result: IngestResult) -> None:
+    for error in result.errors:
+        print(f"stackledger: error: {error}", file=sys.stderr)
+    for example in result.examples:
+        print(f"stackledger: rejected {example}", file=sys.stderr)
+    if result.rejected > len(result.examples):
+        more = result.rejected - len(result.examples)
+        print(f"stackledger: … and {more} more rejected (first {EXAMPLES_MAX} shown; all are in dead_letters)",
+              file=sys.stderr)
+    if result.rerate_days:
+        days = ", ".join(str(day) for day in sorted(result.rerate_days))
+        print(f"stackledger: already-rated days marked for re-rating: {days}", file=sys.stderr)
+    if result.unrated_meters:
+        names = ", ".join(f"{name} ({n})" for name, n in result.unrated_meters.most_common(10))
+        print(f"stackledger: stored samples of meters StackLedger does not price: {names}", file=sys.stderr)
+    print(f"ingested {result.ingested}, duplicates {result.duplicates}, rejected {result.rejected}")

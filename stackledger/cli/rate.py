@@ -1,0 +1,77 @@
+"""`stackledger rate --month YYYY-MM | --start T --end T | --pending`: usage → cost lines."""
+
+from __future__ import annotations
+
+import argparse
+from decimal import Decimal
+
+from stackledger import pipeline
+from stackledger.cli.common import settings_from
+from stackledger.errors import ConfigError
+from stackledger.pipeline.rate import RateResult
+from stackledger.window import Window
+from transforms.rating import PRICE_BOOK
+
+EPILOG = """\
+Computes hourly usage from the stored samples for the window, sums it per UTC day, prices it
+with the rate card (`rate_card` in the settings) and replaces the window's cost lines in one
+transaction: re-running a window gives the same lines, never more. Windows are widened to
+whole UTC days. --pending re-rates the days that received late samples after being rated.
+
+stdout: one line per rated window (usage rows, cost lines per price book), then the total per
+currency of the internal price book — exact, and to cents — and of each public price book.
+"""
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "rate",
+        help="compute usage and cost lines for a month, a window, or the days marked for re-rating",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--month", metavar="YYYY-MM", help="a calendar month (UTC)")
+    which.add_argument("--start", metavar="TIME", help="window start, ISO 8601 (UTC unless it says otherwise)")
+    which.add_argument("--pending", action="store_true", help="re-rate the days late samples marked")
+    parser.add_argument("--end", metavar="TIME", help="window end (exclusive), with --start")
+    parser.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if args.pending:
+        if args.end:
+            raise ConfigError("--end goes with --start", key="--end")
+        results = pipeline.rate_pending(settings)
+        if not results:
+            print("no days marked for re-rating")
+            return 0
+    else:
+        results = [pipeline.rate_window(settings, _window(args))]
+    _report(results)
+    return 0
+
+
+def _window(args: argparse.Namespace) -> Window:
+    if args.month:
+        if args.end:
+            raise ConfigError("--end goes with --start, not --month", key="--end")
+        return Window.month(args.month)
+    if not args.end:
+        raise ConfigError("--start needs --end", key="--end")
+    return Window.parse(args.start, args.end)
+
+
+def _report(results: list[RateResult]) -> None:
+    totals: dict[tuple[str, str], Decimal] = {}  # (price book, currency) -> amount
+    for result in results:
+        books = ", ".join(f"{book.price_book} {book.cost_lines}" for book in result.books)
+        print(f"{result.window.label}: {result.usage_rows} usage rows, {result.cost_lines} cost lines ({books})")
+        for book in result.books:
+            for currency, amount in book.totals.items():
+                totals[book.price_book, currency] = totals.get((book.price_book, currency), Decimal(0)) + amount
+    # The internal book is what the cloud charges; the others are the same usage at public list prices.
+    for (name, currency), amount in sorted(totals.items(), key=lambda item: (item[0][0] != PRICE_BOOK, item[0])):
+        label = "total" if name == PRICE_BOOK else f"  {name} list price"
+        print(f"{label} {currency} {amount} ({amount.quantize(Decimal('0.01')):,})")

@@ -1,0 +1,261 @@
+"""Collect step: run a source's collector over windows and store each window atomically.
+
+`collect_range(settings, sources, window)` cuts the range into windows (`collect.window`: UTC
+hours or days, clipped to the range) and calls `collect_window` for each source and window;
+`stackledger collect` and the DAGs call these.
+
+Per (source, window) the store holds a checkpoint row. A window is stored whole or not at all:
+its usage rows replaced, its inventory and projects upserted and its checkpoint written in ONE
+transaction — and only when the collector reported no failure. A window with failures stores
+nothing (rows an earlier complete run stored stay as they were), gets no checkpoint, and is
+collected again by the next run; the other windows and sources go on, and the results say
+what failed. Re-running a checkpointed window is a no-op unless `force`, which replaces.
+
+A window that ends less than `collect.settle_minutes` before now is stored but not
+checkpointed: its data may still arrive, so the next run collects it again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import logging
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+from sqlalchemy import Connection, and_, select, tuple_
+
+from collectors.base import Collected, Collector, Failure
+from stackledger.errors import ConfigError
+from stackledger.pipeline.base import store_for
+from stackledger.pipeline.inventory import project_rows, resource_rows
+from stackledger.pipeline.usage import usage_records
+from stackledger.settings import Settings
+from stackledger.store import Store, tables
+from stackledger.window import Window
+
+log = logging.getLogger(__name__)
+
+# source name -> "module:factory"; a factory takes the settings and returns a ready Collector.
+# `--source all` runs them in this order.
+COLLECTORS: dict[str, str] = {
+    "gnocchi": "collectors.gnocchi:from_settings",
+}
+ALL: Final = "all"
+_CHUNK: Final = 500  # ids per `IN (...)`
+
+
+@dataclass
+class CollectResult:
+    source: str
+    window: Window
+    usage_rows: int = 0
+    resources: int = 0
+    projects: int = 0
+    requests: int = 0
+    skipped: bool = False  # the checkpoints said this window is already stored
+    open: bool = False  # stored, but too recent to checkpoint: collected again next run
+    failures: list[Failure] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        return not self.failures
+
+    @property
+    def stored(self) -> bool:
+        return self.complete and not self.skipped
+
+
+# Called before a window ("start", result=None) and after it ("done", its result).
+Progress = Callable[[str, str, Window, CollectResult | None], None]
+
+
+def source_names(requested: Sequence[str]) -> list[str]:
+    """The registered sources asked for (`all` = every one, in registry order)."""
+    valid = ", ".join([*COLLECTORS, ALL])
+    names: list[str] = []
+    for name in requested:
+        if name == ALL:
+            names.extend(COLLECTORS)
+        elif name in COLLECTORS:
+            names.append(name)
+        else:
+            raise ConfigError(f"unknown source {name!r}; valid: {valid}", key="--source")
+    if not names:
+        raise ConfigError(f"no source to collect; valid: {valid}", key="--source")
+    return list(dict.fromkeys(names))
+
+
+def make_collector(settings: Settings, source: str) -> Collector:
+    (name,) = source_names([source])
+    module, factory = COLLECTORS[name].split(":")
+    build: Callable[[Settings], Collector] = getattr(importlib.import_module(module), factory)
+    return build(settings)
+
+
+def windows(window: Window, size: str) -> list[Window]:
+    """`window` cut into UTC hours or days (clipped to it); its ends must be whole hours."""
+    for name, instant in (("--start", window.start), ("--end", window.end)):
+        if instant != instant.replace(minute=0, second=0, microsecond=0):
+            raise ConfigError(f"{instant.isoformat()} is not on a whole hour: usage is hourly", key=name)
+    if size == "day":
+        return list(window.days())
+    if size != "hour":
+        raise ConfigError(f"window size {size!r} is not one of: hour, day", key="collect.window")
+    hour = dt.timedelta(hours=1)
+    return [Window(window.start + h * hour, window.start + (h + 1) * hour) for h in range(int(window.hours))]
+
+
+def collect_range(
+    settings: Settings,
+    sources: Sequence[str],
+    window: Window,
+    *,
+    force: bool = False,
+    size: str | None = None,
+    progress: Progress | None = None,
+    now: dt.datetime | None = None,
+) -> list[CollectResult]:
+    """Every window of every source asked for, in order; one result per (source, window)."""
+    names = source_names(sources)
+    parts = windows(window, size or settings.collect.window)
+    results: list[CollectResult] = []
+    for source in names:
+        collector = make_collector(settings, source)
+        for part in parts:
+            if progress is not None:
+                progress("start", source, part, None)
+            result = collect_window(settings, source, part, force=force, collector=collector, now=now)
+            results.append(result)
+            if progress is not None:
+                progress("done", source, part, result)
+    return results
+
+
+def collect_window(
+    settings: Settings,
+    source: str,
+    window: Window,
+    *,
+    force: bool = False,
+    collector: Collector | None = None,
+    now: dt.datetime | None = None,
+) -> CollectResult:
+    """Collect and store one window of one source (module docstring)."""
+    store = store_for(settings)
+    if not force and is_checkpointed(store, source, window):
+        log.info("collect %s %s: already stored, skipped", source, window.label)
+        return CollectResult(source, window, skipped=True)
+    collected = (collector or make_collector(settings, source)).collect(window)
+    current = now if now is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    settled = window.end <= current - dt.timedelta(minutes=settings.collect.settle_minutes)
+    result = _store_window(store, source, window, collected, checkpoint=settled)
+    if result.complete:
+        log.info(
+            "collect %s %s: %d usage rows, %d resources, %d projects, %d requests%s",
+            source, window.label, result.usage_rows, result.resources, result.projects, result.requests,
+            "" if settled else " (open: not checkpointed)",
+        )  # fmt: skip
+    else:
+        log.warning(
+            "collect %s %s: nothing stored, %d failures: %s", source, window.label, len(result.failures),
+            "; ".join(f"{f.scope}: {f.reason}" for f in result.failures),
+        )  # fmt: skip
+    return result
+
+
+def is_checkpointed(store: Store, source: str, window: Window) -> bool:
+    """Whether checkpoints of `source` (of any window sizes) cover all of `window`."""
+    table = tables.checkpoints
+    query = (
+        select(table.c.window_start, table.c.window_end)
+        .where(table.c.source == source, table.c.window_start < window.end, table.c.window_end > window.start)
+        .order_by(table.c.window_start)
+    )
+    with store.engine.connect() as conn:
+        spans = conn.execute(query).all()
+    covered = window.start
+    for start, end in spans:
+        if start > covered:
+            return False
+        covered = max(covered, end)
+        if covered >= window.end:
+            return True
+    return False
+
+
+def _store_window(
+    store: Store, source: str, window: Window, collected: Collected, *, checkpoint: bool
+) -> CollectResult:
+    result = CollectResult(source, window, requests=collected.requests, failures=list(collected.failures))
+    if not collected.complete:
+        return result  # whole or not at all: an incomplete window writes nothing
+    usage = usage_records(collected.usage) if len(collected.usage) else []
+    resources = resource_rows(collected.resources, source=source) if len(collected.resources) else []
+    projects = project_rows(collected.projects, source=source) if len(collected.projects) else []
+    with store.transaction() as conn:
+        _replace_usage(store, conn, source, window, usage)
+        _store_resources(store, conn, source, resources, partial=collected.resources_partial)
+        _upsert_projects(store, conn, projects)
+        if checkpoint:
+            _checkpoint(store, conn, source, window, len(usage) + len(resources) + len(projects))
+    result.usage_rows, result.resources, result.projects = len(usage), len(resources), len(projects)
+    result.open = not checkpoint
+    return result
+
+
+def _replace_usage(store: Store, conn: Connection, source: str, window: Window, rows: list[dict[str, Any]]) -> None:
+    table = tables.usage
+    where = and_(
+        table.c.source == source,
+        table.c.charge_period_start >= window.start,
+        table.c.charge_period_start < window.end,
+    )
+    store.replace(conn, table, where, rows)
+
+
+def _store_resources(
+    store: Store, conn: Connection, source: str, rows: list[dict[str, Any]], *, partial: bool
+) -> None:
+    """Replace every stored revision of these resources, or (`partial`) just the same revisions."""
+    table = tables.resources
+    if partial:
+        keys = sorted({(row["resource_id"], row["valid_from"]) for row in rows})
+        revision = tuple_(table.c.resource_id, table.c.valid_from)
+        for chunk in _chunks(keys):
+            conn.execute(table.delete().where(table.c.source == source, revision.in_(chunk)))
+    else:
+        ids = sorted({row["resource_id"] for row in rows})
+        for chunk in _chunks(ids):
+            conn.execute(table.delete().where(table.c.source == source, table.c.resource_id.in_(chunk)))
+    store.insert(conn, table, rows)
+
+
+def _upsert_projects(store: Store, conn: Connection, rows: list[dict[str, Any]]) -> None:
+    table = tables.projects
+    ids = [row["project_id"] for row in rows]
+    for chunk in _chunks(ids):
+        conn.execute(table.delete().where(table.c.project_id.in_(chunk)))
+    store.insert(conn, table, rows)
+
+
+def _checkpoint(store: Store, conn: Connection, source: str, window: Window, rows: int) -> None:
+    table = tables.checkpoints
+    where = and_(table.c.source == source, table.c.window_start == window.start)
+    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    record = {
+        "source": source, "window_start": window.start, "window_end": window.end, "rows": rows, "completed_at": now,
+    }
+    store.replace(conn, table, where, [record])
+
+
+def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+__all__ = [
+    "ALL", "COLLECTORS", "CollectResult", "Progress", "collect_range", "collect_window", "is_checkpointed",
+    "make_collector", "source_names", "windows",
+]  # fmt: skip

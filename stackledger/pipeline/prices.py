@@ -1,0 +1,212 @@
+"""Public price books at the edges: load (packaged + the user's file), show, update, and the
+pricing function `stackledger rate` uses for the `aws` and `digitalocean` books.
+
+- `load_price_book(settings)`: the packaged books with `baselines.price_overrides` applied
+  (its rows replace packaged rows of the same provider, region, SKU and unit — or the whole
+  tier group they belong to — and add the rest).
+- `update_prices(settings, aws=…, digitalocean=…)`: read the official AWS Price List offer
+  JSON and DigitalOcean `/v2/sizes` JSON from files or URLs and merge their rows into the
+  user's price book file (written whole, atomically).
+- `baseline_pricer(settings, provider)`: daily usage → that book's cost lines, converted into
+  the rate card's currency with `fx`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import pandas as pd
+import requests
+
+from stackledger.errors import ConfigError, InputError, SourceError, TransientSourceError
+from stackledger.ratecard import load_rate_card
+from stackledger.schema import COST_COLUMNS, empty_frame
+from stackledger.settings import Settings
+from transforms import pricebooks
+from transforms.baselines import BASELINE_COLUMNS, rate_baseline
+from transforms.currency import FxRate
+from transforms.equivalents import BaselineConfig, check_config
+from transforms.pricebooks.official import load_json, parse_aws_offer, parse_do_sizes
+
+log = logging.getLogger(__name__)
+
+PROVIDERS: Final = pricebooks.PROVIDERS
+TIMEOUT: Final = 300  # seconds: a regional EC2 offer file is hundreds of MB
+DO_TOKEN_ENV: Final = "DIGITALOCEAN_ACCESS_TOKEN"  # noqa: S105 - the variable's name, not a secret
+
+
+# ---------------------------------------------------------------- loading
+
+
+def load_price_book(settings: Settings) -> pd.DataFrame:
+    """Packaged rows with the user's file (if configured) applied."""
+    book = pricebooks.packaged_price_book()
+    path = settings.baselines.price_overrides
+    if path is None:
+        return book
+    return pricebooks.merge_price_books(book, read_price_file(path, must_exist=True))
+
+
+def read_price_file(path: Path, *, must_exist: bool) -> pd.DataFrame:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        if must_exist:
+            raise ConfigError(
+                "price book file does not exist: create it with `stackledger prices update`, or remove the key",
+                file=str(path),
+                key="baselines.price_overrides",
+            ) from None
+        return pricebooks.empty_price_book()
+    except OSError as exc:
+        raise ConfigError(f"cannot read price book: {exc.strerror}", file=str(path)) from None
+    return pricebooks.parse_price_book(text, source=str(path))
+
+
+def baseline_config(settings: Settings, provider: str) -> BaselineConfig:
+    section = settings.baselines.aws if provider == "aws" else settings.baselines.digitalocean
+    config = BaselineConfig(
+        provider=provider,
+        region=section.region,
+        families=tuple(section.families),
+        flavors=dict(section.flavors),
+        volume_types=dict(section.volume_types),
+        skus=dict(section.skus),
+    )
+    check_config(config)
+    return config
+
+
+def fx_rates(settings: Settings) -> list[FxRate]:
+    return [FxRate(r.source, r.target, r.rate, r.valid_from) for r in settings.fx]
+
+
+def report_currency(settings: Settings) -> str:
+    """The rate card's currency: every report and converted baseline line is in it."""
+    return load_rate_card(settings.rate_card).currency
+
+
+def show_prices(
+    settings: Settings, *, provider: str | None = None, region: str | None = None, kind: str | None = None
+) -> pd.DataFrame:
+    book = pricebooks.select(load_price_book(settings), provider=provider, region=region, kind=kind)
+    return pricebooks.sort_price_book(book)
+
+
+# ---------------------------------------------------------------- rating
+
+
+def baseline_pricer(settings: Settings, provider: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+    """The function `stackledger rate` prices book `provider` with. A provider not in
+    `baselines.providers` rates nothing (its lines in the window are removed)."""
+    if provider not in settings.baselines.providers:
+        return lambda daily: empty_frame({**COST_COLUMNS, **BASELINE_COLUMNS})
+    book = load_price_book(settings)
+    config = baseline_config(settings, provider)
+    currency = report_currency(settings)
+    rates = fx_rates(settings)
+    if not any(rate.target == currency for rate in rates) and currency != "USD":
+        log.warning("no fx rate into %s: %s lines stay in USD (add `fx` to the settings)", currency, provider)
+    return lambda daily: rate_baseline(daily, book, config, currency=currency, fx=rates)
+
+
+# ---------------------------------------------------------------- updating
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    path: Path
+    rows: dict[str, int]  # provider -> rows read from its official file(s)
+    total: int  # rows in the user's price book file after the update
+
+
+def update_prices(
+    settings: Settings,
+    *,
+    aws: Sequence[str] = (),
+    digitalocean: Sequence[str] = (),
+    today: dt.date | None = None,
+) -> UpdateResult:
+    """Read official price files/URLs and merge their rows into `baselines.price_overrides`."""
+    path = settings.baselines.price_overrides
+    if path is None:
+        raise ConfigError(
+            "name the user price book file to write in baselines.price_overrides", key="baselines.price_overrides"
+        )
+    if not aws and not digitalocean:
+        raise ConfigError("give --aws and/or --digitalocean", key="prices update")
+    fetched = today or dt.datetime.now(dt.UTC).date()
+    parts = [parse_aws_offer(_read_json(origin), origin=origin) for origin in aws]
+    parts += [parse_do_sizes(_read_do_sizes(origin), origin=origin, fetched=fetched) for origin in digitalocean]
+    counts = {"aws": sum(len(p) for p in parts[: len(aws)]), "digitalocean": sum(len(p) for p in parts[len(aws) :])}
+    for provider, origins in (("aws", aws), ("digitalocean", digitalocean)):
+        if origins and counts[provider] == 0:
+            raise InputError(f"no {provider} prices found", where=", ".join(origins))
+    fresh = pd.concat(parts, ignore_index=True)
+    merged = pricebooks.merge_price_books(read_price_file(path, must_exist=False), fresh)
+    text = pricebooks.render_price_book(pricebooks.sort_price_book(merged))
+    pricebooks.parse_price_book(text, source=str(path))  # what we write must read back
+    _write_atomically(path, text)
+    log.info("prices update: %s → %s (%d rows)", counts, path, len(merged))
+    return UpdateResult(path, counts, len(merged))
+
+
+def _read_json(origin: str, *, headers: dict[str, str] | None = None) -> Any:
+    return load_json(_read_bytes(origin, headers=headers), where=origin)
+
+
+def _read_do_sizes(origin: str) -> Any:
+    """A /v2/sizes document; from the API, every page (`links.pages.next`) joined."""
+    headers = {}
+    token = os.environ.get(DO_TOKEN_ENV)
+    if token and origin.startswith("https://api.digitalocean.com/"):
+        headers["Authorization"] = f"Bearer {token}"
+    document = _read_json(origin, headers=headers)
+    pages = 0
+    nxt = _next_page(document)
+    while nxt and _is_url(origin) and pages < 100:
+        page = _read_json(nxt, headers=headers)
+        document["sizes"].extend(page.get("sizes", []))
+        nxt, pages = _next_page(page), pages + 1
+    return document
+
+
+def _next_page(document: Any) -> str | None:
+    if not isinstance(document, dict):
+        return None
+    value = document.get("links", {}).get("pages", {}).get("next")
+    return str(value) if value else None
+
+
+def _is_url(origin: str) -> bool:
+    return origin.startswith(("http://", "https://"))
+
+
+def _read_bytes(origin: str, *, headers: dict[str, str] | None = None) -> bytes:
+    if not _is_url(origin):
+        try:
+            return Path(origin).read_bytes()
+        except OSError as exc:
+            raise InputError(f"cannot read: {exc.strerror}", where=origin) from None
+    try:
+        response = requests.get(origin, headers=headers or {}, timeout=TIMEOUT)
+    except (requests.ConnectionError, requests.Timeout) as exc:
+        raise TransientSourceError(f"cannot fetch: {exc}", source=origin) from None
+    if response.status_code >= 500:
+        raise TransientSourceError(f"HTTP {response.status_code}", source=origin)
+    if response.status_code != 200:
+        raise SourceError(f"HTTP {response.status_code}", source=origin)
+    return response.content
+
+
+def _write_atomically(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(f".{path.name}.partial")
+    partial.write_text(text, encoding="utf-8")
+    os.replace(partial, path)

@@ -1,0 +1,221 @@
+"""Rating step: usage → cost lines of every price book, stored in one transaction.
+
+`rate_window(settings, window)` computes the window's hourly usage (`pipeline.usage`; with
+`usage.source: gnocchi` it reads the usage `stackledger collect` stored instead — rating prices
+one source, never both), sums it per UTC day and prices it with each rater, then — in ONE
+transaction per call — replaces each price book's cost lines for the rated days and clears
+those days from `rerate_days`. A re-run replaces, never adds. `rate_pending(settings)`
+re-rates the days late samples marked.
+
+Windows are widened to whole UTC days: a cost line is one day. A rater whose prices depend on
+the month so far (tiers) is given the month's usage from its first day, and replaces its lines
+up to the end of the window's last month, so later days of that month never keep a tier
+allocation computed from usage that has since changed.
+
+A price book is a `Rater` (daily usage → its cost lines); `RATERS` lists the factories used by
+default — the internal rate card, then the AWS and DigitalOcean list-price baselines. Another
+book is one more factory: all books land in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+from sqlalchemy import Connection, and_, select
+
+from stackledger.pipeline import prices
+from stackledger.pipeline import usage as usage_step
+from stackledger.pipeline.base import store_for
+from stackledger.ratecard import load_rate_card
+from stackledger.settings import Settings
+from stackledger.store import tables
+from stackledger.window import Window
+from transforms import rating
+
+log = logging.getLogger(__name__)
+
+_DAY = dt.timedelta(days=1)
+
+
+@dataclass(frozen=True)
+class Rater:
+    """One price book: turns daily usage (USAGE_COLUMNS, one UTC day per row) into its cost lines."""
+
+    price_book: str
+    rate: Callable[[pd.DataFrame], pd.DataFrame]
+    month_to_date: bool = False  # prices depend on the month's earlier usage (tiers, monthly caps)
+
+
+def internal_rater(settings: Settings) -> Rater:
+    """The cloud's own rate card (`settings.rate_card`)."""
+    card = load_rate_card(settings.rate_card)
+    return Rater(rating.PRICE_BOOK, lambda daily: rating.rate(daily, card), month_to_date=card.has_tiers)
+
+
+def aws_rater(settings: Settings) -> Rater:
+    """AWS list prices for the same usage (`settings.baselines`, `stackledger.pipeline.prices`)."""
+    return Rater("aws", prices.baseline_pricer(settings, "aws"), month_to_date=True)
+
+
+def digitalocean_rater(settings: Settings) -> Rater:
+    """DigitalOcean list prices for the same usage; droplets capped at the monthly price."""
+    return Rater("digitalocean", prices.baseline_pricer(settings, "digitalocean"), month_to_date=True)
+
+
+RATERS: list[Callable[[Settings], Rater]] = [internal_rater, aws_rater, digitalocean_rater]
+
+
+@dataclass(frozen=True)
+class BookResult:
+    price_book: str
+    days: Window  # the days whose lines of this book were replaced
+    cost_lines: int
+    totals: dict[str, Decimal]  # currency -> sum of the lines' cost (exact; nothing rounded again)
+
+
+@dataclass(frozen=True)
+class RateResult:
+    window: Window  # whole UTC days: usage computed, rated, cleared from rerate_days
+    usage_rows: int  # hourly usage rows of `usage.source` in the window (computed now if "ceilometer")
+    books: tuple[BookResult, ...]
+
+    @property
+    def cost_lines(self) -> int:
+        return sum(book.cost_lines for book in self.books)
+
+    @property
+    def totals(self) -> dict[str, Decimal]:
+        """Currency -> total of the internal price book's lines written by this run."""
+        return next((book.totals for book in self.books if book.price_book == rating.PRICE_BOOK), {})
+
+
+def rate_window(settings: Settings, window: Window, raters: Sequence[Rater] | None = None) -> RateResult:
+    """Compute usage for `window` (widened to whole UTC days) and replace its cost lines."""
+    days = whole_days(window)
+    books = list(raters) if raters is not None else [make(settings) for make in RATERS]  # bad card: fail early
+    usage_rows = usage_step.prepare_usage(settings, days)
+    source = settings.usage.source  # one description of the cloud, never two added up
+    daily = rating.daily_usage(usage_step.load_usage(settings, _context(days, books), source=source))
+    produced = [(book, span, _lines(book, daily, span)) for book in books for span in [_span(days, book)]]
+    store = store_for(settings)
+    with store.transaction() as conn:
+        for book, span, lines in produced:
+            where = and_(
+                tables.cost_lines.c.price_book == book.price_book,
+                tables.cost_lines.c.charge_period_start >= span.start,
+                tables.cost_lines.c.charge_period_start < span.end,
+            )
+            store.replace(conn, tables.cost_lines, where, _records(lines))
+        _clear_rerate(conn, days)
+    result = RateResult(days, usage_rows, tuple(_book_result(book, span, lines) for book, span, lines in produced))
+    log.info("rated %s: %d usage rows, %s", days.label, usage_rows,
+             ", ".join(f"{b.price_book} {b.cost_lines} lines" for b in result.books))  # fmt: skip
+    return result
+
+
+def rate_pending(settings: Settings, raters: Sequence[Rater] | None = None) -> list[RateResult]:
+    """Re-rate every day in `rerate_days` (late samples), one window per run of consecutive days."""
+    store = store_for(settings)
+    days = sorted(store.frame(select(tables.rerate_days.c.day))["day"].map(_as_date))
+    if not days:
+        return []
+    books = list(raters) if raters is not None else [make(settings) for make in RATERS]
+    return [rate_window(settings, run, books) for run in _runs(days)]
+
+
+def whole_days(window: Window) -> Window:
+    """The window widened to midnight UTC at both ends."""
+    start = dt.datetime.combine(window.start.date(), dt.time())
+    end = dt.datetime.combine(window.end.date(), dt.time())
+    return Window(start, end if end == window.end else end + _DAY)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _month_start(day: dt.datetime) -> dt.datetime:
+    return dt.datetime(day.year, day.month, 1)
+
+
+def _next_month(day: dt.datetime) -> dt.datetime:
+    return dt.datetime(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _span(days: Window, book: Rater) -> Window:
+    """The days whose lines `book` replaces: the window, or for month-to-date books up to month end."""
+    if not book.month_to_date:
+        return days
+    return Window(days.start, max(days.end, _next_month(days.end - _DAY)))
+
+
+def _context(days: Window, books: Sequence[Rater]) -> Window:
+    """The usage to load: the window, from the first of its month if any book needs month-to-date."""
+    monthly = [book for book in books if book.month_to_date]
+    if not monthly:
+        return days
+    return Window(_month_start(days.start), max(_span(days, book).end for book in books))
+
+
+def _lines(book: Rater, daily: pd.DataFrame, span: Window) -> pd.DataFrame:
+    """Rate what the book needs to see, keep the lines inside its span."""
+    start = daily["charge_period_start"]
+    if not book.month_to_date:
+        daily = daily[(start >= span.start) & (start < span.end)]
+    lines = book.rate(daily)
+    start = lines["charge_period_start"]
+    return lines[(start >= span.start) & (start < span.end)]
+
+
+def _records(lines: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows for the store: missing values as None, `flavor_name` '' (part of the unique key)."""
+    frame = lines.astype(object).where(lines.notna(), None)
+    frame["flavor_name"] = frame["flavor_name"].where(frame["flavor_name"].notna(), "")
+    frame["charge_period_start"] = lines["charge_period_start"].dt.to_pydatetime()
+    frame["charge_period_end"] = lines["charge_period_end"].dt.to_pydatetime()
+    return frame.to_dict("records")  # type: ignore[return-value]
+
+
+def _book_result(book: Rater, span: Window, lines: pd.DataFrame) -> BookResult:
+    totals: dict[str, Decimal] = {}
+    for currency, costs in lines.groupby("currency")["cost"]:
+        totals[str(currency)] = sum(costs, Decimal(0))
+    return BookResult(book.price_book, span, len(lines), totals)
+
+
+def _clear_rerate(conn: Connection, days: Window) -> None:
+    column = tables.rerate_days.c.day
+    conn.execute(tables.rerate_days.delete().where(column >= days.start.date(), column < days.end.date()))
+
+
+def _as_date(value: object) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    return pd.Timestamp(str(value)).date()
+
+
+def _runs(days: Sequence[dt.date]) -> list[Window]:
+    """Consecutive days as windows: [3, 4, 5, 9] → [3, 6), [9, 10)."""
+    runs: list[Window] = []
+    start = previous = days[0]
+    for day in [*days[1:], None]:
+        if day is not None and day == previous + _DAY:
+            previous = day
+            continue
+        runs.append(Window(dt.datetime.combine(start, dt.time()), dt.datetime.combine(previous, dt.time()) + _DAY))
+        if day is not None:
+            start = previous = day
+    return runs
+
+
+__all__ = [
+    "RATERS", "BookResult", "RateResult", "Rater", "aws_rater", "digitalocean_rater", "internal_rater", "rate_pending",
+    "rate_window", "whole_days",
+]  # fmt: skip

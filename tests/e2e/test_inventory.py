@@ -1,0 +1,144 @@
+"""pipeline.inventory on SQLite and PostgreSQL: project upserts, per-source resource replacement."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import pytest
+from sqlalchemy import select
+
+from stackledger.errors import SchemaError, StoreError
+from stackledger.pipeline import store_for
+from stackledger.pipeline.inventory import store_projects, store_resources
+from stackledger.schema import PROJECT_COLUMNS, RESOURCE_COLUMNS
+from stackledger.settings import Settings
+from stackledger.store import tables
+
+T0 = dt.datetime(2026, 10, 1)
+HOUR = dt.timedelta(hours=1)
+
+
+def projects(*rows: dict[str, Any]) -> pd.DataFrame:
+    base = {
+        "domain_id": "default", "parent_id": None, "tags": [], "team": None, "cost_center": None,
+        "budget_amount": None, "budget_currency": None, "budget_period": None,
+    }  # fmt: skip
+    return pd.DataFrame([{**base, **row} for row in rows], columns=list(PROJECT_COLUMNS), dtype=object)
+
+
+def revision(resource_id: str, valid_from: dt.datetime, valid_to: dt.datetime | None, **row: Any) -> dict[str, Any]:
+    base = {
+        "resource_id": resource_id, "resource_type": "instance", "project_id": "p1", "name": resource_id,
+        "region": "RegionOne", "flavor_name": "m1.small", "vcpus": 1.0, "ram_mib": 2048.0, "disk_gib": 20.0,
+        "volume_type": None, "size_gib": None, "started_at": T0, "ended_at": None,
+        "valid_from": valid_from, "valid_to": valid_to,
+    }  # fmt: skip
+    return {**base, **row}
+
+
+def resources(*rows: dict[str, Any]) -> pd.DataFrame:
+    frame = pd.DataFrame(list(rows), columns=list(RESOURCE_COLUMNS))
+    return frame.astype(dict(RESOURCE_COLUMNS))
+
+
+def stored(settings: Settings, table: Any, order: list[str]) -> pd.DataFrame:
+    return store_for(settings).frame(select(table).order_by(*(table.c[name] for name in order)))
+
+
+def test_store_projects_upserts_by_project_id(any_settings: Settings) -> None:
+    store_projects(
+        any_settings,
+        projects(
+            {"project_id": "p1", "name": "payments", "tags": ["team:payments"], "budget_amount": Decimal("100.50")},
+            {"project_id": "p2", "name": "search"},
+        ),
+        source="keystone",
+    )
+    written = store_projects(
+        any_settings,
+        projects(
+            {"project_id": "p1", "name": "payments-prod", "team": "payments", "budget_amount": Decimal("200")},
+            {"project_id": "p3", "name": "ml", "parent_id": "p2"},
+        ),
+        source="keystone",
+    )
+    rows = stored(any_settings, tables.projects, ["project_id"])
+    assert written == 2
+    assert list(rows["project_id"]) == ["p1", "p2", "p3"]
+    p1 = rows.iloc[0]
+    assert (p1["name"], p1["team"], p1["tags"]) == ("payments-prod", "payments", [])  # the whole row replaced
+    assert Decimal(str(p1["budget_amount"])) == Decimal("200")
+    assert rows.iloc[2]["parent_id"] == "p2"
+    assert set(rows["source"]) == {"keystone"}
+
+
+def test_store_projects_takes_the_source_column(any_settings: Settings) -> None:
+    frame = projects({"project_id": "p1", "name": "a", "tags": ["x", "y"]}).assign(source="synthetic")
+    store_projects(any_settings, frame)
+    row = stored(any_settings, tables.projects, ["project_id"]).iloc[0]
+    assert (row["source"], row["tags"]) == ("synthetic", ["x", "y"])
+
+
+def test_store_resources_replaces_the_sources_rows_for_the_given_ids(any_settings: Settings) -> None:
+    resize = T0 + 10 * HOUR
+    store_resources(
+        any_settings,
+        resources(
+            revision("vm1", T0, resize), revision("vm1", resize, None, flavor_name="m1.large", vcpus=4.0),
+            revision("vm2", T0, None),
+        ),
+        "nova",
+    )
+    # Another source's view of vm1 (a different revision key) is not ours to replace.
+    store_resources(any_settings, resources(revision("vm1", T0 + HOUR, None, flavor_name="gnocchi")), "gnocchi")
+    # Nova now reports vm1 as one revision, deleted: both old nova rows go, vm2 stays.
+    ended = T0 + 20 * HOUR
+    written = store_resources(any_settings, resources(revision("vm1", T0, None, ended_at=ended)), "nova")
+    rows = stored(any_settings, tables.resources, ["resource_id", "source", "valid_from"])
+    assert written == 1
+    assert list(zip(rows["resource_id"], rows["source"], strict=True)) == [
+        ("vm1", "gnocchi"), ("vm1", "nova"), ("vm2", "nova"),
+    ]  # fmt: skip
+    vm1 = rows[(rows["resource_id"] == "vm1") & (rows["source"] == "nova")].iloc[0]
+    assert pd.Timestamp(vm1["ended_at"]) == ended
+    assert pd.isna(vm1["valid_to"])
+
+
+def test_overlapping_revisions_are_refused_before_anything_is_written(any_settings: Settings) -> None:
+    frame = resources(revision("vm1", T0, T0 + 5 * HOUR), revision("vm1", T0 + HOUR, None))
+    with pytest.raises(SchemaError, match=r"vm1.*overlaps"):
+        store_resources(any_settings, frame, "nova")
+    assert stored(any_settings, tables.resources, ["resource_id"]).empty
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"resource_type": "server"}, "resource_type 'server'"),
+        ({"valid_from": pd.NaT}, "valid_from is missing"),
+        ({"valid_to": T0}, r"valid_to .* is not after"),
+        ({"ended_at": T0 - HOUR}, r"ended_at .* is before started_at"),
+    ],
+)
+def test_bad_resource_rows_name_the_row(any_settings: Settings, change: dict[str, Any], message: str) -> None:
+    with pytest.raises(SchemaError, match=message):
+        store_resources(any_settings, resources({**revision("vm1", T0, None), **change}), "nova")
+
+
+def test_missing_columns_are_a_schema_error(any_settings: Settings) -> None:
+    with pytest.raises(SchemaError, match="missing columns"):
+        store_resources(any_settings, resources(revision("vm1", T0, None)).drop(columns=["valid_from"]), "nova")
+    with pytest.raises(SchemaError, match="missing columns"):
+        store_projects(any_settings, projects({"project_id": "p1", "name": "a"}).drop(columns=["tags"]))
+
+
+def test_a_conflicting_key_fails_the_whole_frame(any_settings: Settings) -> None:
+    store_resources(any_settings, resources(revision("vm1", T0, None)), "gnocchi")
+    frame = resources(revision("vm2", T0, None), revision("vm1", T0, None))  # vm1@T0 belongs to gnocchi
+    with pytest.raises(StoreError, match="resources"):
+        store_resources(any_settings, frame, "nova")
+    rows = stored(any_settings, tables.resources, ["resource_id"])
+    assert list(rows["resource_id"]) == ["vm1"]  # vm2 was not written either

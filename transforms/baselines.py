@@ -1,0 +1,456 @@
+"""Public baselines: the same daily usage priced at AWS or DigitalOcean list prices (DESIGN §5).
+
+`rate_baseline(usage_daily, book, config, currency=..., fx=...)` turns daily usage
+(USAGE_COLUMNS, one UTC day per row, every day of a month from its first) into cost lines of
+price book `config.provider` (COST_COLUMNS + BASELINE_COLUMNS). Which SKU stands in for each
+service is `transforms.equivalents`; a line nothing prices raises `PricingError` naming the
+service and SKU — never a silent zero. Pure: no I/O, no clock.
+
+Money uses `transforms.rating`'s exact integer arithmetic (quantities in billionths, half-even
+rounding), with one difference: a line is rounded on the **month-to-date** sums of its
+(resource, service, SKU, calendar month): its pricing quantity is the growth of round(consumed
+so far ÷ divisor, 9 decimals) and its cost the growth of round(price × that, 6 decimals). A
+month's lines therefore add up to exactly the month's quantity × price — 730 hours of 100 GiB at
+0.0836 USD/GB-month is 8.36, not 31 roundings of it — and each line stays within a millionth of
+`list_unit_price × pricing_quantity` (what FOCUS's ListCost check allows). Beyond that:
+
+- **Units.** Instances, IPs: per hour. Storage: per GB-/GiB-month of 730 hours (consumed
+  GiB-hours ÷ 730). Transfer: per GB/GiB. AWS's "GB" is a binary gigabyte (= GiB of usage).
+- **Tiers** (AWS egress, S3) are graduated over the whole cloud's quantity in the calendar
+  month — one AWS Organization with consolidated billing — in day, project, resource order;
+  a line that crosses a boundary becomes one line per tier (SKU = the tier's row). Usage
+  beyond the last tier a book has is a `PricingError`.
+- **DigitalOcean monthly cap.** A droplet bills hourly up to the size's monthly price per
+  calendar month: the month-to-date cost above is min(cap, hourly × hours so far), so the
+  month's lines sum to exactly min(cap, hourly × hours); `list_unit_price × pricing_quantity`
+  stays the uncapped (list) cost and `cost` is the capped one.
+- **Currency.** A book price in another currency than `currency` is converted with the `fx`
+  rate of the pair in force on the line's day; `list_unit_price` is the converted price
+  (rounded half-even to 10 decimals) and `fx_rate`, `source_unit_price`, `source_currency`
+  keep what was converted. When `fx` has no rate at all for the pair the lines stay in the
+  book's currency (`fx_rate` empty) and reports show them apart; when it has rates but none
+  for a day, that is a ConfigError.
+
+Extra columns (`BASELINE_COLUMNS`): `fx_rate`, `source_unit_price`, `source_currency`,
+`pricing_region` (the provider region of the price, `all` for DigitalOcean) and `mapping`
+(how the line was matched, e.g. 'm1.large 4 vCPU 8 GiB → m6i.xlarge 0.204 USD/h,
+eu-north-1, as of 2022-11-22').
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Final
+
+import numpy as np
+import pandas as pd
+
+from stackledger.errors import PricingError, SchemaError
+from stackledger.schema import COST_COLUMNS, COST_DECIMALS, HOURS_PER_MONTH, USAGE_COLUMNS, empty_frame, validate_frame
+from transforms.currency import FxRate, pair_rates, rates_on
+from transforms.equivalents import (
+    INCLUDED,
+    MATCHED,
+    BaselineConfig,
+    Flavor,
+    describe_price,
+    instance_candidates,
+    match_flavor,
+)
+from transforms.pricebooks import ALL_REGIONS
+from transforms.rating import (
+    DAY,
+    NANO,
+    QUANTITY_DECIMALS,
+    _decimals,
+    _div_half_even,
+    _mul_div_half_even,
+    _to_decimals,
+    to_nanos,
+)
+
+BASELINE_COLUMNS: Final = {
+    "fx_rate": "object",  # Decimal or None
+    "source_unit_price": "object",  # Decimal, in source_currency
+    "source_currency": "object",
+    "pricing_region": "object",
+    "mapping": "object",
+}
+PRICE_DECIMALS: Final = 10  # the store's PRICE scale
+
+# (consumed unit, price unit) -> consumed units in one price unit
+UNIT_DIVISORS: Final = {
+    ("instance-hour", "hour"): 1,
+    ("IP-hour", "hour"): 1,
+    ("GiB-hour", "GB-month"): HOURS_PER_MONTH,
+    ("GiB-hour", "GiB-month"): HOURS_PER_MONTH,
+    ("GiB", "GB"): 1,
+    ("GiB", "GiB"): 1,
+}
+
+
+@dataclass
+class _Lines:
+    """Lines before money: usage row, price-book row, consumed nanos, mapping text."""
+
+    row: np.ndarray
+    price: np.ndarray
+    nanos: np.ndarray
+    mapping: np.ndarray  # object: str
+
+    @staticmethod
+    def concat(parts: Sequence[_Lines]) -> _Lines:
+        if not parts:
+            empty = np.array([], dtype=np.int64)
+            return _Lines(empty, empty, empty, np.array([], dtype=object))
+        names = ("row", "price", "nanos", "mapping")
+        return _Lines(*(np.concatenate([getattr(p, name) for p in parts]) for name in names))
+
+    def take(self, index: np.ndarray) -> _Lines:
+        return _Lines(self.row[index], self.price[index], self.nanos[index], self.mapping[index])
+
+
+def rate_baseline(
+    usage_daily: pd.DataFrame,
+    book: pd.DataFrame,
+    config: BaselineConfig,
+    *,
+    currency: str,
+    fx: Sequence[FxRate] = (),
+) -> pd.DataFrame:
+    """Daily usage → cost lines of price book `config.provider` (see the module docstring)."""
+    frame = validate_frame(usage_daily, USAGE_COLUMNS, stage=f"rate {config.provider}").reset_index(drop=True)
+    columns = {**COST_COLUMNS, **BASELINE_COLUMNS}
+    if frame.empty:
+        return empty_frame(columns)
+    starts = frame["charge_period_start"]
+    if not ((starts == starts.dt.floor("D")) & (frame["charge_period_end"] == starts + DAY)).all():
+        raise SchemaError(f"rate {config.provider}: usage lines must each cover one UTC day (use daily_usage)")
+    prices = book[(book["provider"] == config.provider) & book["region"].isin([config.region, ALL_REGIONS])]
+    prices = prices.reset_index(drop=True)
+    target = _targets(frame, config)
+    nanos = to_nanos(frame["consumed_quantity"], stage=f"rate {config.provider}")
+    days = starts.to_numpy().astype("datetime64[D]")
+    lines = _Lines.concat([
+        _matched_lines(frame, np.flatnonzero(target == MATCHED), nanos, book, prices, config),
+        *_sku_lines(frame, target, nanos, prices, days, config),
+    ])  # fmt: skip
+    lines = _merge_collisions(frame, days, lines)
+    if not len(lines.row):
+        return empty_frame(columns)
+    out = _cost_frame(frame, days, lines, prices, currency, fx, config)
+    out = out.sort_values(["charge_period_start", "project_id", "resource_id", "service", "sku"], kind="stable")
+    out = out.reset_index(drop=True)
+    validate_frame(out, columns, stage=f"rate {config.provider}")
+    return out[list(columns)]
+
+
+# ---------------------------------------------------------------- which SKU
+
+
+def _targets(frame: pd.DataFrame, config: BaselineConfig) -> np.ndarray:
+    """Per usage row: MATCHED, INCLUDED, or a SKU / tier group name."""
+    codes, services = pd.factorize(frame["service"].to_numpy(dtype=object))
+    target = np.array([config.sku_for(str(s)) for s in services], dtype=object)[codes]
+    if config.volume_types:
+        volume_type = frame["volume_type"].to_numpy(dtype=object)
+        for name, sku in config.volume_types.items():
+            target[(frame["service"].to_numpy(dtype=object) == "block.volume") & (volume_type == name)] = sku
+    return target
+
+
+def _matched_lines(
+    frame: pd.DataFrame, rows: np.ndarray, nanos: np.ndarray, book: pd.DataFrame, prices: pd.DataFrame,
+    config: BaselineConfig,
+) -> _Lines:  # fmt: skip
+    """Instance rows priced at the equivalent instance type's hourly price."""
+    if not len(rows):
+        return _Lines.concat([])
+    sub = frame.iloc[rows]
+    name = sub["flavor_name"].fillna("").astype(str)
+    vcpus, ram = sub["vcpus"], sub["ram_mib"]
+    if vcpus.isna().any() or ram.isna().any():  # a row without sizes borrows them from its flavor's other rows
+        vcpus = vcpus.fillna(sub.groupby(name)["vcpus"].transform("max"))
+        ram = ram.fillna(sub.groupby(name)["ram_mib"].transform("max"))
+    codes = group_codes(name.to_numpy(dtype=object), vcpus.to_numpy(), ram.to_numpy())
+    first = np.unique(codes, return_index=True)[1]
+    uniques = zip(name.to_numpy(dtype=object)[first], vcpus.to_numpy()[first], ram.to_numpy()[first], strict=True)
+    candidates = instance_candidates(prices, config)
+    price_of, mapping_of = [], []
+    for flavor_name, flavor_vcpus, flavor_ram in uniques:
+        flavor = Flavor(str(flavor_name), float(flavor_vcpus), float(flavor_ram))
+        sku = match_flavor(flavor, candidates, prices, config)
+        index = _find(prices, sku=sku, unit="hour", service="compute.instance")
+        monthly = _rows(prices, sku=sku, unit="month")
+        row = prices.iloc[index]
+        chosen = " (configured)" if flavor.name in config.flavors else ""
+        capped: Decimal | None = monthly["price"].to_numpy(dtype=object)[0] if not monthly.empty else None
+        price_of.append(index)
+        mapping_of.append(f"{flavor.describe()} → {describe_price(row, cap=capped)}{chosen}")
+    return _Lines(rows, np.array(price_of)[codes], nanos[rows], np.array(mapping_of, dtype=object)[codes])
+
+
+def _sku_lines(
+    frame: pd.DataFrame, target: np.ndarray, nanos: np.ndarray, prices: pd.DataFrame, days: np.ndarray,
+    config: BaselineConfig,
+) -> list[_Lines]:  # fmt: skip
+    """Rows priced at one SKU, or split over a tier group's SKUs."""
+    parts = []
+    services = frame["service"].to_numpy(dtype=object)
+    volume_types = frame["volume_type"].to_numpy(dtype=object)
+    priced = (target != MATCHED) & (target != INCLUDED)
+    for sku in pd.unique(target[priced]):
+        rows = np.flatnonzero(target == sku)
+        tiers = prices[prices["tier_group"] == sku]
+        if not tiers.empty:
+            parts.append(_tier_lines(frame, rows, nanos, tiers, days, str(sku), config))
+            continue
+        for service in pd.unique(services[rows]):
+            mine = rows[services[rows] == service]
+            unit = str(frame["consumed_unit"].iat[mine[0]])
+            index = _find(prices, sku=str(sku), consumed_unit=unit, service=str(service))
+            text = describe_price(prices.iloc[index])
+            kinds, named = pd.factorize(volume_types[mine], use_na_sentinel=False)
+            labels = np.array([f"{service} {vt} → {text}" if isinstance(vt, str) and vt else f"{service} → {text}"
+                               for vt in named], dtype=object)[kinds]  # fmt: skip
+            parts.append(_Lines(mine, np.full(len(mine), index), nanos[mine], labels))
+    return parts
+
+
+def _find(prices: pd.DataFrame, *, sku: str, service: str, unit: str | None = None,
+          consumed_unit: str | None = None) -> int:  # fmt: skip
+    """Index of the price row of `sku` (the exact region before `all`), by price unit or by the
+    units the consumed unit converts to; PricingError naming service and SKU when missing."""
+    rows = _rows(prices, sku=sku, unit=unit, consumed_unit=consumed_unit)
+    if rows.empty:
+        provider = str(prices["provider"].iat[0]) if len(prices) else "the"
+        region = str(prices["region"].iat[0]) if len(prices) else "the configured region"
+        raise PricingError(
+            f"no {provider} price for {service} at SKU {sku} in region {region} — add a row to the file in "
+            f"baselines.price_overrides or map {service} to another SKU",
+            service=service,
+            sku=sku,
+        )
+    return int(rows.index[0])
+
+
+def _rows(prices: pd.DataFrame, *, sku: str, unit: str | None = None, consumed_unit: str | None = None) -> pd.DataFrame:
+    """The untiered price rows of `sku`, those of the exact region first."""
+    rows = prices[(prices["sku"] == sku) & (prices["tier_group"] == "")]
+    if unit is not None:
+        rows = rows[rows["unit"] == unit]
+    if consumed_unit is not None:
+        rows = rows[np.array([(consumed_unit, u) in UNIT_DIVISORS for u in rows["unit"]], dtype=bool)]
+    return rows.iloc[np.argsort((rows["region"] == ALL_REGIONS).to_numpy(), kind="stable")]
+
+
+def _tier_lines(
+    frame: pd.DataFrame, rows: np.ndarray, nanos: np.ndarray, tiers: pd.DataFrame, days: np.ndarray, group: str,
+    config: BaselineConfig,
+) -> _Lines:  # fmt: skip
+    """Split rows over a tier group by the cloud's month-to-date quantity (day, project, resource order)."""
+    tiers = tiers.sort_values("tier_start")  # Decimals
+    service = str(frame["service"].iat[rows[0]])
+    unit = str(frame["consumed_unit"].iat[rows[0]])
+    divisor = _divisor(unit, str(tiers["unit"].iat[0]), service, group)
+    order = np.lexsort([
+        frame["resource_id"].to_numpy(dtype=object, na_value="")[rows].astype(str),
+        frame["project_id"].to_numpy(dtype=object, na_value="")[rows].astype(str),
+        days[rows],
+    ])  # fmt: skip
+    rows = rows[order]
+    months = days[rows].astype("datetime64[M]")
+    amounts = nanos[rows]
+    after = np.cumsum(amounts)
+    first = np.r_[True, months[1:] != months[:-1]]
+    after -= np.maximum.accumulate(np.where(first, after - amounts, 0))
+    before = after - amounts
+    out_row, out_price, out_nanos, out_map = [], [], [], []
+    low_expected = 0
+    for index, tier in tiers.iterrows():
+        low = int(tier["tier_start"] * divisor * NANO)
+        if low != low_expected:
+            raise PricingError(f"tier group {group} has a gap before {tier['sku']}", service=service, sku=group)
+        high = np.iinfo(np.int64).max if tier["tier_end"] is None else int(Decimal(tier["tier_end"]) * divisor * NANO)
+        portion = np.minimum(after, high) - np.maximum(before, low)
+        hit = (portion > 0) | ((amounts == 0) & (before >= low) & (before < high))
+        if hit.any():
+            out_row.append(rows[hit])
+            out_price.append(np.full(int(hit.sum()), index))
+            out_nanos.append(portion[hit])
+            out_map.append(np.full(int(hit.sum()), f"{service} → {describe_price(tier)}", dtype=object))
+        low_expected = high
+    if int(after.max(initial=0)) > low_expected:
+        raise PricingError(
+            f"{service} exceeds the last tier of {group} in {config.region} (the {config.provider} price book ends "
+            f"at {tiers['tier_end'].iat[-1]} {tiers['unit'].iat[-1]} a month); add the next tier in "
+            "baselines.price_overrides",
+            service=service,
+            sku=group,
+        )
+    return _Lines(*(np.concatenate(part) for part in (out_row, out_price, out_nanos, out_map)))
+
+
+def _divisor(consumed: str, unit: str, service: str, sku: str) -> int:
+    try:
+        return UNIT_DIVISORS[(consumed, unit)]
+    except KeyError:
+        message = f"{service} is used in {consumed} but {sku} is priced per {unit}"
+        raise PricingError(message, service=service, sku=sku) from None
+
+
+def _merge_collisions(frame: pd.DataFrame, days: np.ndarray, lines: _Lines) -> _Lines:
+    """Lines sharing the store's unique key (day, resource, service, flavor, SKU) — a volume
+    retyped mid-day between types of one SKU — become one: quantities summed before pricing."""
+    codes = group_codes(
+        days[lines.row],
+        frame["resource_id"].to_numpy(dtype=object)[lines.row],
+        frame["service"].to_numpy(dtype=object)[lines.row],
+        frame["flavor_name"].fillna("").to_numpy(dtype=object)[lines.row],
+        lines.price,
+    )
+    dup = np.bincount(codes)[codes] > 1
+    if not dup.any():
+        return lines
+    members = np.flatnonzero(dup)
+    group = pd.factorize(codes[members])[0]
+    first = members[np.unique(group, return_index=True)[1]]
+    merged = lines.take(first)
+    merged.nanos = pd.Series(lines.nanos[members]).groupby(group).sum().to_numpy(dtype=np.int64)
+    return _Lines.concat([lines.take(np.flatnonzero(~dup)), merged])
+
+
+def group_codes(*arrays: np.ndarray) -> np.ndarray:
+    """Dense codes of the rows' combined keys, without building tuples (missing values are a key)."""
+    combined = np.zeros(len(arrays[0]), dtype=np.int64)
+    for array in arrays:
+        codes, uniques = pd.factorize(array, use_na_sentinel=False)
+        combined = pd.factorize(combined * (len(uniques) + 1) + codes)[0]
+    return combined
+
+
+# ---------------------------------------------------------------- money
+
+
+def _cost_frame(
+    frame: pd.DataFrame, days: np.ndarray, lines: _Lines, prices: pd.DataFrame, currency: str,
+    fx: Sequence[FxRate], config: BaselineConfig,
+) -> pd.DataFrame:  # fmt: skip
+    units = prices["unit"].to_numpy(dtype=object)[lines.price]
+    consumed = frame["consumed_unit"].to_numpy(dtype=object)[lines.row]
+    service = frame["service"].to_numpy(dtype=object)[lines.row]
+    sku = prices["sku"].to_numpy(dtype=object)[lines.price]
+    pair_codes = group_codes(consumed, units)
+    first = np.unique(pair_codes, return_index=True)[1]
+    divisors = np.array([_divisor(str(consumed[i]), str(units[i]), str(service[i]), str(sku[i])) for i in first],
+                        dtype=np.int64)[pair_codes]  # fmt: skip
+    line_days = days[lines.row]
+    rule, rules, rate_used, source_currency = _conversions(prices, lines.price, line_days, currency, fx)
+    scale = max(_decimals(price) for price, _cap in rules)
+    price_units = np.array([int(price.scaleb(scale)) for price, _cap in rules], dtype=np.int64)[rule]
+    caps = np.array([-1 if cap is None else int(cap.scaleb(COST_DECIMALS)) for _price, cap in rules], dtype=np.int64)
+    resource = frame["resource_id"].to_numpy(dtype=object)[lines.row]
+    group = group_codes(resource, service, lines.price, line_days.astype("datetime64[M]"))
+    flavor = pd.factorize(frame["flavor_name"].fillna("").to_numpy(dtype=object)[lines.row])[0]
+    quantity, micros = _cumulative(group, line_days, flavor, lines.nanos, divisors, price_units, caps[rule],
+                                   10 ** (scale + QUANTITY_DECIMALS - COST_DECIMALS))  # fmt: skip
+    out = frame[
+        ["charge_period_start", "charge_period_end", "project_id", "resource_id", "resource_type", "service",
+         "flavor_name", "volume_type", "region", "consumed_unit"]
+    ].take(lines.row).reset_index(drop=True)  # fmt: skip
+    out["consumed_quantity"] = lines.nanos / NANO
+    out["price_book"] = config.provider
+    out["sku"] = sku
+    out["list_unit_price"] = np.array([price for price, _cap in rules], dtype=object)[rule]
+    out["pricing_quantity"] = _to_decimals(quantity, -QUANTITY_DECIMALS)
+    out["pricing_unit"] = units
+    out["cost"] = _to_decimals(micros, -COST_DECIMALS)
+    out["currency"] = np.where(pd.isna(rate_used), source_currency, currency)
+    out["price_as_of"] = prices["as_of"].to_numpy(dtype=object)[lines.price]
+    out["fx_rate"] = rate_used
+    out["source_unit_price"] = prices["price"].to_numpy(dtype=object)[lines.price]
+    out["source_currency"] = source_currency
+    out["pricing_region"] = prices["region"].to_numpy(dtype=object)[lines.price]
+    out["mapping"] = lines.mapping
+    return out
+
+
+def _conversions(
+    prices: pd.DataFrame, price_index: np.ndarray, days: np.ndarray, currency: str, fx: Sequence[FxRate]
+) -> tuple[np.ndarray, list[tuple[Decimal, Decimal | None]], np.ndarray, np.ndarray]:
+    """Per line: index of its (converted unit price, converted monthly cap) rule, the rate used
+    (Decimal or None) and the book currency."""
+    book_currency = prices["currency"].to_numpy(dtype=object)[price_index]
+    fx_index = np.full(len(price_index), -1, dtype=np.int64)
+    table: list[FxRate] = []
+    for source in pd.unique(book_currency):
+        if source == currency:
+            continue
+        pair = pair_rates(fx, str(source), currency)
+        if not pair:
+            continue  # no rate configured: the lines stay in the book's currency
+        mine = book_currency == source
+        fx_index[mine] = rates_on(pair, days[mine]) + len(table)
+        table.extend(pair)
+    caps = _cap_prices(prices)
+    codes = group_codes(price_index, fx_index)
+    first = np.unique(codes, return_index=True)[1]
+    uniques = zip(price_index[first], fx_index[first], strict=True)
+    rules = []
+    book_prices = prices["price"].to_numpy(dtype=object)
+    for index, rate_index in uniques:
+        price: Decimal = book_prices[index]
+        cap = caps.get(index)
+        if rate_index >= 0:
+            rate = table[rate_index].rate
+            price, cap = price * rate, (cap * rate if cap is not None else None)
+        price = price.quantize(Decimal(1).scaleb(-PRICE_DECIMALS)).normalize()
+        rules.append((price, cap.quantize(Decimal(1).scaleb(-COST_DECIMALS)) if cap is not None else None))
+    rates = np.array([None, *(r.rate for r in table)], dtype=object)[fx_index + 1]
+    return codes, rules, rates, book_currency
+
+
+def _cap_prices(prices: pd.DataFrame) -> dict[int, Decimal]:
+    """Hourly instance row index -> the same SKU's monthly price (DigitalOcean's cap)."""
+    monthly = prices[(prices["kind"] == "instance") & (prices["unit"] == "month")]
+    by_sku = dict(zip(zip(monthly["sku"], monthly["region"], strict=True), monthly["price"], strict=True))
+    hourly = prices[(prices["kind"] == "instance") & (prices["unit"] == "hour")]
+    return {
+        int(index): by_sku[(sku, region)]
+        for index, sku, region in zip(hourly.index, hourly["sku"], hourly["region"], strict=True)
+        if (sku, region) in by_sku
+    }
+
+
+def _cumulative(
+    group: np.ndarray, days: np.ndarray, flavor: np.ndarray, nanos: np.ndarray, divisors: np.ndarray,
+    price_units: np.ndarray, caps: np.ndarray, scale: int,
+) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
+    """Pricing quantities (billionths) and costs (micros) of lines, rounded on the month-to-date
+    sums of their (resource, service, SKU, month) group, in day order: a line is the growth of
+    round(consumed so far ÷ divisor) and of min(cap, round(price × that)). A month's lines so
+    add up to exactly the month's quantity × price (or the cap), not to 31 roundings; each line
+    stays within a millionth of its own price × quantity. Returned in the input order."""
+    order = np.lexsort([flavor, days, group])
+    g = group[order]
+    amounts = nanos[order]
+    after = np.cumsum(amounts)
+    first = np.r_[True, g[1:] != g[:-1]]
+    after -= np.maximum.accumulate(np.where(first, after - amounts, 0))
+    before = after - amounts
+    divisor = divisors[order]
+    q_after, q_before = _div_half_even(after, divisor), _div_half_even(before, divisor)
+    price, cap = price_units[order], caps[order]
+    c_after = _mul_div_half_even(price, q_after, scale)
+    c_before = _mul_div_half_even(price, q_before, scale)
+    capped = cap >= 0
+    if capped.any():
+        c_after = np.where(capped, np.minimum(c_after, cap), c_after)
+        c_before = np.where(capped, np.minimum(c_before, cap), c_before)
+    quantity = np.empty(len(order), dtype=np.int64)
+    micros = np.empty(len(order), dtype=np.int64)
+    quantity[order] = q_after - q_before
+    micros[order] = (c_after - c_before).astype(np.int64)
+    return quantity, micros

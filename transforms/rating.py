@@ -1,0 +1,410 @@
+"""Internal rating: usage × the cloud's rate card → daily cost lines (DESIGN §3, §5).
+
+Pure: frames and a card in, a frame out; no I/O, no clock.
+
+- `daily_usage(hourly)` sums hourly usage per UTC day [00:00, next 00:00) and per resource,
+  service and rating attributes. Each hourly quantity is fixed to 9 decimals (the store's
+  quantity scale) and summed as an integer, so the day's total is exact and independent of
+  row order; sources are summed together (the usage stage keeps one source per resource-hour).
+- `rate(daily, card)` prices each daily line with the card period in force that day:
+  the first matching override, else the service's base rate, else its tiers; a line that
+  nothing prices raises `PricingError` naming the service, flavor or volume type and SKU.
+
+Money (one rounding, here, and never again downstream):
+
+- `list_unit_price` is the card's price exactly as written, per `pricing_unit` (the card's
+  `per`: e.g. EUR per vCPU-hour, or EUR per GiB-month).
+- `pricing_quantity` is the consumed quantity in the pricing unit: the same number for an
+  hourly or per-GiB price; for a per-month price the consumed hours divided by 730,
+  rounded half-even to 9 decimals (quantity, not money).
+- `cost = list_unit_price × pricing_quantity`, computed exactly in integers and rounded ONCE,
+  half-even (banker's rounding: no upward drift over millions of lines), to
+  `COST_DECIMALS` (6). Anyone can recompute a stored line's cost from its own columns.
+- Tiers are graduated over a project's calendar-month quantity of a service, in day order
+  (then resource id): a daily line that crosses a tier boundary becomes one line per tier,
+  SKU `internal:<service>:tier<N>`. Pass every day of the month up to the last one rated, or
+  the earlier days' quantity is not counted.
+
+SKUs: `internal:<service>` (base rate), `internal:<service>:<match values joined by ':'>`
+(override, e.g. `internal:compute.instance:m1.large`), `internal:<service>:tier<N>`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Final, Protocol
+
+import numpy as np
+import pandas as pd
+
+from stackledger.errors import PricingError, SchemaError
+from stackledger.schema import COST_COLUMNS, COST_DECIMALS, USAGE_COLUMNS, empty_frame, validate_frame
+
+PRICE_BOOK: Final = "internal"
+QUANTITY_DECIMALS: Final = 9
+NANO: Final = 10**QUANTITY_DECIMALS
+DAY: Final = pd.Timedelta(days=1)
+_INT64_MAX: Final = np.iinfo(np.int64).max
+
+# The columns a daily line is unique on (beside the day), and the attributes overrides match.
+_DAILY_KEYS: Final = [
+    "project_id", "resource_id", "resource_type", "service", "consumed_unit", "flavor_name", "volume_type", "region",
+]  # fmt: skip
+_MATCHABLE: Final = ("flavor_name", "volume_type", "region")
+
+# ---------------------------------------------------------------- what rating reads from a card
+# (stackledger.ratecard builds these; the protocols keep this module free of its I/O.)
+
+
+class CardRate(Protocol):
+    @property
+    def price(self) -> Decimal: ...  # per `per`
+    @property
+    def per(self) -> str: ...  # the pricing unit
+    @property
+    def divisor(self) -> int: ...  # service units in one `per` (730 for a month of hours)
+
+
+class CardOverride(CardRate, Protocol):
+    @property
+    def service(self) -> str: ...
+    @property
+    def match(self) -> Mapping[str, str]: ...
+    @property
+    def label(self) -> str: ...
+
+
+class CardTier(CardRate, Protocol):
+    @property
+    def up_to(self) -> Decimal | None: ...  # in `per` units per project per month; None = open
+
+
+class CardPeriod(Protocol):
+    @property
+    def valid_from(self) -> dt.date: ...
+    @property
+    def valid_to(self) -> dt.date | None: ...
+    @property
+    def rates(self) -> Mapping[str, CardRate]: ...
+    @property
+    def overrides(self) -> Sequence[CardOverride]: ...
+    @property
+    def tiers(self) -> Mapping[str, Sequence[CardTier]]: ...
+
+
+class Card(Protocol):
+    @property
+    def currency(self) -> str: ...
+    @property
+    def name(self) -> str | None: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def periods(self) -> Sequence[CardPeriod]: ...
+
+
+# ---------------------------------------------------------------- daily usage
+
+
+def daily_usage(usage_hourly: pd.DataFrame) -> pd.DataFrame:
+    """Hourly usage → one row per UTC day, resource, service and rating attributes.
+
+    `consumed_quantity` is the exact sum of the hourly quantities fixed to 9 decimals;
+    `vcpus`/`ram_mib` are the day's largest; `source` the smallest name among the day's.
+    """
+    frame = validate_frame(usage_hourly, USAGE_COLUMNS, stage="daily_usage")
+    if frame.empty:
+        return empty_frame(USAGE_COLUMNS)
+    day = frame["charge_period_start"].dt.floor("D")
+    if (frame["charge_period_end"] > day + DAY).any():
+        raise SchemaError("daily_usage: an hourly usage line crosses midnight UTC")
+    # Sources as sorted integer codes: a string `min` per group would run in Python.
+    source_code, sources = pd.factorize(frame["source"].to_numpy(dtype=object, na_value=""), sort=True)
+    work = frame[_DAILY_KEYS].assign(
+        charge_period_start=day,
+        nanos=to_nanos(frame["consumed_quantity"], stage="daily_usage"),
+        vcpus=frame["vcpus"],
+        ram_mib=frame["ram_mib"],
+        source=source_code,
+    )
+    grouped = work.groupby(["charge_period_start", *_DAILY_KEYS], dropna=False, sort=True)
+    daily = grouped.agg(nanos=("nanos", "sum"), vcpus=("vcpus", "max"), ram_mib=("ram_mib", "max"),
+                        source=("source", "min")).reset_index()  # fmt: skip
+    daily["consumed_quantity"] = daily.pop("nanos").to_numpy() / NANO
+    daily["source"] = np.asarray(sources, dtype=object)[daily["source"].to_numpy()]
+    daily["charge_period_end"] = daily["charge_period_start"] + DAY
+    return daily[list(USAGE_COLUMNS)]
+
+
+def to_nanos(quantity: pd.Series, *, stage: str) -> np.ndarray:
+    """Float quantities → integer billionths, rounded half-even (the store's QUANTITY scale)."""
+    values = quantity.to_numpy(dtype="float64", na_value=np.nan)
+    if not np.isfinite(values).all() or (values < 0).any():
+        raise SchemaError(f"{stage}: consumed_quantity must be finite and non-negative")
+    scaled = values * NANO
+    if (scaled >= 2.0**62).any():
+        raise SchemaError(f"{stage}: a consumed_quantity above {2**62 // NANO} cannot be rated exactly")
+    return np.rint(scaled).astype(np.int64)
+
+
+# ---------------------------------------------------------------- rating
+
+
+@dataclass
+class _Rules:
+    """The distinct prices used: one row per (period, SKU); lines point at a row by index."""
+
+    sku: list[str] = field(default_factory=list)
+    rate: list[CardRate] = field(default_factory=list)
+    as_of: list[dt.date] = field(default_factory=list)
+    index: dict[tuple[str, dt.date], int] = field(default_factory=dict)
+
+    def add(self, sku: str, rate: CardRate, period: CardPeriod) -> int:
+        key = (sku, period.valid_from)
+        if key not in self.index:
+            self.index[key] = len(self.sku)
+            self.sku.append(sku)
+            self.rate.append(rate)
+            self.as_of.append(period.valid_from)
+        return self.index[key]
+
+
+@dataclass
+class _Lines:
+    """Priced lines before money: the usage row each came from, its rule and consumed nanos."""
+
+    row: np.ndarray
+    rule: np.ndarray
+    nanos: np.ndarray
+
+
+def rate(usage_daily: pd.DataFrame, card: Card) -> pd.DataFrame:
+    """Daily usage → internal cost lines (COST_COLUMNS), one rounding per line, see module doc."""
+    frame = validate_frame(usage_daily, USAGE_COLUMNS, stage="rate").reset_index(drop=True)
+    if frame.empty:
+        return empty_frame(COST_COLUMNS)
+    starts = frame["charge_period_start"]
+    if not ((starts == starts.dt.floor("D")) & (frame["charge_period_end"] == starts + DAY)).all():
+        raise SchemaError("rate: usage lines must each cover one UTC day (use daily_usage)")
+    nanos = to_nanos(frame["consumed_quantity"], stage="rate")
+    days = starts.to_numpy().astype("datetime64[D]")
+    period = _period_of(days, card)
+    rules = _Rules()
+    rule, tiered = _assign(frame, period, card, rules)
+    unpriced = (rule < 0) & ~tiered
+    if unpriced.any():
+        raise _pricing_error(frame[unpriced], card, period[unpriced])
+    base = np.flatnonzero(rule >= 0)
+    lines = _Lines(base, rule[base], nanos[base])
+    if tiered.any():
+        lines = _concat(lines, _tier_lines(frame, days, nanos, period, tiered, card, rules))
+    lines = _merge_collisions(frame, days, lines, rules)
+    return _cost_frame(frame, lines, rules, card)
+
+
+def _period_of(days: np.ndarray, card: Card) -> np.ndarray:
+    """Index of the card period in force on each day; PricingError for a day no period covers."""
+    starts = np.array([p.valid_from for p in card.periods], dtype="datetime64[D]")
+    ends = np.array([p.valid_to or dt.date.max for p in card.periods], dtype="datetime64[D]")
+    index = np.searchsorted(starts, days, side="right") - 1
+    inside = (index >= 0) & (days < ends[np.maximum(index, 0)])
+    if not inside.all():
+        day = pd.Timestamp(days[~inside].min()).date()
+        spans = ", ".join(f"[{p.valid_from}, {p.valid_to or 'open'})" for p in card.periods)
+        raise PricingError(f"rate card {_card_name(card)} has no price period covering {day} (periods: {spans})")
+    return index
+
+
+def _assign(frame: pd.DataFrame, period: np.ndarray, card: Card, rules: _Rules) -> tuple[np.ndarray, np.ndarray]:
+    """Rule index per row (-1: none) and whether the row is priced by tiers instead."""
+    service = frame["service"].to_numpy(dtype=object)
+    attrs = {name: _objects(frame[name]) for name in _MATCHABLE}
+    rule = np.full(len(frame), -1, dtype=np.int64)
+    tiered = np.zeros(len(frame), dtype=bool)
+    for index, card_period in enumerate(card.periods):
+        in_period = period == index
+        if not in_period.any():
+            continue
+        for override in card_period.overrides:
+            hit = in_period & (rule < 0) & (service == override.service)
+            for name, value in override.match.items():
+                hit &= attrs[name] == value
+            if hit.any():
+                rule[hit] = rules.add(f"{PRICE_BOOK}:{override.service}:{override.label}", override, card_period)
+        for name, card_rate in card_period.rates.items():
+            hit = in_period & (rule < 0) & (service == name)
+            if hit.any():
+                rule[hit] = rules.add(f"{PRICE_BOOK}:{name}", card_rate, card_period)
+        for name in card_period.tiers:
+            tiered |= in_period & (service == name)
+    return rule, tiered
+
+
+def _objects(series: pd.Series) -> np.ndarray:
+    """An object array with every missing value (NaN, NA, None) as None, so `== "x"` is safe."""
+    values = series.to_numpy(dtype=object, copy=True)
+    values[pd.isna(values)] = None
+    return values
+
+
+def _tier_lines(
+    frame: pd.DataFrame,
+    days: np.ndarray,
+    nanos: np.ndarray,
+    period: np.ndarray,
+    tiered: np.ndarray,
+    card: Card,
+    rules: _Rules,
+) -> _Lines:
+    """Split tiered rows across their tiers by the project's month-to-date quantity."""
+    rows = np.flatnonzero(tiered)
+    sub = frame.iloc[rows]
+    months = days[rows].astype("datetime64[M]")
+    # Cumulate in a fixed order: project, service, month, then day and resource.
+    codes = [pd.factorize(sub[c].to_numpy(dtype=object, na_value=""), sort=True)[0]
+             for c in ("project_id", "service", "resource_id", "flavor_name", "volume_type", "region")]  # fmt: skip
+    project, service, resource, *rest = codes
+    order = np.lexsort([*reversed(rest), resource, days[rows], months, service, project])
+    rows, months, project, service = rows[order], months[order], project[order], service[order]
+    amounts = nanos[rows]
+    if amounts.sum(dtype=np.float64) >= 2.0**62:
+        raise SchemaError("rate: tiered quantities this large cannot be cumulated exactly")
+    changed = (project[1:] != project[:-1]) | (service[1:] != service[:-1]) | (months[1:] != months[:-1])
+    group_start = np.r_[True, changed]
+    after = np.cumsum(amounts)
+    offset = np.maximum.accumulate(np.where(group_start, after - amounts, 0))
+    after -= offset
+    before = after - amounts
+    out_row, out_rule, out_nanos = [], [], []
+    names = frame["service"].to_numpy(dtype=object)[rows]
+    for index, card_period in enumerate(card.periods):
+        for name, steps in card_period.tiers.items():
+            mine = (period[rows] == index) & (names == name)
+            if not mine.any():
+                continue
+            low = 0
+            for number, step in enumerate(steps, start=1):
+                high = _INT64_MAX if step.up_to is None else int(step.up_to * step.divisor * NANO)
+                portion = np.minimum(after, high) - np.maximum(before, low)
+                # A zero-quantity line stays visible, at the tier the month has reached.
+                hit = mine & ((portion > 0) | ((amounts == 0) & (before >= low) & (before < high)))
+                if hit.any():
+                    rule_id = rules.add(f"{PRICE_BOOK}:{name}:tier{number}", step, card_period)
+                    out_row.append(rows[hit])
+                    out_rule.append(np.full(int(hit.sum()), rule_id, dtype=np.int64))
+                    out_nanos.append(portion[hit])
+                low = high
+    return _Lines(np.concatenate(out_row), np.concatenate(out_rule), np.concatenate(out_nanos))
+
+
+def _concat(a: _Lines, b: _Lines) -> _Lines:
+    return _Lines(np.concatenate([a.row, b.row]), np.concatenate([a.rule, b.rule]), np.concatenate([a.nanos, b.nanos]))
+
+
+def _merge_collisions(frame: pd.DataFrame, days: np.ndarray, lines: _Lines, rules: _Rules) -> _Lines:
+    """Lines that share the store's unique key (day, resource, service, flavor, SKU) — e.g. a
+    volume retyped mid-day between two types at the base price — are one line: quantities
+    summed before pricing, so the cost is still rounded once. Attributes from the greatest row."""
+    skus = np.array(rules.sku, dtype=object)[lines.rule]
+    flavor = frame["flavor_name"].to_numpy(dtype=object)[lines.row]
+    key = pd.DataFrame({
+        "day": days[lines.row],
+        "resource": frame["resource_id"].to_numpy(dtype=object)[lines.row],
+        "service": frame["service"].to_numpy(dtype=object)[lines.row],
+        "flavor": np.where(pd.isna(flavor), "", flavor),
+        "sku": skus,
+    })  # fmt: skip
+    dup = key.duplicated(keep=False).to_numpy()
+    if not dup.any():
+        return lines
+    keep = ~dup
+    rows, rule, amounts = [lines.row[keep]], [lines.rule[keep]], [lines.nanos[keep]]
+    attrs = frame[["project_id", "volume_type", "region"]].astype(str).to_numpy()
+    for _, members in key[dup].groupby(list(key.columns), sort=False).groups.items():
+        picks = np.asarray(members)
+        first = max(picks, key=lambda i: tuple(attrs[lines.row[i]]))
+        rows.append(lines.row[[first]])
+        rule.append(lines.rule[[first]])
+        amounts.append(np.array([lines.nanos[picks].sum()], dtype=np.int64))
+    return _Lines(np.concatenate(rows), np.concatenate(rule), np.concatenate(amounts))
+
+
+def _cost_frame(frame: pd.DataFrame, lines: _Lines, rules: _Rules, card: Card) -> pd.DataFrame:
+    divisor = np.array([r.divisor for r in rules.rate], dtype=np.int64)[lines.rule]
+    quantity = _div_half_even(lines.nanos, divisor)  # billionths of the pricing unit
+    scale = max(_decimals(r.price) for r in rules.rate)
+    price_units = np.array([int(r.price.scaleb(scale)) for r in rules.rate], dtype=np.int64)[lines.rule]
+    micros = _mul_div_half_even(price_units, quantity, 10 ** (scale + QUANTITY_DECIMALS - COST_DECIMALS))
+    out = frame[
+        ["charge_period_start", "charge_period_end", "project_id", "resource_id", "resource_type", "service",
+         "flavor_name", "volume_type", "region", "consumed_unit"]
+    ].take(lines.row).reset_index(drop=True)  # fmt: skip
+    out["consumed_quantity"] = lines.nanos / NANO
+    out["price_book"] = PRICE_BOOK
+    out["sku"] = np.array(rules.sku, dtype=object)[lines.rule]
+    out["list_unit_price"] = np.array([r.price for r in rules.rate], dtype=object)[lines.rule]
+    out["pricing_quantity"] = _to_decimals(quantity, -QUANTITY_DECIMALS)
+    out["pricing_unit"] = np.array([r.per for r in rules.rate], dtype=object)[lines.rule]
+    out["cost"] = _to_decimals(micros, -COST_DECIMALS)
+    out["currency"] = card.currency
+    out["price_as_of"] = np.array(rules.as_of, dtype=object)[lines.rule]
+    out = out.sort_values(["charge_period_start", "project_id", "resource_id", "service", "sku"], kind="stable")
+    return validate_frame(out.reset_index(drop=True), COST_COLUMNS, stage="rate")
+
+
+# ---------------------------------------------------------------- exact integer money
+
+
+def _decimals(value: Decimal) -> int:
+    exponent = value.normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 0
+
+
+def _div_half_even(numerator: np.ndarray, divisor: np.ndarray) -> np.ndarray:
+    quotient = numerator // divisor  # // and - rather than np.divmod: also works on Python-int arrays
+    remainder = numerator - quotient * divisor
+    up = (2 * remainder > divisor) | ((2 * remainder == divisor) & (quotient % 2 == 1))
+    return quotient + up
+
+
+def _mul_div_half_even(a: np.ndarray, b: np.ndarray, divisor: int) -> np.ndarray:
+    """round_half_even(a × b / divisor), exactly: int64 when it cannot overflow, else Python ints."""
+    if len(a) and int(a.max()) * int(b.max()) > _INT64_MAX // 2:
+        a, b = a.astype(object), b.astype(object)
+    return _div_half_even(a * b, np.full(len(a), divisor, dtype=a.dtype))
+
+
+def _to_decimals(units: np.ndarray, exponent: int) -> np.ndarray:
+    """Integers of 10**exponent → exact Decimals; one Decimal per distinct value."""
+    codes, uniques = pd.factorize(units)
+    made = np.array([Decimal(int(u)).scaleb(exponent) for u in uniques], dtype=object)
+    return made[codes]
+
+
+# ---------------------------------------------------------------- errors
+
+
+def _card_name(card: Card) -> str:
+    return f"{card.name!r} ({card.source})" if card.name else card.source
+
+
+def _pricing_error(missing: pd.DataFrame, card: Card, period: np.ndarray) -> PricingError:
+    first = missing.iloc[0]
+    service = str(first["service"])
+    what = [f"{label} {first[name]}" for name, label in (("flavor_name", "flavor"), ("volume_type", "volume type"))
+            if isinstance(first[name], str) and first[name]]  # fmt: skip
+    card_period = card.periods[int(period[0])]
+    others = sorted(set(missing["service"].astype(str)) - {service})
+    return PricingError(
+        f"rate card {_card_name(card)} has no price for {service}"
+        + (f" ({', '.join(what)})" if what else "")
+        + f" in the period from {card_period.valid_from}: {len(missing)} usage line(s), e.g. resource "
+        f"{first['resource_id']} of project {first['project_id']} on {first['charge_period_start'].date()}"
+        + (f"; also unpriced: {', '.join(others)}" if others else "")
+        + "; add a rate (0 to rate it as free) or an override",
+        service=service,
+        sku=f"{PRICE_BOOK}:{service}",
+    )
