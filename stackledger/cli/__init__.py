@@ -31,7 +31,9 @@ EXIT_ERROR = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="stackledger", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="stackledger", description="Metering, cost and reporting for OpenStack clouds."
+    )
     parser.add_argument("--version", action="version", version=f"stackledger {__version__}")
     parser.add_argument("--config", metavar="PATH", help="settings YAML (default: $STACKLEDGER_CONFIG)")
     parser.add_argument("-v", "--verbose", action="count", default=0, help="more logging (-vv for debug)")
