@@ -11,25 +11,24 @@ max, min, or mean (any other aggregation).
 - `StoreUsageReader`: the usage table's `consumed_quantity` for service == `metric`, summed
   per scope and hour, then aggregated into buckets of `granularity` (a multiple of 3600 s)
   starting at multiples of it since the epoch. Hours with no usage row are not points.
-- `GnocchiReader`: one `POST /v1/aggregates` per rule, grouped by id and project_id, with
-  start, stop, granularity and the rule's JSON search (plus `projects` as an `in` filter),
-  over HTTP with basic auth. Transient failures are retried twice.
+- `GnocchiReader`: one `/v1/aggregates` request per rule through the collector's client
+  (`collectors.gnocchi_client`, settings `gnocchi`: basic or Keystone auth, retries), grouped
+  by id and project_id, with start, stop, granularity and the rule's JSON search (plus
+  `projects` as an `in` filter). A metric no resource has is no points (Aodh: insufficient data).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 import pandas as pd
-import requests
 from sqlalchemy import select
-from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from alarms.data import MetricPoints
 from alarms.rules import MetricThresholdRule
-from stackledger.settings import GnocchiSettings
+from stackledger.errors import StackLedgerError
 from stackledger.store import Store, tables
 
 _SUMMED = ("sum", "count")
@@ -93,70 +92,46 @@ class StoreUsageReader:
         return MetricPoints(_points(buckets))
 
 
+class AggregatesClient(Protocol):
+    """The seam to Gnocchi: `collectors.gnocchi_client.GnocchiClient` (the collector's client,
+    with its auth, retries and 'no such metric → []'), injected by `stackledger.pipeline.alarms`."""
+
+    def aggregates(
+        self, *, resource_type: str, search: dict[str, Any], operations: list[Any], groupby: Sequence[str],
+        start: dt.datetime, stop: dt.datetime, granularity: int = 3600,
+    ) -> list[dict[str, Any]]: ...  # fmt: skip
+
+
 class GnocchiReader:
-    def __init__(self, settings: GnocchiSettings, session: requests.Session | None = None) -> None:
-        if not settings.url:
-            raise ValueError("alarms.gnocchi.url is not set")
-        self.settings = settings
-        self.session = session or requests.Session()
+    """`stop_grace`: how far past `stop` to ask. The client always uses use_history, which leaves
+    out resources whose first revision began after `stop` — and Ceilometer creates a resource a
+    little after its first sample. Points at or after `stop` are dropped (the collector does the same)."""
+
+    def __init__(self, client: AggregatesClient, *, stop_grace: dt.timedelta = dt.timedelta(hours=1)) -> None:
+        self.client = client
+        self.stop_grace = stop_grace
 
     def read(self, rule: MetricThresholdRule, start: dt.datetime, stop: dt.datetime) -> MetricPoints:
         try:
-            groups = self._fetch(rule, start, stop)
-        except _Transient as error:
-            return MetricPoints(error=f"gnocchi unavailable: {error}")
-        except _Refused as error:
-            return MetricPoints(error=f"gnocchi refused the query: {error}")
+            groups = self.client.aggregates(
+                resource_type=rule.resource_type, search=_search(rule.search, rule.projects),
+                # One metric per group (grouped by id): `aggregate mean` of it is the metric itself.
+                operations=["aggregate", "mean", ["metric", rule.metric, rule.aggregation]],
+                groupby=["id", "project_id"], start=start, stop=stop + self.stop_grace, granularity=rule.granularity,
+            )  # fmt: skip
+        except StackLedgerError as error:  # the client's SourceError / TransientSourceError, already retried
+            return MetricPoints(error=str(error))
         rows = [
             {"timestamp": _naive(ts), "project_id": g["group"].get("project_id"), "resource_id": g["group"]["id"],
              "value": value}
             for g in groups for ts, granularity, value in g["measures"]["measures"]["aggregated"]
-            if int(granularity) == rule.granularity
+            if int(granularity) == rule.granularity and _naive(ts) < stop
         ]  # fmt: skip
         if not rows:
             return MetricPoints({})
+        # With use_history a resource whose attributes changed is one group per revision: its points
+        # are merged per timestamp like several resources' are.
         return MetricPoints(_points(_scoped(pd.DataFrame(rows), rule.group_by, rule.aggregation)))
-
-    def _fetch(self, rule: MetricThresholdRule, start: dt.datetime, stop: dt.datetime) -> list[dict[str, Any]]:
-        params = [("groupby", "id"), ("groupby", "project_id"), ("granularity", str(rule.granularity)),
-                  ("start", _iso(start)), ("stop", _iso(stop))]  # fmt: skip
-        body: dict[str, Any] = {
-            "resource_type": rule.resource_type,
-            # One metric per group (grouped by id): `aggregate mean` of it is the metric itself.
-            "operations": ["aggregate", "mean", ["metric", rule.metric, rule.aggregation]],
-            "search": _search(rule.search, rule.projects),
-        }
-        retrying = Retrying(stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.5, max=5),
-                            retry=retry_if_exception_type(_Transient), reraise=True)  # fmt: skip
-        for attempt in retrying:
-            with attempt:
-                return self._post(params, body)
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    def _post(self, params: list[tuple[str, str]], body: dict[str, Any]) -> list[dict[str, Any]]:
-        settings = self.settings
-        password = settings.password.get_secret_value() if settings.password else ""
-        try:
-            response = self.session.post(
-                f"{settings.url}/v1/aggregates", params=params, json=body, auth=(settings.user, password),
-                timeout=settings.timeout_s, verify=settings.verify_tls, headers={"Accept": "application/json"},
-            )  # fmt: skip
-        except requests.RequestException as error:
-            raise _Transient(type(error).__name__) from None
-        if response.status_code >= 500 or response.status_code in (408, 429):
-            raise _Transient(f"HTTP {response.status_code}")
-        if response.status_code >= 400:
-            raise _Refused(f"HTTP {response.status_code}: {_description(response)}")
-        found: list[dict[str, Any]] = response.json()
-        return found
-
-
-class _Transient(Exception):
-    pass
-
-
-class _Refused(Exception):
-    pass
 
 
 def _search(search: dict[str, Any] | None, projects: Iterable[str]) -> dict[str, Any]:
@@ -167,20 +142,6 @@ def _search(search: dict[str, Any] | None, projects: Iterable[str]) -> dict[str,
     if not parts:
         return {}
     return parts[0] if len(parts) == 1 else {"and": parts}
-
-
-def _description(response: requests.Response) -> str:
-    try:
-        detail = response.json()
-    except ValueError:
-        return response.text[:200]
-    if isinstance(detail, dict):
-        return str(detail.get("description") or detail.get("title") or detail)[:300]
-    return str(detail)[:300]
-
-
-def _iso(value: dt.datetime) -> str:
-    return value.replace(tzinfo=dt.UTC).isoformat()
 
 
 def _naive(text: str) -> dt.datetime:

@@ -135,9 +135,6 @@ class _Rule(_Model):
             return tuple(default if self.notify is None else self.notify)
         return tuple(self.ok_notify if state == "ok" else self.insufficient_data_notify)
 
-    def notifier_names(self) -> set[str]:
-        return set(self.notify or ()) | set(self.ok_notify) | set(self.insufficient_data_notify)
-
 
 class BudgetThreshold(_Model):
     """`at: 80%` (of the budget) or `at: 1200` (absolute, in the budget's currency)."""
@@ -332,8 +329,10 @@ class RuleSet:
     def __len__(self) -> int:
         return len(self.rules)
 
-    def notifier_names(self) -> set[str]:
-        return set().union(*(rule.notifier_names() for rule in self.rules)) if self.rules else set()
+    def notifier_names(self, default: Sequence[str] = ()) -> set[str]:
+        """Every notifier some rule sends to; `default` stands in for rules without `notify`."""
+        return {name for rule in self.rules for state in ("alarm", "ok", "insufficient_data")
+                for name in rule.actions(state, default)}  # fmt: skip
 
 
 def load_rules(path: str | Path, *, notifiers: Iterable[str] | None = None) -> RuleSet:

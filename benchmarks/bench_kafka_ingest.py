@@ -7,12 +7,13 @@ and one record in five a raw single sample. They go to a fresh 4-partition topic
 
 Measured, each from its first record to its last (group join and idle time excluded):
 - bare: a kafka-python consumer with the same fetch settings reading every record and decoding
-  it with `json` (the envelope and its inner message), nothing else. Run before and after ours;
-  the ratio uses their mean, as the machine may be shared.
-- ours: `stackledger.pipeline.consume.consume` into a scratch PostgreSQL database: parse and
-  validate, store samples and dead letters in one transaction per batch, commit the offsets.
-CPU seconds of this process are printed too: the steadier figure on a busy machine (ours excludes
-the PostgreSQL server's own CPU).
+  it with `json` (the envelope and its inner message), nothing else;
+- ours: `stackledger.pipeline.consume.consume` into a scratch PostgreSQL database (emptied between
+  rounds, a new consumer group each time): parse and validate, store samples and dead letters in
+  one transaction per batch, commit the offsets.
+`BENCH_KAFKA_ROUNDS` rounds (default 3) of bare then ours; the figures are medians, and the ratio is
+the median of each round's ratio, as the machine may be shared. CPU seconds of this process are
+printed too, the steadier figure on a busy machine (ours excludes the PostgreSQL server's CPU).
 
 Needs STACKLEDGER_KAFKA_BOOTSTRAP and STACKLEDGER_TEST_PG_URL (`ops/up.sh postgres kafka`).
 """
@@ -22,6 +23,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import statistics
 import sys
 import time
 import uuid
@@ -42,6 +44,7 @@ from stackledger.store import Store
 
 SAMPLES = int(os.environ.get("BENCH_KAFKA_SAMPLES", "200000"))
 PER_ENVELOPE = int(os.environ.get("BENCH_KAFKA_PER_ENVELOPE", "10"))
+ROUNDS = int(os.environ.get("BENCH_KAFKA_ROUNDS", "3"))
 RAW_EVERY = 5  # one record in five is a raw sample
 PARTITIONS = 4
 BENCH = "kafka_ingest"
@@ -130,6 +133,13 @@ def scratch_database(base_url: str) -> Iterator[str]:
         admin.dispose()
 
 
+def empty(url: str) -> None:
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE samples, dead_letters, rerate_days"))
+    engine.dispose()
+
+
 @contextmanager
 def scratch_topic(bootstrap: str) -> Iterator[str]:
     topic = f"bench.kafka-ingest.{uuid.uuid4().hex[:10]}"
@@ -155,28 +165,35 @@ def main() -> int:
     context = {"samples": len(samples), "records": len(values), "per_envelope": PER_ENVELOPE,
                "bytes_per_sample": round(sum(map(len, values)) / len(samples)), "partitions": PARTITIONS,
                "c_crc32c": HAS_C_CRC32C}  # fmt: skip
+    bare_runs: list[tuple[float, float]] = []  # (samples/s, samples per CPU second)
+    ours_runs: list[tuple[float, float]] = []
+    batches = 0
     with scratch_topic(bootstrap) as topic, scratch_database(pg) as url:
         produce(bootstrap, topic, values)
         env = {"STACKLEDGER__DATABASE__URL": url, "STACKLEDGER__KAFKA__BOOTSTRAP_SERVERS": bootstrap}
         settings = load_settings(None, env)
-        runs = [bare(settings, topic, len(values))]
-        cpu = time.process_time()
-        result = consume(settings, topic=topic, group_id=f"bench-{uuid.uuid4().hex[:8]}", until_idle=1.0)
-        ours_cpu = time.process_time() - cpu
-        runs.append(bare(settings, topic, len(values)))
-    assert result.ingested == len(samples) and all(r[0] == len(samples) for r in runs), (result, runs)
-    bare_rate = sum(len(samples) / r[1] for r in runs) / len(runs)
-    bare_cpu_rate = sum(len(samples) / r[2] for r in runs) / len(runs)
-    ours_rate = result.ingested / result.busy_seconds
-    for n, (_, seconds, cpu_s) in enumerate(runs, 1):
-        emit(BENCH, f"bare_run{n}_samples_per_s", len(samples) / seconds, "samples/s", cpu_seconds=round(cpu_s, 2),
-             **context)  # fmt: skip
-    emit(BENCH, "bare_samples_per_s", bare_rate, "samples/s", **context)
-    emit(BENCH, "ours_samples_per_s", ours_rate, "samples/s", batches=result.batches, cpu_seconds=round(ours_cpu, 2),
+        for _ in range(ROUNDS):
+            seen, seconds, cpu_s = bare(settings, topic, len(values))
+            assert seen == len(samples), (seen, len(samples))
+            bare_runs.append((seen / seconds, seen / cpu_s))
+            empty(url)
+            cpu = time.process_time()
+            result = consume(settings, topic=topic, group_id=f"bench-{uuid.uuid4().hex[:8]}", until_idle=1.0)
+            cpu = time.process_time() - cpu
+            assert result.ingested == len(samples) and not result.rejected, result
+            ours_runs.append((result.ingested / result.busy_seconds, result.ingested / cpu))
+            batches = result.batches
+    median = statistics.median
+    emit(BENCH, "bare_samples_per_s", median(r[0] for r in bare_runs), "samples/s",
+         runs=[round(r[0]) for r in bare_runs], **context)  # fmt: skip
+    emit(BENCH, "ours_samples_per_s", median(r[0] for r in ours_runs), "samples/s",
+         runs=[round(r[0]) for r in ours_runs], batches=batches, **context)  # fmt: skip
+    emit(BENCH, "ratio_to_bare", median(o[0] / b[0] for o, b in zip(ours_runs, bare_runs, strict=True)), "ratio",
          **context)  # fmt: skip
-    emit(BENCH, "ratio_to_bare", ours_rate / bare_rate, "ratio", **context)
-    emit(BENCH, "ours_cpu_samples_per_s", result.ingested / ours_cpu, "samples/cpu-s", **context)
-    emit(BENCH, "ratio_to_bare_cpu", (result.ingested / ours_cpu) / bare_cpu_rate, "ratio", **context)
+    emit(BENCH, "bare_samples_per_cpu_s", median(r[1] for r in bare_runs), "samples/cpu-s", **context)
+    emit(BENCH, "ours_samples_per_cpu_s", median(r[1] for r in ours_runs), "samples/cpu-s", **context)
+    emit(BENCH, "ratio_to_bare_cpu", median(o[1] / b[1] for o, b in zip(ours_runs, bare_runs, strict=True)),
+         "ratio", **context)  # fmt: skip
     emit(BENCH, "peak_rss", peak_rss_mib(), "MiB", **context)
     return 0
 

@@ -154,7 +154,7 @@ class GnocchiCollector:
         answers, failures = self._run(jobs)
         requests = self.client.requests_sent - before
         if failures:
-            log.warning("gnocchi %s: %d of %d requests groups failed", window.label, len(failures), len(jobs))
+            log.warning("gnocchi %s: %d of %d requests failed", window.label, len(failures), len(jobs))
             return Collected(failures=failures, requests=requests, resources_partial=True)
         per_meter = {m.name: points(answers[f"meter {m.name}"], m.attribute) for m in self.meters}
         measured, flavors = self._measured_sizes(per_meter)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 import threading
 from collections.abc import Sequence
 from typing import Any, Final
@@ -164,8 +165,10 @@ class GnocchiClient:
         where = f"{method} {url.removeprefix(self.base) or '/'}"
         try:
             response = self.session.request(method, url, params=params, json=body, timeout=self.timeout_s)
-        except (requests.ConnectionError, requests.Timeout) as error:
-            raise _Unreachable(f"{where}: {type(error).__name__}: {_short(str(error))}", source=SOURCE) from None
+        except requests.Timeout:
+            raise _Unreachable(f"{where}: no answer within {self.timeout_s:g} s", source=SOURCE) from None
+        except requests.ConnectionError as error:
+            raise _Unreachable(f"{where}: cannot connect ({_reason(error)})", source=SOURCE) from None
         except requests.RequestException as error:
             raise SourceError(f"{where}: {type(error).__name__}: {_short(str(error))}", source=SOURCE) from None
         if response.ok or (no_data_404 and _is_no_such_metric(response)):
@@ -259,6 +262,12 @@ def _json(response: requests.Response) -> dict[str, Any]:
     except ValueError:
         return {}
     return body if isinstance(body, dict) else {}
+
+
+def _reason(error: Exception) -> str:
+    """The OS-level reason inside requests' nested connection errors ("[Errno 111] Connection refused")."""
+    found = re.search(r"\[Errno -?\d+\][^'\")]*", str(error))
+    return found.group(0).strip() if found else _short(str(error), 160)
 
 
 def _short(text: str, limit: int = 300) -> str:

@@ -82,11 +82,12 @@ def parse_message(
     inside a notification raises too, unless `rejects` is given: then it is appended there and the
     good samples are returned.
     """
-    obj = _decode(raw, where)
+    obj, constants = _decode(raw, where)
     # The raw text of an envelope holds the inner message's escapes too, so one check covers both.
-    suspicious = _suspicious(raw)
+    suspicious = constants or _suspicious(raw)
     if "oslo.message" in obj or "oslo.version" in obj:
-        obj = _unwrap(obj, where)
+        obj, constants = _unwrap(obj, where)
+        suspicious = suspicious or constants
     if "payload" in obj or "event_type" in obj:
         return _notification(obj, where, suspicious, rejects)
     return [_sample(obj, where, suspicious)]
@@ -95,13 +96,34 @@ def parse_message(
 # ------------------------------------------------------------------ envelope and notification
 
 
-def _decode(raw: bytes | str | Mapping[str, Any], where: str) -> Any:
+class _NonFinite(Exception):
+    """A NaN or Infinity literal: rare, so such text is decoded again with them allowed, and walked."""
+
+
+def _no_constants(name: str) -> Any:
+    raise _NonFinite(name)
+
+
+_FINITE: Final = json.JSONDecoder(parse_constant=_no_constants)
+
+
+def _loads(text: bytes | bytearray | str) -> tuple[Any, bool]:
+    """`json.loads(text)`, and whether the text held NaN/Infinity literals (which json accepts)."""
+    if not isinstance(text, str):
+        text = text.decode(json.detect_encoding(text), "surrogatepass")  # what json.loads does
+    try:
+        return _FINITE.decode(text), False
+    except _NonFinite:
+        return json.loads(text), True
+
+
+def _decode(raw: bytes | str | Mapping[str, Any], where: str) -> tuple[Any, bool]:
     if isinstance(raw, Mapping):
-        return raw
+        return raw, False
     if not raw or not raw.strip():
         raise InputError("empty message", where=where)
     try:
-        obj = json.loads(raw)
+        obj, constants = _loads(raw)
     except UnicodeDecodeError:
         raise InputError("not valid UTF-8", where=where) from None
     except json.JSONDecodeError as exc:
@@ -110,10 +132,10 @@ def _decode(raw: bytes | str | Mapping[str, Any], where: str) -> Any:
         raise InputError("not valid JSON (nested too deeply)", where=where) from None
     if not isinstance(obj, dict):
         raise InputError(f"expected a JSON object, got {_kind(obj)}", where=where)
-    return obj
+    return obj, constants
 
 
-def _unwrap(envelope: Mapping[str, Any], where: str) -> dict[str, Any]:
+def _unwrap(envelope: Mapping[str, Any], where: str) -> tuple[dict[str, Any], bool]:
     version = envelope.get("oslo.version")
     if version != OSLO_VERSION:
         raise InputError(f"unsupported oslo.version {version!r} (expected {OSLO_VERSION!r})", where=where)
@@ -121,13 +143,13 @@ def _unwrap(envelope: Mapping[str, Any], where: str) -> dict[str, Any]:
     if not isinstance(inner, str):
         raise InputError(f"oslo.message must be a JSON string, got {_kind(inner)}", where=where)
     try:
-        message = json.loads(inner)
+        message, constants = _loads(inner)
     except (json.JSONDecodeError, RecursionError) as exc:
         detail = f" ({exc.msg} at column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
         raise InputError(f"oslo.message is not valid JSON{detail}", where=where) from None
     if not isinstance(message, dict):
         raise InputError(f"oslo.message must hold a JSON object, got {_kind(message)}", where=where)
-    return message
+    return message, constants
 
 
 def _notification(
@@ -280,12 +302,14 @@ def parse_timestamp(value: Any, where: str) -> dt.datetime:
 
 
 def _suspicious(raw: object) -> bool:
-    """Cheap gate: could this message hold NUL, a lone surrogate or NaN/Infinity? Only then is the
-    sample walked in full (`_unstorable`), keeping the common path fast."""
+    """Cheap gate: could this message hold NUL or a lone surrogate? Only then is the sample walked in
+    full (`_unstorable`), keeping the common path fast (NaN/Infinity are flagged while decoding).
+    Either can come from a `\\u` escape; a surrogate also from raw bytes, as json decodes UTF-8 with
+    surrogatepass (ED A0..BF ..), and anything from UTF-16/32 text (which has NUL bytes)."""
     if isinstance(raw, bytes | bytearray):
-        return b"\\u" in raw or b"NaN" in raw or b"Infinity" in raw
+        return b"\\u" in raw or (not raw.isascii() and (b"\xed" in raw or b"\x00" in raw))
     if isinstance(raw, str):
-        return "\\u" in raw or "NaN" in raw or "Infinity" in raw
+        return "\\u" in raw or not raw.isascii()
     return True  # an already-decoded mapping: always check
 
 

@@ -22,15 +22,14 @@ from typing import Any, Final
 
 from sqlalchemy import select
 
-from reports.data import ZERO, ReportData
-from reports.formatting import exact_cost, money
+from reports.data import INTERNAL_BOOK, ZERO, ReportData
+from reports.formatting import BOOK_TITLES, exact_cost, money
 from stackledger.store import Store
 from stackledger.store.tables import cost_lines
 from stackledger.window import Window
 
-INTERNAL: Final = "internal"
+INTERNAL: Final = INTERNAL_BOOK
 BASELINES: Final = ("aws", "digitalocean")
-BOOK_TITLES: Final = {"internal": "Internal", "aws": "AWS", "digitalocean": "DigitalOcean"}
 PERCENT: Final = Decimal("0.1")
 CSV_COLUMNS: Final = (
     "project_id", "project_name", "team", "currency", "internal",

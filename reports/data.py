@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import BigInteger, RowMapping, Select, cast, func, select
+from sqlalchemy import BigInteger, ColumnElement, RowMapping, Select, and_, cast, func, select
 
 from stackledger.schema import COST_DECIMALS
 from stackledger.store import Store
@@ -27,6 +27,7 @@ from stackledger.window import Window
 log = logging.getLogger(__name__)
 
 SYNTHETIC_SOURCE: Final = "synthetic"  # projects.source written by `stackledger demo`
+INTERNAL_BOOK: Final = "internal"  # the cloud's own rate card: the price book that is billed
 ZERO: Final = Decimal(0).scaleb(-COST_DECIMALS)  # 0.000000: sums keep the cost-line scale
 
 # Costs are summed in the database as integer millionths. PostgreSQL's NUMERIC would sum
@@ -83,6 +84,16 @@ class ReportData:
     rows: tuple[CostRow, ...]  # sorted: project name, project id, service, price book, currency, unit
     synthetic: bool  # every project in the report came from the synthetic demo cloud
     fx: tuple[str, ...] = ()  # every exchange rate used, e.g. "1 USD = 0.92 EUR" (public baselines)
+    synthetic_ids: frozenset[str] = frozenset()  # the projects that came from the synthetic demo cloud
+
+    @property
+    def project_count(self) -> int:
+        return len({row.project_id for row in self.rows})
+
+    @property
+    def some_synthetic(self) -> bool:
+        """Synthetic and real projects side by side: the report must say it contains synthetic data."""
+        return bool(self.synthetic_ids) and not self.synthetic
 
     @property
     def currencies(self) -> tuple[str, ...]:
@@ -94,9 +105,16 @@ class ReportData:
         return _totals(self.rows, key=lambda row: row.price_book)
 
     @property
-    def grand_totals(self) -> tuple[Total, ...]:
-        """Total per currency over every row (all price books), sorted by currency."""
-        return _totals(self.rows, key=lambda row: "all price books")
+    def internal_totals(self) -> tuple[Total, ...]:
+        """The grand total: the internal price book (what the cloud charges), per currency.
+
+        The public baselines price the same usage again; they are comparisons, never added in.
+        """
+        return self.book_totals(INTERNAL_BOOK)
+
+    def book_totals(self, book: str) -> tuple[Total, ...]:
+        """One price book's total per currency, sorted by currency."""
+        return tuple(total for total in self.price_book_totals if total.label == book)
 
     def by_project(self) -> tuple[ProjectCost, ...]:
         """Rows grouped by project, in row order, each with its per-price-book totals."""
@@ -123,9 +141,10 @@ def month_report_data(store: Store, window: Window) -> ReportData:
     rates, fx = _fx_rates(store, window)
     rows = sorted((_with_fx(_row(record), rates) for record in records), key=_sort_key)
     sources = {record["project_id"] or "": record["source"] for record in records}
-    synthetic = bool(sources) and all(source == SYNTHETIC_SOURCE for source in sources.values())
+    synthetic_ids = frozenset(pid for pid, source in sources.items() if source == SYNTHETIC_SOURCE)
+    synthetic = bool(sources) and len(synthetic_ids) == len(sources)
     log.debug("report data %s: %d rows, %d projects", window.label, len(rows), len(sources))
-    return ReportData(window=window, rows=tuple(rows), synthetic=synthetic, fx=fx)
+    return ReportData(window=window, rows=tuple(rows), synthetic=synthetic, fx=fx, synthetic_ids=synthetic_ids)
 
 
 def _fx_rates(store: Store, window: Window) -> tuple[dict[tuple[str, ...], str], tuple[str, ...]]:
@@ -154,9 +173,23 @@ def _with_fx(row: CostRow, rates: dict[tuple[str, ...], str]) -> CostRow:
     return replace(row, fx_rates=rates[key]) if key in rates else row
 
 
+def cost_units_sum() -> ColumnElement[Any]:
+    """SUM of cost_lines.cost as exact integer millionths; `from_units` turns it back into a Decimal."""
+    return func.sum(cast(func.round(cost_lines.c.cost * _SCALE), BigInteger))
+
+
+def from_units(units: Any) -> Decimal:
+    return Decimal(int(units or 0)).scaleb(-COST_DECIMALS)
+
+
+def in_window(window: Window) -> ColumnElement[bool]:
+    """Cost lines whose charge period starts in `window` (the rule every report query uses)."""
+    return and_(cost_lines.c.charge_period_start >= window.start, cost_lines.c.charge_period_start < window.end)
+
+
 def _cost_query(window: Window) -> Select[Any]:
     line = cost_lines.c
-    cost_units = func.sum(cast(func.round(line.cost * _SCALE), BigInteger))
+    cost_units = cost_units_sum()
     keys = (
         line.project_id,
         projects.c.name,
@@ -175,7 +208,7 @@ def _cost_query(window: Window) -> Select[Any]:
             cost_units.label("cost_units"),
         )
         .select_from(cost_lines.outerjoin(projects, projects.c.project_id == line.project_id))
-        .where(line.charge_period_start >= window.start, line.charge_period_start < window.end)
+        .where(in_window(window))
         .group_by(*keys)
     )
 
@@ -190,7 +223,7 @@ def _row(record: RowMapping) -> CostRow:
         price_book=record["price_book"],
         consumed_quantity=float(record["consumed_quantity"] or 0.0),
         consumed_unit=record["consumed_unit"],
-        cost=Decimal(int(record["cost_units"])).scaleb(-COST_DECIMALS),
+        cost=from_units(record["cost_units"]),
         currency=record["currency"],
         known_project=record["known_project_id"] is not None,
     )

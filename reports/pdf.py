@@ -1,10 +1,16 @@
-"""The monthly summary PDF: jinja2 HTML (autoescaped) → WeasyPrint.
+"""The PDFs: the finance summary and one report per project, jinja2 HTML (autoescaped) → WeasyPrint.
 
-Determinism: the document's created/modified dates are the end of the reported window (a
-fixed fact of the data, not the clock), the PDF identifier is a hash of the HTML, and the
-chart is deterministic SVG; the same `ReportData` gives the same bytes.
-Every user-supplied string (project names, teams) is escaped by jinja2's autoescape and
-renders as text.
+Determinism: the documents' created/modified dates are the end of the reported window (a
+fact of the data, not the clock), the PDF identifier is a hash of the HTML, charts are
+deterministic SVG and nothing is fetched (`data:` URIs only); the same inputs give the same
+bytes. Every user-supplied string (project, team, resource names) is escaped by jinja2's
+autoescape and renders as text.
+
+Speed: a `Renderer` compiles the templates, parses the stylesheet and sets up the fonts once,
+and is reused for every document of a run; `write_project_pdfs` spreads the project reports
+over worker processes (forked, so they inherit the loaded WeasyPrint and matplotlib) and
+renders the summary meanwhile. Tables have a fixed layout: WeasyPrint otherwise measures every
+cell of a table again on each page.
 """
 
 from __future__ import annotations
@@ -13,22 +19,33 @@ import base64
 import datetime as dt
 import hashlib
 import logging
+import multiprocessing
+import os
+from collections.abc import Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from functools import cache
 from importlib import resources
 from pathlib import Path
 from typing import Any, Final
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from reports.charts import cost_by_project_svg
-from reports.data import ReportData
-from reports.formatting import MONTH_NAMES, display_quantity, money
-from reports.tables import cost_table, ordered_book_totals
+from reports import charts
+from reports.data import ZERO, ReportData
+from reports.facts import MonthFacts
+from reports.formatting import FILTERS, MONTH_NAMES
+from reports.project import ProjectReport
+from reports.summary import FinanceSummary, finance_summary
+from reports.tables import cost_table
 from stackledger import __version__
+from stackledger.window import Window
 
 log = logging.getLogger(__name__)
 
 TEMPLATE: Final = "monthly.html.j2"
+PROJECT_TEMPLATE: Final = "project.html.j2"
 STYLESHEET: Final = "monthly.css"
+PARALLEL_MIN: Final = 16  # fewer project reports than this render in this process
 
 
 def environment() -> Environment:
@@ -39,74 +56,175 @@ def environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
-    env.filters["money"] = money
-    env.filters["quantity"] = display_quantity
+    env.filters.update(FILTERS)
     return env
 
 
-def render_html(data: ReportData, *, organisation: str) -> str:
-    return environment().get_template(TEMPLATE).render(**_context(data, organisation))
+class Renderer:
+    """Templates, stylesheet and fonts loaded once; `pdf(html)` renders a document."""
+
+    def __init__(self) -> None:
+        # WeasyPrint takes about a second to import: load it only when a PDF is asked for.
+        from weasyprint import CSS
+        from weasyprint.text.fonts import FontConfiguration
+        from weasyprint.urls import URLFetcher
+
+        self.env = environment()
+        # Charts are data: URIs and nothing else is loaded: no file or network access, even if a
+        # template someday put a user-supplied value into a URL; a resource that fails to load
+        # stops the render instead of leaving a hole in the report.
+        self.fetcher = URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
+        self.fonts = FontConfiguration()
+        text = resources.files("reports").joinpath("templates", STYLESHEET).read_text("utf-8")
+        self.css = CSS(string=text, url_fetcher=self.fetcher, font_config=self.fonts)
+
+    def summary_html(self, summary: FinanceSummary, organisation: str) -> str:
+        return self.env.get_template(TEMPLATE).render(**summary_context(summary, organisation))
+
+    def project_html(self, report: ProjectReport, organisation: str) -> str:
+        return self.env.get_template(PROJECT_TEMPLATE).render(**project_context(report, organisation))
+
+    def pdf(self, html: str) -> bytes:
+        from weasyprint import HTML
+
+        identifier = hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode("ascii")
+        document = HTML(string=html, base_url=None, url_fetcher=self.fetcher)
+        pdf = document.write_pdf(stylesheets=[self.css], font_config=self.fonts, pdf_identifier=identifier)
+        assert pdf is not None  # write_pdf returns bytes when no target is given
+        return bytes(pdf)
 
 
-def render_pdf(data: ReportData, *, organisation: str) -> bytes:
-    # WeasyPrint takes about a second to import: load it only when a PDF is asked for.
-    from weasyprint import CSS, HTML
-    from weasyprint.urls import URLFetcher
-
-    # The chart is a data: URI and nothing else is loaded: no file or network access, even if
-    # a template someday put a user-supplied value into a URL; a resource that fails to load
-    # stops the render instead of leaving a hole in the report.
-    fetcher = URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
-    html = render_html(data, organisation=organisation)
-    css = resources.files("reports").joinpath("templates", STYLESHEET).read_text("utf-8")
-    identifier = hashlib.sha256(html.encode("utf-8")).hexdigest()[:32].encode("ascii")
-    document = HTML(string=html, base_url=None, url_fetcher=fetcher)
-    pdf = document.write_pdf(stylesheets=[CSS(string=css, url_fetcher=fetcher)], pdf_identifier=identifier)
-    assert pdf is not None  # write_pdf returns bytes when no target is given
-    return bytes(pdf)
+@cache
+def renderer() -> Renderer:
+    """One renderer per process (workers build their own on first use)."""
+    return Renderer()
 
 
-def write_pdf(data: ReportData, path: Path, *, organisation: str) -> Path:
-    path.write_bytes(render_pdf(data, organisation=organisation))
+# ---------------------------------------------------------------- entry points
+
+
+def render_html(data: ReportData, *, organisation: str, summary: FinanceSummary | None = None) -> str:
+    """The finance summary's HTML; without `summary`, from `data` alone (no store facts)."""
+    summary = summary or finance_summary(data, MonthFacts.empty(data.window))
+    return renderer().summary_html(summary, organisation)
+
+
+def render_pdf(data: ReportData, *, organisation: str, summary: FinanceSummary | None = None) -> bytes:
+    return renderer().pdf(render_html(data, organisation=organisation, summary=summary))
+
+
+def write_pdf(data: ReportData, path: Path, *, organisation: str, summary: FinanceSummary | None = None) -> Path:
+    path.write_bytes(render_pdf(data, organisation=organisation, summary=summary))
     log.debug("wrote %s (%d rows)", path, len(data.rows))
     return path
 
 
-def _context(data: ReportData, organisation: str) -> dict[str, Any]:
-    window = data.window
+def render_project_pdf(report: ProjectReport, *, organisation: str) -> bytes:
+    active = renderer()
+    return active.pdf(active.project_html(report, organisation))
+
+
+def write_project_pdfs(
+    reports: Sequence[ProjectReport], paths: Sequence[Path], *, organisation: str, workers: int = 1,
+    summary: tuple[FinanceSummary, Path] | None = None,
+) -> None:  # fmt: skip
+    """Render each report to its path; with `summary`, render the finance summary too.
+
+    With `workers` > 1 and enough reports, the reports are split into that many chunks,
+    each rendered by a forked worker while this process renders the summary.
+    """
+    jobs = list(zip(reports, paths, strict=True))
+    parallel = workers > 1 and len(jobs) >= PARALLEL_MIN and "fork" in multiprocessing.get_all_start_methods()
+    if not parallel:
+        if summary is not None:
+            write_pdf(summary[0].data, summary[1], organisation=organisation, summary=summary[0])
+        _render_chunk(jobs, organisation)
+        return
+    renderer()  # load fonts and the stylesheet before forking: every worker inherits them
+    chunks = [jobs[i::workers] for i in range(workers)]
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
+        futures: list[Future[int]] = [pool.submit(_render_chunk, chunk, organisation) for chunk in chunks if chunk]
+        if summary is not None:
+            write_pdf(summary[0].data, summary[1], organisation=organisation, summary=summary[0])
+        rendered = sum(future.result() for future in futures)
+    log.debug("rendered %d project PDFs in %d workers (pid %d)", rendered, workers, os.getpid())
+
+
+def _render_chunk(jobs: list[tuple[ProjectReport, Path]], organisation: str) -> int:
+    for report, path in jobs:
+        path.write_bytes(render_project_pdf(report, organisation=organisation))
+    return len(jobs)
+
+
+# ---------------------------------------------------------------- template context
+
+
+def summary_context(summary: FinanceSummary, organisation: str) -> dict[str, Any]:
+    data = summary.data
     table = cost_table(data)
+    team_chart = None
+    if summary.teams:
+        previous_label = period_name(summary.facts.previous_window)
+        series = {period_name(data.window): [t.cost.get(summary.currency, ZERO) for t in summary.teams]}
+        if any(t.previous for t in summary.teams):
+            series[previous_label] = [t.previous.get(summary.currency, ZERO) for t in summary.teams]
+        colours = {period_name(data.window): charts.OKABE_ITO["blue"], previous_label: charts.OKABE_ITO["sky"]}
+        team_chart = data_uri(charts.bars_svg([t.team for t in summary.teams], series, summary.currency, colours))
     return {
-        "organisation": organisation,
-        "title": f"{organisation} — cloud costs {window.label}",
-        "period_name": _period_name(data),
-        "period_label": window.label,
-        "first_day": _day(window.start),
-        "last_day": _day(window.end - dt.timedelta(microseconds=1)),  # the window is [start, end)
-        "timestamp": window.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "generator": f"StackLedger {__version__}",
-        "data": data,
-        "currencies": data.currencies,
-        "grand_totals": data.grand_totals,
-        "price_book_totals": ordered_book_totals(data),
+        **_common(data.window, organisation, data),
+        "title": f"{organisation} — cloud costs {data.window.label}",
+        "summary": summary,
+        "facts": summary.facts,
+        "quality": summary.facts.quality,
+        "method": summary.facts.methodology,
+        "currency": summary.currency,
+        "previous_name": period_name(summary.facts.previous_window),
         "table": table,
         "book_width": round(46 / max(len(table.columns), 1), 2),
+        "team_chart": team_chart,
         "charts": [
-            {"currency": currency, "uri": _data_uri(cost_by_project_svg(data, currency))}
+            {"currency": currency, "uri": data_uri(charts.cost_by_project_svg(data, currency))}
             for currency in data.currencies
         ],
     }
 
 
-def _period_name(data: ReportData) -> str:
-    window = data.window
+def project_context(report: ProjectReport, organisation: str) -> dict[str, Any]:
+    line = report.line
+    return {
+        **_common(report.data.window, organisation, report.data),
+        "title": f"{line.name} — cloud costs {report.data.window.label}",
+        "report": report,
+        "line": line,
+        "currency": report.currency,
+        "daily_chart": data_uri(charts.daily_cost_svg(report.days, report.daily_groups, report.currency)),
+        "burn_chart": data_uri(charts.burn_down_svg(report.burn_down)) if report.burn_down else None,
+        "book_width": round(40 / max(len(report.columns), 1), 2),
+    }
+
+
+def _common(window: Window, organisation: str, data: ReportData) -> dict[str, Any]:
+    return {
+        "organisation": organisation,
+        "period_name": period_name(window),
+        "period_label": window.label,
+        "first_day": day_name(window.start),
+        "last_day": day_name(window.end - dt.timedelta(microseconds=1)),  # the window is [start, end)
+        "timestamp": window.end.strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "generator": f"StackLedger {__version__}",
+        "data": data,
+    }
+
+
+def period_name(window: Window) -> str:
     if window.label == window.start.strftime("%Y-%m"):
         return f"{MONTH_NAMES[window.start.month - 1]} {window.start.year}"
     return window.label
 
 
-def _day(instant: dt.datetime) -> str:
+def day_name(instant: dt.datetime | dt.date) -> str:
     return f"{instant.day} {MONTH_NAMES[instant.month - 1]} {instant.year}"
 
 
-def _data_uri(svg: bytes) -> str:
+def data_uri(svg: bytes) -> str:
     return "data:image/svg+xml;base64," + base64.b64encode(svg).decode("ascii")

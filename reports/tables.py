@@ -7,12 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Final
 
-from reports.data import ZERO, CostRow, ProjectCost, ReportData, Total
+from reports.data import INTERNAL_BOOK, ZERO, CostRow, ProjectCost, ReportData, Total
 from reports.formatting import QUANTITY_DECIMALS
-
-INTERNAL_BOOK: Final = "internal"  # the cloud's own rate card comes first; baselines follow
 
 
 @dataclass(frozen=True, order=True)
@@ -44,6 +41,7 @@ class CostTable:
 
 
 def column_key(column: Column) -> tuple[bool, str, str]:
+    # The cloud's own rate card comes first; the baselines follow.
     return (column.price_book != INTERNAL_BOOK, column.price_book, column.currency)
 
 

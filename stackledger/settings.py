@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import re
 from collections.abc import Mapping
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
 
 from stackledger.errors import ConfigError
 
@@ -146,16 +147,6 @@ class NotifierSettings(Section):
     retry_backoff_s: float = Field(default=0.5, ge=0)  # doubled after each failed try, at most 30 s
 
 
-class GnocchiSettings(Section):
-    """Gnocchi for `metric_threshold` rules with `source: gnocchi` (basic auth: user is the identity)."""
-
-    url: str | None = None
-    user: str = "admin"
-    password: SecretStr | None = None
-    timeout_s: float = Field(default=30.0, gt=0)
-    verify_tls: bool = True
-
-
 class GnocchiSourceSettings(Section):
     """The Gnocchi collector (`stackledger collect --source gnocchi`, `collectors.gnocchi`)."""
 
@@ -177,6 +168,62 @@ class GnocchiSourceSettings(Section):
     stop_grace_minutes: int = Field(default=60, ge=0, le=24 * 60)
 
 
+class ProjectTagSettings(Section):
+    """How Keystone project tags become team, cost center and budget (`collectors.keystone`).
+
+    Each rule is a regular expression with exactly one group, matched against the project's tags
+    in Keystone's (sorted) order; the first tag that matches gives the value. A prefix `p` is the
+    rule `^p(.+)$`. A budget tag's value is `AMOUNT CURRENCY[/PERIOD]`: `1200EUR`, `1200.50 EUR/month`.
+    """
+
+    team: str = r"^team:(.+)$"
+    cost_center: str = r"^cost-center:(.+)$"
+    budget: str | None = r"^budget:(.+)$"  # None: budgets do not come from Keystone
+    inherit: bool = True  # a project without a team / cost-center tag takes its nearest ancestor's
+
+    @model_validator(mode="after")
+    def _one_group_each(self) -> ProjectTagSettings:
+        for name in ("team", "cost_center", "budget"):
+            pattern = getattr(self, name)
+            if pattern is None:
+                continue
+            try:
+                groups = re.compile(pattern).groups
+            except re.error as error:
+                raise ValueError(f"{name}: {pattern!r} is not a regular expression: {error}") from None
+            if groups != 1:
+                raise ValueError(f"{name}: {pattern!r} must have exactly one group (it has {groups})")
+        return self
+
+
+class OpenStackSettings(Section):
+    """Nova, Cinder and Keystone through openstacksdk (`collectors.nova`, `collectors.cinder`,
+    `collectors.keystone`, `stackledger reconcile`). The cloud comes from clouds.yaml."""
+
+    cloud: str | None = None  # the clouds.yaml entry (default: $OS_CLOUD)
+    region: str | None = None  # the region read and written on resources (default: the cloud's region_name)
+    interface: Literal["public", "internal", "admin"] | None = None  # catalog interface (default: the cloud's)
+    # "auto": the highest microversion both the cloud and StackLedger know (Nova 2.102, Cinder 3.71);
+    # or one to request exactly, e.g. "2.46" on a cloud whose newer answers misbehave.
+    nova_microversion: str = Field(default="auto", pattern=r"^(auto|2\.\d{1,3})$")
+    cinder_microversion: str = Field(default="auto", pattern=r"^(auto|3\.\d{1,3})$")
+    page_size: int = Field(default=1000, ge=1, le=1000)  # items per page (Nova and Cinder cap it at 1000)
+    timeout_s: float = Field(default=60.0, gt=0)  # per HTTP request
+    retries: int = Field(default=4, ge=0)  # per request, on connection errors, 5xx and 429
+    backoff_s: float = Field(default=0.5, ge=0)  # first wait between tries, doubled each time, at most 30 s
+    # A server whose launched_at is later than its creation by more than this was relaunched
+    # (resize, rebuild, unshelve): the API no longer shows its earlier flavor (collectors.nova).
+    relaunch_grace_minutes: int = Field(default=60, ge=0)
+    tags: ProjectTagSettings = ProjectTagSettings()
+
+    @field_validator("nova_microversion", "cinder_microversion", mode="before")
+    @classmethod
+    def _quoted(cls, value: Any) -> Any:
+        if isinstance(value, int | float):  # YAML reads 2.10 as the number 2.1
+            raise ValueError(f"write the microversion as a string, e.g. '2.47' (got the number {value})")
+        return value
+
+
 class CollectSettings(Section):
     """`stackledger collect`: how a range is cut into checkpointed windows."""
 
@@ -187,7 +234,7 @@ class CollectSettings(Section):
 
 
 class ForecastSettings(Section):
-    """Month-end cost forecast for `basis: forecast` budgets (alarms/forecast.py explains both)."""
+    """Month-end cost forecast for `basis: forecast` budgets (alarms/stats.py explains both methods)."""
 
     method: Literal["trailing_mean", "linear"] = "trailing_mean"
     window_days: int = Field(default=7, ge=2, le=62)  # complete days the forecast learns from
@@ -199,7 +246,7 @@ class AlarmSettings(Section):
     default_notify: list[str] = Field(default_factory=lambda: ["log"])  # a rule without `notify`
     notifiers: NotifierSettings = NotifierSettings()
     forecast: ForecastSettings = ForecastSettings()
-    gnocchi: GnocchiSettings = GnocchiSettings()
+    # metric_threshold rules with `source: gnocchi` use the top-level `gnocchi` section (the collector's).
 
 
 class KafkaSettings(Section):
@@ -218,7 +265,7 @@ class KafkaSettings(Section):
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"  # a new group reads the retained backlog
     batch_size: int = Field(default=5000, gt=0)  # samples per stored batch (one transaction, one commit)
     batch_timeout_ms: int = Field(default=1000, gt=0)  # store a partial batch after this long
-    max_poll_records: int = Field(default=5000, gt=0)  # records per poll()
+    max_poll_records: int = Field(default=500, gt=0)  # records per poll(); batches span polls
     max_partition_fetch_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     fetch_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_message_bytes: int = Field(default=1024 * 1024, gt=0)  # larger records are dead-lettered unread
@@ -262,6 +309,7 @@ class Settings(Section):
     gnocchi: GnocchiSourceSettings = GnocchiSourceSettings()
     collect: CollectSettings = CollectSettings()
     kafka: KafkaSettings = KafkaSettings()
+    openstack: OpenStackSettings = OpenStackSettings()
     source_file: str | None = Field(default=None, exclude=True)
 
 

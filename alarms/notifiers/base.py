@@ -70,6 +70,17 @@ def _plain(value: Any) -> str:
     return json.dumps(value, sort_keys=True, default=str) if isinstance(value, dict | list) else str(value)
 
 
+def post(session: requests.Session, notifier: str, url: str, *, timeout_s: float, verify: bool | str,
+         **request: Any) -> None:  # fmt: skip
+    """POST without following redirects; any non-2xx answer or connection failure → DeliveryError."""
+    try:
+        response = session.post(url, timeout=timeout_s, verify=verify, allow_redirects=False, **request)
+    except requests.RequestException as error:
+        raise http_failure(notifier, url, error) from None
+    if not 200 <= response.status_code < 300:
+        raise http_status(notifier, url, response.status_code)
+
+
 def http_failure(notifier: str, url: str, error: Exception) -> DeliveryError:
     """A connection failure described by host only: URLs may carry tokens (Slack's do). A
     certificate that does not verify will not verify on a retry either."""

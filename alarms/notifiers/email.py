@@ -18,7 +18,6 @@ from alarms.notifiers.base import DeliveryError, delivery_id, headline, text
 from alarms.states import Notification
 from stackledger.settings import NotifierSettings, SmtpNotifierSettings
 
-
 # Headers up to RFC 5322's 998 characters stay on one line: CPython folds some long subjects
 # right after "Subject:", and readers then see a leading space.
 _POLICY = email.policy.SMTP.clone(max_line_length=998)

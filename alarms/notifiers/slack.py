@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import requests
 
-from alarms.notifiers.base import headline, http_failure, http_status
+from alarms.notifiers.base import headline, post
 from alarms.states import Notification
 from stackledger.settings import NotifierSettings, SlackNotifierSettings
 
@@ -28,14 +28,8 @@ class SlackNotifier:
         self.session = requests.Session()
 
     def send(self, notification: Notification) -> None:
-        url = self.config.url.get_secret_value()
-        try:
-            response = self.session.post(url, json={"text": slack_text(notification)}, timeout=self.config.timeout_s,
-                                         verify=self.config.verify_tls, allow_redirects=False)  # fmt: skip
-        except requests.RequestException as error:
-            raise http_failure(self.name, url, error) from None
-        if not 200 <= response.status_code < 300:
-            raise http_status(self.name, url, response.status_code)
+        post(self.session, self.name, self.config.url.get_secret_value(), timeout_s=self.config.timeout_s,
+             verify=self.config.verify_tls, json={"text": slack_text(notification)})  # fmt: skip
 
     def close(self) -> None:
         self.session.close()

@@ -20,7 +20,7 @@ import hmac
 
 import requests
 
-from alarms.notifiers.base import DeliveryError, body, delivery_id, http_failure, http_status
+from alarms.notifiers.base import DeliveryError, body, delivery_id, post
 from alarms.states import Notification
 from stackledger.settings import NotifierSettings, WebhookNotifierSettings
 
@@ -52,15 +52,8 @@ class WebhookNotifier:
         if self.config.secret is not None:
             headers[SIGNATURE_HEADER] = sign(self.config.secret.get_secret_value().encode(), payload)
         verify_tls: bool | str = str(self.config.ca_bundle) if self.config.ca_bundle else self.config.verify_tls
-        try:
-            response = self.session.post(
-                self.config.url, data=payload, headers=headers, timeout=self.config.timeout_s, verify=verify_tls,
-                allow_redirects=False,
-            )  # fmt: skip
-        except requests.RequestException as error:
-            raise http_failure(self.name, self.config.url, error) from None
-        if not 200 <= response.status_code < 300:
-            raise http_status(self.name, self.config.url, response.status_code)
+        post(self.session, self.name, self.config.url, timeout_s=self.config.timeout_s, verify=verify_tls,
+             data=payload, headers=headers)  # fmt: skip
 
     def close(self) -> None:
         self.session.close()

@@ -25,6 +25,7 @@ COMMANDS = {
     "alarms": "alarms",
     "collect": "collect",
     "consume": "consume",
+    "reconcile": "reconcile",
 }
 
 EXIT_ERROR = 2

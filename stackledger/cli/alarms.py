@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from collections import Counter
 
@@ -57,7 +56,7 @@ def check_rules(args: argparse.Namespace) -> int:
     summary = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
     print(f"{args.file}: {len(rules)} rules OK ({summary or 'none'})")
     settings = settings_from(args)
-    for name in sorted(rules.notifier_names()):
+    for name in sorted(rules.notifier_names(settings.alarms.default_notify)):
         try:
             close_all(build_notifiers(settings.alarms.notifiers, [name]))
         except ConfigError as error:
@@ -100,7 +99,7 @@ def show_history(args: argparse.Namespace) -> int:
     if frame.empty:
         print("no history")
         return 0
-    frame = frame.assign(reason_data=frame["reason_data"].map(lambda d: json.dumps(d, sort_keys=True)[:80]))
+    frame = frame.assign(attempts=frame["attempts"].astype("Int64"))
     columns = ["at", "rule", "condition", "scope_key", "event", "previous", "current", "notifier", "outcome",
                "attempts", "error", "reason"]  # fmt: skip
     _print(frame[columns])

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Float, func, select, text, true, type_coerce
+from sqlalchemy import Connection, Float, String, func, select, text, true, type_coerce
 
 from alarms.data import Snapshot
 from alarms.engine import Evaluation, evaluate
@@ -36,6 +36,7 @@ from alarms.metrics import GnocchiReader, MetricReader, StoreUsageReader
 from alarms.notifiers import Delivery, build_notifiers, close_all, deliver
 from alarms.rules import BudgetRule, CostAnomalyRule, MetricThresholdRule, RuleSet, load_rules
 from alarms.states import AlarmKey, AlarmState, Notification
+from collectors.gnocchi_client import client_from_settings
 from stackledger.errors import ConfigError
 from stackledger.pipeline.base import store_for
 from stackledger.settings import Settings
@@ -90,8 +91,7 @@ def evaluate_alarms(
     at = _instant(at)
     rules = rules if rules is not None else rules_from(settings)
     options = options_from(settings)
-    names = rules.notifier_names() | ({"log"} if rules.rules else set()) | set(options.default_notify)
-    notifiers = build_notifiers(settings.alarms.notifiers, names)
+    notifiers = build_notifiers(settings.alarms.notifiers, rules.notifier_names(options.default_notify))
     try:
         store = store_for(settings)
         snapshot = load_snapshot(settings, store, rules, at, readers)
@@ -99,7 +99,7 @@ def evaluate_alarms(
             _lock(conn, store)
             previous = read_states(conn)
             evaluation = evaluate(rules, snapshot, previous, options)
-            delivery_ids = _persist(conn, store, rules, evaluation)
+            delivery_ids = _persist(conn, store, rules, evaluation, previous)
         deliveries = deliver(evaluation.notifications, notifiers, settings.alarms.notifiers)
         _record_outcomes(store, deliveries, delivery_ids)
     finally:
@@ -141,12 +141,11 @@ _PROJECTS = ("project_id", "name", "team", "budget_amount", "budget_currency", "
 
 
 def default_readers(settings: Settings, store: Store, sources: Iterable[str]) -> dict[str, MetricReader]:
+    """The store's usage, and Gnocchi through the collector's client (settings `gnocchi`)."""
     readers: dict[str, MetricReader] = {"store": StoreUsageReader(store)}
     if "gnocchi" in set(sources):
-        try:
-            readers["gnocchi"] = GnocchiReader(settings.alarms.gnocchi)
-        except ValueError as error:
-            raise ConfigError(f"a rule reads Gnocchi but {error}", key="alarms.gnocchi.url") from None
+        grace = dt.timedelta(minutes=settings.gnocchi.stop_grace_minutes)
+        readers["gnocchi"] = GnocchiReader(client_from_settings(settings.gnocchi), stop_grace=grace)
     return readers
 
 
@@ -166,14 +165,15 @@ def _daily_cost(store: Store, books: list[str], first_day: dt.date, at: dt.datet
     query = (
         # A float sum: the engine turns it into integer micro-units at once (exact below 10^9 a day),
         # and building 60,000 Decimals per evaluation costs more than the whole engine.
-        select(cost.charge_period_start.label("day"), cost.project_id, cost.price_book, cost.currency,
-               type_coerce(func.sum(cost.cost), Float).label("cost"))
+        # The day as the driver gives it: pandas parses SQLite's text in one vectorised pass.
+        select(type_coerce(cost.charge_period_start, String).label("day"), cost.project_id, cost.price_book,
+               cost.currency, type_coerce(func.sum(cost.cost), Float).label("cost"))
         .where(cost.price_book.in_(books), cost.charge_period_start >= dt.datetime.combine(first_day, dt.time()),
                cost.charge_period_start < at)
         .group_by(cost.charge_period_start, cost.project_id, cost.price_book, cost.currency)
     )  # fmt: skip
     frame = store.frame(query)
-    frame["day"] = pd.to_datetime(frame["day"]).dt.normalize()
+    frame["day"] = pd.to_datetime(frame["day"], format="ISO8601").dt.normalize()
     return frame
 
 
@@ -199,11 +199,15 @@ def read_states(conn: Connection) -> dict[AlarmKey, AlarmState]:
     }
 
 
-def _persist(conn: Connection, store: Store, rules: RuleSet, evaluation: Evaluation) -> dict[tuple[int, str], str]:
-    """States replaced, history appended. Returns (id(notification), notifier) -> delivery id."""
-    kinds = {rule.name: rule.kind for rule in rules.rules}
-    states = [_state_row(s, kinds[s.key.rule]) for s in evaluation.states.values()]
-    store.replace(conn, tables.alarm_states, true(), states)
+def _persist(
+    conn: Connection, store: Store, rules: RuleSet, evaluation: Evaluation, previous: Mapping[AlarmKey, AlarmState]
+) -> dict[tuple[int, str], str]:
+    """States replaced (when any changed; states of rules no longer in the file go), history
+    appended. Returns (id(notification), notifier) -> delivery id."""
+    if evaluation.states != previous:
+        kinds = {rule.name: rule.kind for rule in rules.rules}
+        states = [_state_row(s, kinds[s.key.rule]) for s in evaluation.states.values()]
+        store.replace(conn, tables.alarm_states, true(), states)
     now = _wall_clock()
     history = [_history_row(t.key, t.at, now, "transition", t.previous, t.current, t.severity, t.reason,
                             t.reason_data) for t in evaluation.transitions]  # fmt: skip

@@ -41,6 +41,9 @@ log = logging.getLogger(__name__)
 # `--source all` runs them in this order.
 COLLECTORS: dict[str, str] = {
     "gnocchi": "collectors.gnocchi:from_settings",
+    "keystone": "collectors.keystone:from_settings",
+    "nova": "collectors.nova:from_settings",
+    "cinder": "collectors.cinder:from_settings",
 }
 ALL: Final = "all"
 _CHUNK: Final = 500  # ids per `IN (...)`

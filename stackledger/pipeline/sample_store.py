@@ -90,7 +90,9 @@ def store_samples(
         unique.setdefault(row["message_id"], row)
     now = _utcnow()
     records = [{**row, "ingested_at": now} for row in unique.values()]
-    if store.dialect == "postgresql":
+    if store.dialect == "postgresql" and conn.dialect.driver == "psycopg":
+        inserted = _pg_copy_samples(conn, records)
+    elif store.dialect == "postgresql":
         inserted = _pg_insert_ignore(conn, tables.samples, records, returning="message_id")
     else:
         # Order is not needed (ids are looked up), and unordered RETURNING is batched, not row by row.
@@ -130,6 +132,46 @@ def _mark_rerate(store: Store, conn: Connection, rows: Iterable[Mapping[str, Any
 
 
 # ------------------------------------------------------------------ PostgreSQL bulk path
+
+# The columns COPY writes, in the order `_pg_copy_samples` builds each row's tuple.
+_COPY_COLUMNS: Final = ("message_id", "meter", "type", "unit", "volume", "project_id", "user_id", "resource_id",
+                        "timestamp", "metadata", "source", "ingested_at")  # fmt: skip
+_STAGE: Final = "stackledger_samples_stage"  # a temporary table: per session, emptied at commit
+
+
+def _pg_copy_samples(conn: Connection, records: Sequence[Mapping[str, Any]]) -> list[str]:
+    """`INSERT … ON CONFLICT DO NOTHING RETURNING message_id` for PostgreSQL through psycopg's COPY
+    into a session-local staging table: half the server CPU of `_pg_insert_ignore` (no JSON document
+    to parse, no tuplestore spilling to disk) and less client CPU. Returns the inserted ids."""
+    if not records:
+        return []
+    quote = postgresql.dialect().identifier_preparer.quote
+    columns = ", ".join(quote(name) for name in _COPY_COLUMNS)
+    dumps = json.JSONEncoder(separators=(",", ":")).encode
+    driver = conn.connection.driver_connection
+    assert driver is not None  # a live connection inside the caller's transaction
+    cursor = driver.cursor()  # psycopg's: COPY, and the statements share the transaction
+    try:
+        cursor.execute(  # a temporary table lives in pg_temp: no other session sees or races it
+            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} "
+            f"(LIKE {quote(tables.samples.name)} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:
+            write = copy.write_row
+            for r in records:
+                metadata = r["metadata"]
+                write((r["message_id"], r["meter"], r["type"], r["unit"], r["volume"], r["project_id"],
+                       r["user_id"], r["resource_id"], r["timestamp"],
+                       None if metadata is None else dumps(metadata), r["source"], r["ingested_at"]))  # fmt: skip
+        cursor.execute(
+            f"INSERT INTO {quote(tables.samples.name)} ({columns}) SELECT {columns} FROM {_STAGE} "  # noqa: S608
+            f"ON CONFLICT DO NOTHING RETURNING {quote('message_id')}"
+        )
+        inserted = [found[0] for found in cursor.fetchall()]
+        cursor.execute(f"TRUNCATE {_STAGE}")  # a second call in the same transaction starts empty
+    finally:
+        cursor.close()
+    return inserted
 
 
 def _pg_insert_ignore(

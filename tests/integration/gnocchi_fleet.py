@@ -237,9 +237,8 @@ def _volume(n: int, projects: list[str], lead: dt.datetime, tail: dt.datetime, m
     born, dies = (moment(), None) if n % 5 == 1 else (lead, None)
     if n % 5 == 2:
         dies = moment()
-    revisions: list[tuple[dt.datetime, dict[str, Any]]] = [
-        (born, {"project_id": projects[n % 3], "display_name": f"vol-{n}", "volume_type": "standard" if n % 2 else "ssd"})
-    ]
+    first = {"project_id": projects[n % 3], "display_name": f"vol-{n}", "volume_type": "standard" if n % 2 else "ssd"}
+    revisions: list[tuple[dt.datetime, dict[str, Any]]] = [(born, first)]
     if n % 5 == 3:  # retyped mid-hour
         revisions.append((moment(), {"volume_type": "ssd" if n % 2 else "standard"}))
     if n % 5 == 4:  # transferred to another project mid-hour
@@ -278,14 +277,15 @@ def _image(n: int, projects: list[str], lead: dt.datetime, tail: dt.datetime, rn
 
 
 def _create(http: requests.Session, url: str, resource: Tracked) -> None:
-    first_at, first = resource.revisions[0]
+    first = resource.revisions[0][1]
     body = {"id": resource.id, "user_id": "u-fleet", "started_at": _iso(resource.started), **first}
     response = http.post(f"{url}/v1/resource/{resource.gnocchi_type}", json=body, timeout=60)
     assert response.status_code == 201, response.text
     resource.gnocchi_id = response.json()["id"]
     for at, change in resource.revisions[1:]:
         patch = dict(change) if change else {"ended_at": _iso(at)}
-        response = http.patch(f"{url}/v1/resource/{resource.gnocchi_type}/{resource.gnocchi_id}", json=patch, timeout=60)
+        where = f"{url}/v1/resource/{resource.gnocchi_type}/{resource.gnocchi_id}"
+        response = http.patch(where, json=patch, timeout=60)
         assert response.status_code == 200, response.text
 
 
@@ -387,10 +387,11 @@ def _truth_rows(resource: Tracked, hour: dt.datetime) -> list[dict[str, Any]]:
         elif meter in _COUNTERS and inside:
             before = [v for t, v in points if hour - LOOKBACK <= t.replace(minute=0, second=0) < hour]
             if before:
-                now, then = inside[-1], before[-1]
-                rows.append(row(_COUNTERS[meter], (now - then if now >= then else now) / GIB, project_id=resource.revisions[0][1]["project_id"],
-                                volume_type=None))
-    if resource.gnocchi_type == "instance" and any(hour <= t < hour + HOUR for t, _ in resource.readings.get("vcpus", [])):
+                now, then = inside[-1], before[-1]  # a drop is a counter reset: the new value counts
+                grown = (now - then if now >= then else now) / GIB
+                rows.append(row(_COUNTERS[meter], grown, project_id=resource.revisions[0][1]["project_id"]))
+    present = any(hour <= t < hour + HOUR for t, _ in resource.readings.get("vcpus", []))
+    if resource.gnocchi_type == "instance" and present:
         rows.extend(_instance_hours(resource, hour))
     return rows
 

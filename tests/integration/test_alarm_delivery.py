@@ -105,7 +105,9 @@ def smtp_server(tls: ssl.SSLContext | None = None) -> Iterator[tuple[Mailbox, in
 
 
 class Webhook(ThreadingHTTPServer):
-    def __init__(self, secret: bytes, fail_first: int = 0) -> None:
+    """secret None: a Slack-style incoming webhook, which takes any JSON body unsigned."""
+
+    def __init__(self, secret: bytes | None, fail_first: int = 0) -> None:
         super().__init__(("127.0.0.1", 0), WebhookHandler)
         self.secret, self.fail_first = secret, fail_first
         self.received: list[dict[str, Any]] = []  # verified bodies, parsed
@@ -116,14 +118,15 @@ class Webhook(ThreadingHTTPServer):
 class WebhookHandler(BaseHTTPRequestHandler):
     server: Webhook
 
-    def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+    def do_POST(self) -> None:
         raw = self.rfile.read(int(self.headers["Content-Length"]))
         self.server.requests += 1
-        expected = "sha256=" + hmac.new(self.server.secret, raw, hashlib.sha256).hexdigest()
+        secret = self.server.secret
+        expected = "sha256=" + hmac.new(secret, raw, hashlib.sha256).hexdigest() if secret is not None else ""
         if self.server.fail_first > 0:
             self.server.fail_first -= 1
             self.send_response(503)
-        elif not hmac.compare_digest(expected, self.headers.get("X-StackLedger-Signature", "")):
+        elif secret is not None and not hmac.compare_digest(expected, self.headers.get("X-StackLedger-Signature", "")):
             self.server.rejected += 1
             self.send_response(401)
         else:
@@ -136,8 +139,9 @@ class WebhookHandler(BaseHTTPRequestHandler):
 
 
 @contextmanager
-def webhook_server(secret: str = SECRET, fail_first: int = 0, tls: ssl.SSLContext | None = None) -> Iterator[Webhook]:
-    server = Webhook(secret.encode(), fail_first)
+def webhook_server(secret: str | None = SECRET, fail_first: int = 0,
+                   tls: ssl.SSLContext | None = None) -> Iterator[Webhook]:  # fmt: skip
+    server = Webhook(secret.encode() if secret is not None else None, fail_first)
     if tls is not None:
         server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
@@ -188,12 +192,12 @@ def consume(bootstrap: str, topic: str, expected: int, *, wait_s: float = 20) ->
 
 def self_signed(tmp_path: Path) -> tuple[ssl.SSLContext, Path]:
     """A server TLS context for 127.0.0.1 and the CA file a client verifies it with."""
+    import ipaddress
+
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
-
-    import ipaddress
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
@@ -246,6 +250,15 @@ def configure(settings: Settings, rules: Path, notifiers: dict[str, Any]) -> Set
     return settings.model_copy(update={"alarms": alarms})
 
 
+def rules_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Path:
+    """RULES on disk; every log line of ours captured, to check no secret reaches one."""
+    caplog.set_level(logging.DEBUG, logger="alarms")
+    caplog.set_level(logging.DEBUG, logger="stackledger")
+    rules = tmp_path / "alarms.yaml"
+    rules.write_text(RULES)
+    return rules
+
+
 def at(day: int) -> dt.datetime:
     return dt.datetime(2026, 10, day)
 
@@ -256,10 +269,7 @@ def at(day: int) -> dt.datetime:
 def test_budget_crossings_notify_once_each_everywhere(
     any_settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="alarms")
-    caplog.set_level(logging.DEBUG, logger="stackledger")
-    rules = tmp_path / "alarms.yaml"
-    rules.write_text(RULES)
+    rules = rules_file(tmp_path, caplog)
     with smtp_server() as (mailbox, smtp_port), webhook_server() as hook, kafka_topic() as (bootstrap, topic):
         settings = configure(any_settings, rules, {
             "email": {"host": "127.0.0.1", "port": smtp_port, "sender": "alarms@cloud.example",
@@ -322,10 +332,7 @@ def test_budget_crossings_notify_once_each_everywhere(
 def test_failing_notifiers_are_retried_recorded_and_block_nothing(
     any_settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.DEBUG, logger="alarms")
-    caplog.set_level(logging.DEBUG, logger="stackledger")
-    rules = tmp_path / "alarms.yaml"
-    rules.write_text(RULES)
+    rules = rules_file(tmp_path, caplog)
     dead_smtp = free_port()  # nothing listens there
     with webhook_server(fail_first=2) as hook, kafka_topic() as (bootstrap, topic):
         settings = configure(any_settings, rules, {
@@ -400,3 +407,26 @@ def test_a_broken_rule_file_names_rule_and_field_and_evaluates_nothing(any_setti
     assert str(rules) in str(caught.value) and "crystal-ball" in str(caught.value)
     assert hook.requests == 0
     assert alarm_states(settings).empty and alarm_history(settings).empty
+
+
+def test_slack_compatible_webhook_gets_text_and_its_url_stays_secret(
+    any_settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    rules = rules_file(tmp_path, caplog)
+    rules.write_text(RULES.replace("[log, email, webhook, kafka]", "[slack]"))
+    token = "T000/B000/xoxb-never-logged"
+    with webhook_server(secret=None) as slack, webhook_server(secret=None, fail_first=99) as broken:
+        settings = configure(any_settings, rules, {"slack": {"url": f"{url_of(slack)}/{token}"}})
+        seed(settings, range(1, 15))
+        assert evaluate_alarms(settings, at(15)).sent == 2
+        failing = configure(any_settings, rules, {"slack": {"url": f"{url_of(broken)}/{token}"}})
+        rules.write_text(RULES.replace("[log, email, webhook, kafka]", "[slack]\n    repeat_actions: true"))
+        result = evaluate_alarms(failing, at(16))
+    assert sorted(body["text"].splitlines()[0] for body in slack.received) == [
+        ":rotating_light: *ALARM critical: team-budget [forecast 100%] project:p-web*",
+        ":rotating_light: *ALARM moderate: team-budget [actual 80%] project:p-web*",
+    ]
+    outcomes = [(d.ok, d.attempts, d.error) for d in result.deliveries]
+    assert outcomes == [(False, 3, "slack: HTTP 503 from 127.0.0.1")] * 2
+    history = alarm_history(settings, limit=100)
+    assert token not in caplog.text and token not in history.to_json(date_format="iso")

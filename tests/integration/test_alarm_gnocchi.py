@@ -3,20 +3,19 @@
 Three generic resources in two fresh projects get hourly `cpu_util` measures; the reader's
 one /v1/aggregates request (grouped by id and project_id, start/stop, granularity 3600) must
 give per-resource, per-project and total points, and `evaluate_alarms` must turn them into
-Aodh states. A metric Gnocchi does not have, and a Gnocchi that is down, are insufficient_data.
+Aodh states. A metric Gnocchi does not have (the collector's client: no points) and a Gnocchi that is down
+are insufficient_data. Reads go through the collector's client, `collectors.gnocchi_client`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import os
 import socket
 import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pandas as pd
 import pytest
@@ -25,14 +24,18 @@ import requests
 from alarms import MetricPoints, Snapshot, evaluate
 from alarms.metrics import GnocchiReader
 from alarms.rules import MetricThresholdRule, parse_rules
+from collectors.gnocchi_client import GnocchiClient
 from stackledger.pipeline.alarms import alarm_states, evaluate_alarms
-from stackledger.settings import AlarmSettings, GnocchiSettings, Settings
+from stackledger.settings import AlarmSettings, GnocchiSourceSettings, Settings
+from tests.integration.test_gnocchi_service import gnocchi_endpoint
 
 pytestmark = pytest.mark.services
 
 HOUR = dt.timedelta(hours=1)
 NOW = dt.datetime.now(dt.UTC).replace(tzinfo=None, minute=0, second=0, microsecond=0)
 HOURS = [NOW - (4 - i) * HOUR for i in range(4)]  # the 4 complete hours before NOW
+# The resources are created now, up to an hour after NOW: use_history needs `stop` past that.
+GRACE = 3 * HOUR
 VALUES = {  # resource -> cpu_util per hour, oldest first
     "a": [95.0, 96.0, 97.0, 98.0],
     "b": [10.0, 20.0, 30.0, 40.0],
@@ -40,21 +43,9 @@ VALUES = {  # resource -> cpu_util per hour, oldest first
 }
 
 
-def gnocchi() -> tuple[str, str]:
-    url = os.environ.get("STACKLEDGER_GNOCCHI_URL")
-    if not url:
-        pytest.fail("STACKLEDGER_GNOCCHI_URL is not set: run `ops/up.sh gnocchi` and `source .ops/env`", pytrace=False)
-    parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname, parts.port or 80), timeout=2).close()
-    except OSError as exc:
-        pytest.fail(f"no Gnocchi at {url} ({exc}): run `ops/up.sh gnocchi`", pytrace=False)
-    return url, os.environ.get("STACKLEDGER_GNOCCHI_USER", "admin")
-
-
 @pytest.fixture(scope="module")
 def seeded() -> Iterator[dict[str, Any]]:
-    url, user = gnocchi()
+    url, user = gnocchi_endpoint()
     auth = (user, "")
     projects = {"a": str(uuid.uuid4()), "b": str(uuid.uuid4())}
     ids = {name: str(uuid.uuid4()) for name in VALUES}
@@ -97,7 +88,9 @@ def rule(seeded: dict[str, Any], **fields: Any) -> MetricThresholdRule:
 
 
 def reader(seeded: dict[str, Any]) -> GnocchiReader:
-    return GnocchiReader(GnocchiSettings(url=seeded["url"], user=seeded["user"]))
+    """Through the collector's client, as `evaluate_alarms` does."""
+    client = GnocchiClient(seeded["url"], auth=(seeded["user"], ""), retries=0)
+    return GnocchiReader(client, stop_grace=GRACE)
 
 
 def test_reader_groups_per_resource_project_and_total(seeded: dict[str, Any]) -> None:
@@ -145,16 +138,19 @@ rules:
     comparison: gt
     threshold: 1
 """)  # fmt: skip
-    alarms = AlarmSettings.model_validate({"rules": str(rules), "gnocchi": {"url": seeded["url"]}})
-    settings = any_settings.model_copy(update={"alarms": alarms})
+    alarms = AlarmSettings.model_validate({"rules": str(rules)})
+    gnocchi = GnocchiSourceSettings(url=seeded["url"], user=seeded["user"],  # the collector's section
+                                    stop_grace_minutes=int(GRACE.total_seconds() // 60))
+    settings = any_settings.model_copy(update={"alarms": alarms, "gnocchi": gnocchi})
     result = evaluate_alarms(settings, NOW)
     states = alarm_states(settings).set_index("scope_key")["state"].to_dict()
     assert states[f"resource:{ids['a']}"] == "alarm"  # all of the last 3 points above 90
     assert states[f"resource:{ids['b']}"] == "ok"  # none
     assert states[f"resource:{ids['c']}"] == "alarm"  # mixed from insufficient_data: the last point's trend
-    assert states["total"] == "insufficient_data"  # ghost: no such metric, and Gnocchi says so
+    # ghost: the collector's client takes Gnocchi's 404 "Metric [...] does not exist" as no data
+    assert states["total"] == "insufficient_data"
     reason = alarm_states(settings, rule="ghost")["reason"].iloc[0]
-    assert "HTTP 404: Metric ['no_such_metric'] does not exist" in reason
+    assert reason == "Remaining as insufficient_data due to 1 datapoints are unknown (0 found)"
     assert result.notifications == 2  # the two alarms, to the default `log`
 
 
@@ -162,9 +158,9 @@ def test_unreachable_gnocchi_is_insufficient_data(seeded: dict[str, Any]) -> Non
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    down = GnocchiReader(GnocchiSettings(url=f"http://127.0.0.1:{port}", timeout_s=2))
+    down = GnocchiReader(GnocchiClient(f"http://127.0.0.1:{port}", timeout_s=2, retries=1, backoff_s=0.01))
     found = down.read(rule(seeded), NOW - 4 * HOUR, NOW)
-    assert found.error is not None and found.error.startswith("gnocchi unavailable: ConnectionError")
+    assert found.error == "gnocchi: POST /aggregates: cannot connect ([Errno 111] Connection refused)"
     snapshot = Snapshot(NOW, NOW.date(), pd.DataFrame(), pd.DataFrame(), {"cpu": found})
     rules = parse_rules("""
 rules:
@@ -176,4 +172,4 @@ rules:
     assert {s.state for s in previous.values()} == {"alarm"}
     result = evaluate(rules, snapshot, previous)
     assert [(t.previous, t.current) for t in result.transitions] == [("alarm", "insufficient_data")]
-    assert "gnocchi unavailable: ConnectionError" in result.transitions[0].reason
+    assert "due to gnocchi: POST /aggregates: cannot connect" in result.transitions[0].reason

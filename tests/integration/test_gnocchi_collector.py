@@ -25,7 +25,7 @@ import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import numpy as np
@@ -238,7 +238,6 @@ def test_outage_mid_run_leaves_no_partial_window(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cloud = fleet(20)
-    url, user = gnocchi_endpoint()
     # One request at a time, so "after the first meter of day two" is one exact moment; few quick
     # retries, so the dead server is reported in seconds.
     fast = {"concurrency": 1, "retries": 2, "backoff_s": 0.05}
@@ -269,7 +268,10 @@ def test_outage_mid_run_leaves_no_partial_window(
         output = capsys.readouterr()
         assert code == 1, output
         assert "1 windows stored" in output.out and "1 failed" in output.out
-        assert "meter memory" in output.err and "resources" not in output.err  # searches ran before the stop
+        failed = [line for line in output.err.splitlines() if line.startswith("stackledger: gnocchi")]
+        scopes = [line.split(": ")[2].split(" (")[0] for line in failed]  # the searches ran before the stop
+        assert scopes == [f"meter {name}" for name in list(gnocchi_module.METERS_COLLECTED)[1:]], failed
+        assert all("cannot connect ([Errno 111] Connection refused)" in line for line in failed), failed
         checkpoints = store_for(settings).frame(select(tables.checkpoints))
         assert list(pd.to_datetime(checkpoints["window_start"])) == [pd.Timestamp(day_one.start)]
         # No partial window: day two wrote nothing at all, day one is whole.
@@ -297,7 +299,7 @@ def test_outage_mid_run_leaves_no_partial_window(
 class _TokenEcho(http.server.BaseHTTPRequestHandler):
     """Stands in for a Keystone-protected Gnocchi: records the token, answers an empty search."""
 
-    tokens: list[str | None] = []
+    tokens: ClassVar[list[str | None]] = []
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers.get("Content-Length", 0)))

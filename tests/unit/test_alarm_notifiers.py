@@ -112,7 +112,8 @@ def test_webhook_signature_is_hmac_sha256_of_the_exact_body() -> None:
     header = sign(b"k3y", raw)
     assert header == "sha256=" + hmac.new(b"k3y", raw, hashlib.sha256).hexdigest()
     assert verify(b"k3y", raw, header)
-    assert not verify(b"k3y", raw + b" ", header) and not verify(b"other", raw, header) and not verify(b"k3y", raw, None)
+    assert not verify(b"k3y", raw + b" ", header) and not verify(b"other", raw, header)
+    assert not verify(b"k3y", raw, None)
     payload = json.loads(raw)
     assert {k: payload[k] for k in ("alarm_name", "severity", "previous", "current")} == {
         "alarm_name": "team-budget", "severity": "moderate", "previous": "ok", "current": "alarm"}  # fmt: skip

@@ -18,6 +18,7 @@ from alarms import ALARM, OK, UNKNOWN, AlarmKey, AlarmState, MetricPoints, Snaps
 from alarms.evaluators import aodh_verdict, composite_state
 from alarms.rules import Op, Ref
 from alarms.states import Verdict
+from transforms.currency import FxRate
 
 AT = dt.datetime(2026, 10, 15, 12, 0)
 HOUR = dt.timedelta(hours=1)
@@ -55,7 +56,8 @@ DECIDE = [
 ]
 
 
-@pytest.mark.parametrize(("case", "previous", "verdict", "repeat", "state", "notified"), DECIDE, ids=[c[0] for c in DECIDE])
+@pytest.mark.parametrize(("case", "previous", "verdict", "repeat", "state", "notified"), DECIDE,
+                         ids=[c[0] for c in DECIDE])  # fmt: skip
 def test_decide(case: str, previous: str, verdict: Verdict, repeat: bool, state: str, notified: bool) -> None:
     assert decide(previous, verdict, repeat) == (state, notified)
 
@@ -325,3 +327,43 @@ def test_composite_rule_over_a_budget_and_an_anomaly() -> None:
     assert note.reason_data["composition_form"] == "(spike and b[actual 80%])"
     assert note.reason_data["causative_rules"] == {"b[actual 80%]": ALARM, "spike": ALARM}
     assert not any(n.key.rule == "spike" for n in result.notifications)  # notify: [] keeps it silent
+
+
+def test_budget_cost_is_converted_with_fx_rates_or_is_insufficient() -> None:
+    rules = parse_rules(BUDGET, notifiers=NOTIFIERS)
+    rows = [{"day": pd.Timestamp(2026, 10, d), "project_id": "p1", "price_book": "internal", "currency": "USD",
+             "cost": Decimal("60")} for d in range(1, 15)]  # fmt: skip
+    at = dt.datetime(2026, 10, 15)
+    fx = (FxRate("USD", "EUR", Decimal("0.5"), dt.date(2026, 1, 1)),)
+    converted = evaluate(rules, Snapshot(at, dt.date(2026, 9, 20), pd.DataFrame(rows), no_projects(), fx=fx), {})
+    actual = converted.states[AlarmKey("b", "actual 80%", "project:p1")]
+    assert actual.state == OK and "actual 420.00 EUR" in actual.reason
+    missing = evaluate(rules, Snapshot(at, dt.date(2026, 9, 20), pd.DataFrame(rows), no_projects()), {})
+    actual = missing.states[AlarmKey("b", "actual 80%", "project:p1")]
+    assert actual.state == UNKNOWN and "no USD→EUR exchange rate" in actual.reason
+
+
+def test_team_and_total_budgets_add_up_the_projects_budgets() -> None:
+    projects = pd.DataFrame([
+        {"project_id": "p1", "name": "a1", "team": "a", "budget_amount": Decimal(300), "budget_currency": "EUR",
+         "budget_period": "month"},
+        {"project_id": "p2", "name": "a2", "team": "a", "budget_amount": Decimal(200), "budget_currency": "EUR",
+         "budget_period": "monthly"},
+        {"project_id": "p3", "name": "b1", "team": "b", "budget_amount": Decimal(100), "budget_currency": "EUR",
+         "budget_period": "year"},  # not monthly: left out
+    ])  # fmt: skip
+    rows = [{"day": pd.Timestamp(2026, 10, d), "project_id": p, "price_book": "internal", "currency": "EUR",
+             "cost": Decimal("20")} for d in range(1, 15) for p in ("p1", "p2", "p3")]  # fmt: skip
+    rules = parse_rules("""
+rules:
+  - {name: teams, kind: budget, scope: team, thresholds: [{at: 100%}]}
+  - {name: all, kind: budget, scope: total, thresholds: [{at: 100%}]}
+""", notifiers=NOTIFIERS)  # fmt: skip
+    snap = Snapshot(dt.datetime(2026, 10, 15), dt.date(2026, 9, 20), pd.DataFrame(rows), projects)
+    result = evaluate(rules, snap, {})
+    reasons = {(k.rule, k.scope_key): (s.state, s.reason) for k, s in result.states.items()}
+    assert set(reasons) == {("teams", "team:a"), ("all", "total")}  # team b has no monthly budget
+    # A team's or the total's cost is all of its projects' cost, against the sum of the monthly budgets.
+    assert reasons[("teams", "team:a")] == (ALARM, "Transition to alarm due to actual 560.00 EUR > 500.00 EUR "
+                                                   "(100% of 500.00 EUR)")  # fmt: skip
+    assert reasons[("all", "total")][1].endswith("actual 840.00 EUR > 500.00 EUR (100% of 500.00 EUR)")

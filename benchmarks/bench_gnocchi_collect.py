@@ -1,0 +1,128 @@
+"""Gnocchi collection, 1,000 instances for one day: our collector against one request per resource.
+
+The fleet (tests/integration/gnocchi_fleet.py, instance meters only: vcpus, memory,
+disk.root.size, disk.ephemeral.size, three readings an hour, resizes and mid-hour creations and
+deletions) is pushed into the real Gnocchi started by ops/gnocchi.sh, then fetched two ways:
+
+- **ours**: `GnocchiCollector.collect(day)` — one paginated history search and one
+  `/v1/aggregates` (groupby + use_history, 3600 s) per meter — including turning the answers
+  into usage rows; with the default 4 requests in flight, and with 1;
+- **baseline**: what a collector without aggregates does: list the instances (paginated), then
+  `GET /v1/resource/instance/<id>/metric/<meter>/measures?granularity=3600&start&stop` for
+  every instance and meter, one at a time over a keep-alive session; fetching only, no usage.
+
+Each side runs 3 times after a warm-up; the best wall time is kept. Figures: requests and
+seconds of each, and the ratios (targets: 10× fewer requests, 5× faster).
+
+Needs Gnocchi: STACKLEDGER_GNOCCHI_URL from .ops/env, else it runs `ops/up.sh gnocchi` itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from benchmarks.common import emit, timed
+from collectors.gnocchi import GnocchiCollector
+from collectors.gnocchi_client import GnocchiClient, iso
+from stackledger.window import Window
+from tests.integration.gnocchi_fleet import Fleet
+
+NAME = "gnocchi_collect"
+INSTANCES = 1000
+METERS = ("vcpus", "memory", "disk.root.size", "disk.ephemeral.size")
+RUNS = 3
+REPO = Path(__file__).resolve().parent.parent
+
+
+def gnocchi() -> tuple[str, str]:
+    url = os.environ.get("STACKLEDGER_GNOCCHI_URL")
+    if not url:
+        subprocess.run([str(REPO / "ops" / "up.sh"), "gnocchi"], check=True)
+        env = (REPO / ".ops" / "gnocchi.env").read_text()
+        values = dict(line.removeprefix("export ").split("=", 1) for line in env.splitlines() if "=" in line)
+        url = values["STACKLEDGER_GNOCCHI_URL"]
+    return url, os.environ.get("STACKLEDGER_GNOCCHI_USER", "admin")
+
+
+def baseline(url: str, user: str, projects: list[str], day: Window) -> tuple[int, int]:
+    """One request per resource and meter. Returns (requests, points fetched)."""
+    http = requests.Session()
+    http.auth = (user, "")
+    sent = points = 0
+    query: dict[str, Any] = {"in": {"project_id": projects}}
+    page: str | None = f"{url}/v1/search/resource/instance"
+    instances: list[dict[str, Any]] = []
+    while page:
+        response = http.post(page, json=query, params={"limit": 1000} if sent == 0 else None, timeout=120)
+        response.raise_for_status()
+        sent += 1
+        instances += response.json()
+        page = response.links.get("next", {}).get("url") if response.json() else None
+    window = {"granularity": 3600, "start": iso(day.start), "stop": iso(day.end), "aggregation": "mean"}
+    for instance in instances:
+        for meter in METERS:
+            if meter not in instance["metrics"]:
+                continue
+            response = http.get(f"{url}/v1/resource/instance/{instance['id']}/metric/{meter}/measures",
+                                params=window, timeout=120)  # fmt: skip
+            response.raise_for_status()
+            sent += 1
+            points += len(response.json())
+    return sent, points
+
+
+def ours(url: str, user: str, projects: list[str], day: Window, concurrency: int) -> tuple[int, int]:
+    client = GnocchiClient(url, auth=(user, ""))
+    collector = GnocchiCollector(client, meters=METERS, projects=projects, concurrency=concurrency)
+    collected = collector.collect(day)
+    if not collected.complete:
+        raise RuntimeError(f"collection failed: {collected.failures}")
+    return collected.requests, len(collected.usage)
+
+
+def best(run: Any, *args: Any) -> tuple[float, tuple[int, int]]:
+    run(*args)  # warm-up: connections, Gnocchi's caches
+    times, result = [], (0, 0)
+    for _ in range(RUNS):
+        with timed() as timer:
+            result = run(*args)
+        times.append(timer.seconds)
+    return min(times), result
+
+
+def main() -> int:
+    url, user = gnocchi()
+    today = dt.datetime.now(dt.UTC).replace(tzinfo=None, hour=0, minute=0, second=0, microsecond=0)
+    day = Window(today - dt.timedelta(days=2), today - dt.timedelta(days=1))
+    fleet = Fleet.generate(instances=INSTANCES, start=day.start, hours=24, gauges_only=True, seed=1000)
+    began = time.perf_counter()
+    fleet.push(url, user)
+    emit(NAME, "fleet_push", time.perf_counter() - began, "s", instances=INSTANCES, meters=len(METERS))
+    try:
+        base_s, (base_requests, base_points) = best(baseline, url, user, fleet.projects, day)
+        seq_s, (seq_requests, rows) = best(ours, url, user, fleet.projects, day, 1)
+        our_s, (our_requests, _) = best(ours, url, user, fleet.projects, day, 4)
+    finally:
+        fleet.delete(url, user)
+    context = {"instances": INSTANCES, "meters": len(METERS), "hours": 24}
+    emit(NAME, "baseline_requests", base_requests, "requests", points=base_points, **context)
+    emit(NAME, "baseline_wall", base_s, "s", **context)
+    emit(NAME, "ours_requests", our_requests, "requests", usage_rows=rows, **context)
+    emit(NAME, "ours_wall", our_s, "s", concurrency=4, **context)
+    emit(NAME, "ours_wall_sequential", seq_s, "s", concurrency=1, **context)
+    emit(NAME, "request_ratio", base_requests / our_requests, "x", target=10, **context)
+    emit(NAME, "speedup", base_s / our_s, "x", target=5, **context)
+    emit(NAME, "speedup_sequential", base_s / seq_s, "x", **context)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

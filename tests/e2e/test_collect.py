@@ -1,0 +1,192 @@
+"""`stackledger.pipeline.collect` and `stackledger collect` on SQLite and PostgreSQL, with a stub
+collector (the real Gnocchi one is tested against the real server in tests/integration).
+
+A window is stored whole or not at all; checkpoints of any window size count; a window too
+recent to be settled is stored but not checkpointed; a source's partial inventory is upserted by
+revision; rating reads only the usage source the settings name.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterator
+from decimal import Decimal
+from typing import Any
+
+import pandas as pd
+import pytest
+from sqlalchemy import func, select
+
+from collectors.base import Collected, Failure
+from stackledger.cli import main
+from stackledger.errors import ConfigError
+from stackledger.pipeline import collect as collect_step
+from stackledger.pipeline.base import store_for
+from stackledger.pipeline.collect import collect_window, windows
+from stackledger.pipeline.rate import internal_rater, rate_window
+from stackledger.pipeline.usage import load_usage, prepare_usage
+from stackledger.schema import RESOURCE_COLUMNS, USAGE_COLUMNS
+from stackledger.settings import Settings
+from stackledger.store import tables
+from stackledger.window import Window
+
+DAY = Window(dt.datetime(2026, 10, 14), dt.datetime(2026, 10, 15))
+LATER = dt.datetime(2026, 11, 1)  # "now" for the tests: every window in October is settled
+
+
+def usage_frame(window: Window, source: str = "stub", quantity: float = 1.0) -> pd.DataFrame:
+    hours = pd.date_range(window.start, window.end, freq="h", inclusive="left")
+    frame = pd.DataFrame({
+        "charge_period_start": hours, "charge_period_end": hours + pd.Timedelta(hours=1), "project_id": "p1",
+        "resource_id": "vm-1", "resource_type": "instance", "service": "compute.vcpu",
+        "consumed_quantity": quantity, "consumed_unit": "vCPU-hour", "flavor_name": "m1.small", "vcpus": 1.0,
+        "ram_mib": 2048.0, "volume_type": None, "region": "RegionOne", "source": source,
+    })  # fmt: skip
+    return frame.astype(USAGE_COLUMNS)
+
+
+def revision(valid_from: str, valid_to: str | None, flavor: str) -> dict[str, Any]:
+    return {
+        "resource_id": "vm-1", "resource_type": "instance", "project_id": "p1", "name": "vm", "region": None,
+        "flavor_name": flavor, "vcpus": 1.0, "ram_mib": 2048.0, "disk_gib": None, "volume_type": None,
+        "size_gib": None, "started_at": pd.Timestamp("2026-10-01"), "ended_at": pd.NaT,
+        "valid_from": pd.Timestamp(valid_from), "valid_to": pd.Timestamp(valid_to) if valid_to else pd.NaT,
+    }  # fmt: skip
+
+
+class Stub:
+    """Answers each window from a queue of outcomes: "ok", "fail" or a Collected."""
+
+    name = "stub"
+
+    def __init__(self, *outcomes: Any) -> None:
+        self.outcomes = list(outcomes)
+        self.calls: list[Window] = []
+
+    def collect(self, window: Window) -> Collected:
+        self.calls.append(window)
+        outcome = self.outcomes.pop(0) if self.outcomes else "ok"
+        if isinstance(outcome, Collected):
+            return outcome
+        if outcome == "fail":
+            return Collected(usage=usage_frame(window, quantity=9.0), requests=3,
+                             failures=[Failure("meter vcpus", "gnocchi: 503", transient=True)])  # fmt: skip
+        return Collected(usage=usage_frame(window), requests=3)
+
+
+@pytest.fixture
+def stub(monkeypatch: pytest.MonkeyPatch) -> Iterator[Stub]:
+    made = Stub()
+    monkeypatch.setitem(collect_step.COLLECTORS, "stub", "tests.e2e.test_collect:_factory")
+    monkeypatch.setattr(collect_step, "make_collector", lambda settings, source: made)
+    yield made
+
+
+def _factory(settings: Settings) -> Stub:  # the registry's "module:factory" form
+    return Stub()
+
+
+def count(settings: Settings, table: Any, *where: Any) -> int:
+    with store_for(settings).engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+
+def test_windows_are_utc_days_or_hours_clipped_to_the_range() -> None:
+    span = Window(dt.datetime(2026, 10, 14, 22), dt.datetime(2026, 10, 16, 3))
+    assert [(w.start.hour, w.hours) for w in windows(span, "day")] == [(22, 2), (0, 24), (0, 3)]
+    assert len(windows(span, "hour")) == 29
+    with pytest.raises(ConfigError, match="whole hour"):
+        windows(Window(dt.datetime(2026, 10, 14, 22, 30), dt.datetime(2026, 10, 15)), "day")
+
+
+def test_a_window_is_stored_whole_or_not_at_all(any_settings: Settings, stub: Stub) -> None:
+    assert collect_window(any_settings, "stub", DAY, collector=stub, now=LATER).stored
+    assert count(any_settings, tables.usage) == 24 and count(any_settings, tables.checkpoints) == 1
+
+    stub.outcomes = ["fail"]  # a forced re-run that fails keeps what the last complete run stored
+    result = collect_window(any_settings, "stub", DAY, force=True, collector=stub, now=LATER)
+    assert not result.complete and not result.stored and result.usage_rows == 0
+    assert load_usage(any_settings, DAY)["consumed_quantity"].eq(1.0).all()
+
+    other = Window(DAY.end, DAY.end + dt.timedelta(days=1))
+    stub.outcomes = ["fail"]
+    collect_window(any_settings, "stub", other, collector=stub, now=LATER)
+    assert count(any_settings, tables.usage, tables.usage.c.charge_period_start >= other.start) == 0
+    assert count(any_settings, tables.checkpoints) == 1  # unmoved: the failed day is collected again next run
+    assert collect_window(any_settings, "stub", other, collector=stub, now=LATER).stored
+    assert count(any_settings, tables.checkpoints) == 2
+
+
+def test_checkpoints_of_any_size_count_and_recent_windows_stay_open(any_settings: Settings, stub: Stub) -> None:
+    for hour in windows(DAY, "hour"):
+        collect_window(any_settings, "stub", hour, collector=stub, now=LATER)
+    assert collect_window(any_settings, "stub", DAY, collector=stub, now=LATER).skipped  # covered by 24 hours
+    assert len(stub.calls) == 24
+
+    recent = Window(dt.datetime(2026, 10, 31, 23), LATER)  # ends 0 min before "now" < settle_minutes
+    result = collect_window(any_settings, "stub", recent, collector=stub, now=LATER)
+    assert result.open and result.stored and result.usage_rows == 1
+    assert not collect_window(any_settings, "stub", recent, collector=stub, now=LATER).skipped  # collected again
+    later = LATER + dt.timedelta(hours=1)
+    assert not collect_window(any_settings, "stub", recent, collector=stub, now=later).open
+    assert collect_window(any_settings, "stub", recent, collector=stub, now=later).skipped
+
+
+def test_partial_inventory_is_upserted_by_revision(any_settings: Settings, stub: Stub) -> None:
+    def revisions(*rows: dict[str, Any]) -> Collected:
+        resources = pd.DataFrame(list(rows)).astype(RESOURCE_COLUMNS)
+        return Collected(resources=resources, resources_partial=True)
+
+    resize, grow = "2026-10-14 10:30", "2026-10-15 08:00"
+    stub.outcomes = [
+        revisions(revision("2026-10-01", resize, "m1.small"), revision(resize, None, "m1.large")),
+        revisions(revision(resize, grow, "m1.large"), revision(grow, None, "m1.xl")),
+    ]
+    collect_window(any_settings, "stub", DAY, collector=stub, now=LATER)
+    collect_window(any_settings, "stub", Window(DAY.end, DAY.end + dt.timedelta(days=1)), collector=stub, now=LATER)
+    stored = store_for(any_settings).frame(select(tables.resources).order_by(tables.resources.c.valid_from))
+    assert list(stored["flavor_name"]) == ["m1.small", "m1.large", "m1.xl"]
+    assert pd.Timestamp(stored["valid_to"].iloc[1]) == pd.Timestamp("2026-10-15 08:00")  # closed by the later window
+
+
+def test_collect_command_reports_failures_and_unknown_sources(
+    sqlite_settings: Settings, stub: Stub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    tmp_path: Any,
+) -> None:  # fmt: skip
+    config = tmp_path / "stackledger.yaml"
+    config.write_text(f"database: {{url: '{sqlite_settings.database.url}'}}\n")
+    base = ["--config", str(config), "collect", "--start", "2026-10-14", "--end", "2026-10-16"]
+
+    assert main([*base, "--source", "keystone"]) == 2
+    assert "unknown source 'keystone'; valid: gnocchi, stub, all" in capsys.readouterr().err
+
+    stub.outcomes = ["ok", "fail"]
+    assert main([*base, "--source", "stub"]) == 1
+    out, err = capsys.readouterr()
+    assert "stub: 1 windows stored (24 usage rows" in out and "1 failed" in out
+    assert "stackledger: stub 2026-10-15T00:00:00/2026-10-16T00:00:00: meter vcpus (transient): gnocchi: 503" in err
+
+    assert main([*base, "--source", "stub"]) == 0
+    assert "1 windows stored (24 usage rows, 0 resource revisions, 0 projects), 1 already stored" in (
+        capsys.readouterr().out
+    )
+    assert [w.start.day for w in stub.calls] == [14, 15, 15]
+
+
+def test_rating_reads_only_the_configured_usage_source(sqlite_settings: Settings) -> None:
+    store = store_for(sqlite_settings)
+    with store.transaction() as conn:  # the same hours seen twice: from samples and from Gnocchi
+        for source, quantity in (("ceilometer", 1.0), ("gnocchi", 2.0)):
+            rows = usage_frame(DAY, source, quantity).astype(object).where(lambda f: f.notna(), None)
+            rows["charge_period_start"] = usage_frame(DAY)["charge_period_start"].dt.to_pydatetime()
+            rows["charge_period_end"] = usage_frame(DAY)["charge_period_end"].dt.to_pydatetime()
+            store.insert(conn, tables.usage, rows.to_dict("records"))
+
+    usage = sqlite_settings.usage.model_copy(update={"source": "gnocchi"})
+    gnocchi = sqlite_settings.model_copy(update={"usage": usage})
+    assert prepare_usage(gnocchi, DAY) == 24  # counted, not recomputed from (absent) samples
+    result = rate_window(gnocchi, DAY, [internal_rater(gnocchi)])
+    assert result.usage_rows == 24
+    lines = store.frame(select(tables.cost_lines))
+    assert list(lines["consumed_quantity"]) == [48.0]  # Gnocchi's 2 vCPU-h × 24, Ceilometer's rows not added
+    assert Decimal(str(lines["cost"].iloc[0])) == Decimal("1.008")  # 48 × 0.0210
