@@ -53,6 +53,9 @@ class UsageSettings(Section):
 class ReportSettings(Section):
     organisation: str = "Example Cloud"
     out_dir: Path = Path("out")
+    # Processes rendering the project PDFs: 0 = one per CPU (at most 4); 1 = in the calling process.
+    workers: int = Field(default=0, ge=0, le=32)
+    email: ReportEmailSettings | None = None  # `stackledger report --email`
 
 
 class ProviderBaseline(Section):
@@ -294,6 +297,25 @@ class KafkaSettings(Section):
                 raise ValueError(f"{self.security_protocol} needs sasl_mechanism, sasl_username and sasl_password")
         elif self.sasl_mechanism is not None:
             raise ValueError(f"sasl_mechanism is set but security_protocol is {self.security_protocol}")
+        return self
+
+
+class ReportEmailSettings(Section):
+    """`stackledger report --email`: the finance summary to `finance`, each team's project PDFs to
+    its lead, over SMTP. `smtp` is the server (host, port, security: none | starttls | ssl,
+    username, password, sender, timeout_s, ca_bundle); without it, `alarms.notifiers.email`'s
+    server is used. Its `recipients` are the alarm's and must stay empty here."""
+
+    smtp: SmtpNotifierSettings | None = None
+    finance: list[str] = Field(default_factory=list)  # To: of the finance summary
+    team_leads: dict[str, str] = Field(default_factory=dict)  # team -> the lead's address
+    subject_prefix: str = "[StackLedger]"
+    attach_xlsx: bool = True  # the finance email carries the XLSX workbook too
+
+    @model_validator(mode="after")
+    def _recipients_here(self) -> ReportEmailSettings:
+        if self.smtp is not None and self.smtp.recipients:
+            raise ValueError("smtp.recipients is not used for reports: set report.email.finance and team_leads")
         return self
 
 

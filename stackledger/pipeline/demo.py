@@ -30,7 +30,7 @@ from stackledger.pipeline.inventory import store_projects, store_resources
 from stackledger.pipeline.rate import RateResult, rate_window
 from stackledger.pipeline.report import render_reports
 from stackledger.ratecard import load_rate_card
-from stackledger.settings import Settings
+from stackledger.settings import FxRateSettings, Settings
 from stackledger.window import Window
 
 log = logging.getLogger(__name__)
@@ -39,6 +39,8 @@ DEFAULT_MONTH: Final = "2026-10"
 SAMPLES_FILE: Final = "demo-samples.jsonl"
 REPORT_FORMATS: Final = ("pdf", "csv")
 SYNTHETIC_LABEL: Final = "synthetic demo data"
+# An illustrative rate for the demo only (not a market quote): used when no `fx` is configured.
+DEMO_FX: Final = {"from": "USD", "rate": "0.92", "valid_from": "2000-01-01"}
 
 
 @dataclass
@@ -83,6 +85,7 @@ def demo(
     clock = _Clock(result.seconds)
 
     currency = load_rate_card(settings.rate_card).currency
+    settings = with_demo_fx(settings, currency)
     cloud = synthetic.generate_cloud(
         month, seed=seed, poll_minutes=poll_minutes, region=settings.usage.region, currency=currency
     )
@@ -109,6 +112,16 @@ def demo(
         ", ".join(f"{step} {seconds:.1f}s" for step, seconds in result.seconds.items()),
     )  # fmt: skip
     return result
+
+
+def with_demo_fx(settings: Settings, currency: str) -> Settings:
+    """Without configured FX rates the USD baselines would stay in USD beside a EUR internal
+    total; the demo supplies one illustrative rate (stated on the report) so they compare."""
+    if settings.fx or currency == DEMO_FX["from"]:
+        return settings
+    rate = FxRateSettings.model_validate({**DEMO_FX, "to": currency})
+    log.info("demo: no fx configured; using the illustrative rate 1 USD = %s %s", rate.rate, currency)
+    return settings.model_copy(update={"fx": [rate]})
 
 
 def fresh_sqlite(settings: Settings) -> None:

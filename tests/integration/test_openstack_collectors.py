@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import functools
 import io
 import itertools
 import json
@@ -35,7 +36,7 @@ from collectors.keystone import TagRules, projects_frame
 from stackledger.cli import main
 from stackledger.errors import ConfigError
 from stackledger.pipeline.base import store_for
-from stackledger.pipeline.collect import collect_range, collect_window
+from stackledger.pipeline.collect import collect_range, collect_window, make_collector
 from stackledger.pipeline.ingest import ingest_paths
 from stackledger.pipeline.reconcile import Tolerance, reconcile_month
 from stackledger.pipeline.usage import compute_usage
@@ -78,8 +79,14 @@ def _require_services() -> None:
                         pytrace=False)  # fmt: skip
 
 
+@functools.cache
+def _admin() -> Any:
+    """One admin connection for the fleet swaps (a Keystone token costs about a second)."""
+    return openstack.connect(cloud=CLOUD)
+
+
 def _load_fleet(doc: dict[str, Any]) -> None:
-    conn = openstack.connect(cloud=CLOUD)
+    conn = _admin()
     url = str(conn.compute.get_endpoint()).rsplit("/v2.1", 1)[0] + "/_sim/fleet"
     resp = requests.post(url, json=doc, headers={"X-Auth-Token": conn.session.get_token()}, timeout=30)
     assert resp.status_code == 200, resp.text
@@ -100,8 +107,7 @@ def fleet() -> Iterator[None]:
 def pids() -> dict[str, str]:
     """Keystone project name -> id (the fleet names owners by project name)."""
     _require_services()
-    conn = openstack.connect(cloud=CLOUD)
-    return {p.name: p.id for p in conn.identity.projects()}  # type: ignore[union-attr]
+    return {p.name: p.id for p in _admin().identity.projects()}
 
 
 def _settings(url: str, tmp_path: Path, **openstack_keys: object) -> Settings:
@@ -113,11 +119,16 @@ def _version(text: str) -> str:
     return f'"{text}"'  # a YAML string: 2.10 would otherwise be the number 2.1
 
 
-def _collect_all(settings: Settings, window: Window = EVERYTHING) -> dict[str, Any]:
-    """Keystone, Nova and Cinder through the registry's factories and the pipeline's atomic store."""
+def _collectors(settings: Settings) -> dict[str, Any]:
+    """Keystone, Nova and Cinder collectors from the registry's factories (settings -> connection)."""
+    return {source: make_collector(settings, source) for source in ("keystone", "nova", "cinder")}
+
+
+def _collect_all(settings: Settings, collectors: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Every source's window [2026, 2027) stored by the pipeline, atomically with its checkpoint."""
     results = {}
-    for source in ("keystone", "nova", "cinder"):
-        result = collect_window(settings, source, window, force=True, now=LATER)
+    for source, collector in (collectors or _collectors(settings)).items():
+        result = collect_window(settings, source, EVERYTHING, force=True, collector=collector, now=LATER)
         assert result.complete, result.failures
         results[source] = result
     return results
@@ -251,9 +262,10 @@ def test_inventory_reaches_the_store_at_every_microversion(
 ) -> None:
     settings = _settings(sqlite_url, tmp_path, NOVA_MICROVERSION=_version(nova_version),
                          CINDER_MICROVERSION=_version(cinder_version))  # fmt: skip
-    assert nova.from_settings(settings).api.microversion == (nova_version if nova_version != "auto" else "2.102")
-    assert cinder.from_settings(settings).api.microversion == (cinder_version if cinder_version != "auto" else "3.71")
-    results = _collect_all(settings)
+    collectors = _collectors(settings)
+    assert collectors["nova"].api.microversion == (nova_version if nova_version != "auto" else "2.102")
+    assert collectors["cinder"].api.microversion == (cinder_version if cinder_version != "auto" else "3.71")
+    results = _collect_all(settings, collectors)
 
     embedded = nova_version == "auto" or tuple(map(int, nova_version.split("."))) >= (2, 47)
     assert stored_resources(settings, "nova") == _rows(expected_servers(pids, embedded=embedded))
@@ -272,9 +284,10 @@ def test_inventory_reaches_the_store_at_every_microversion(
 def test_auto_takes_an_older_clouds_maximum(fleet: None, pids: dict[str, str], sqlite_url: str, tmp_path: Path) -> None:
     _load_fleet(FLEET | {"api": {"nova_max_version": "2.46", "cinder_max_version": "3.17"}})
     settings = _settings(sqlite_url, tmp_path)
-    assert nova.from_settings(settings).api.microversion == "2.46"
-    assert cinder.from_settings(settings).api.microversion == "3.17"  # backups name no owner: the volume's is used
-    _collect_all(settings)
+    collectors = _collectors(settings)
+    assert collectors["nova"].api.microversion == "2.46"
+    assert collectors["cinder"].api.microversion == "3.17"  # backups name no owner: the volume's is used
+    _collect_all(settings, collectors)
     assert stored_resources(settings, "nova") == _rows(expected_servers(pids, embedded=False))
     assert stored_resources(settings, "cinder") == _rows(expected_block(pids))
     with pytest.raises(ConfigError, match=r"answers microversions 2\.1 to 2\.46, not 2\.47"):
@@ -344,10 +357,12 @@ def test_resizes_seen_over_time_become_exact_revisions(
     extended["volumes"][1] = volume | {"size": 80, "updated_at": "2026-10-20T12:00:00"}
     steps = [("2026-10-15T01:00:00", FLEET), ("2026-11-21T08:00:00", FLEET), ("2026-11-22T08:00:00", FLEET),
              ("2026-12-01T00:00:00", extended)]  # fmt: skip
+    collectors = {"nova": nova.from_settings(settings), "cinder": cinder.from_settings(settings)}
     for instant, doc in steps:
         _load_fleet(_as_of(doc, _at(instant)))
-        for source in ("nova", "cinder"):
-            assert collect_window(settings, source, EVERYTHING, force=True, now=LATER).complete
+        for source, collector in collectors.items():
+            collector.refresh()  # a later run: list the cloud again
+            assert collect_window(settings, source, EVERYTHING, force=True, collector=collector, now=LATER).complete
 
     # Seen before each resize, every server's history is exact: launch time, flavors, resize times.
     truth = []
