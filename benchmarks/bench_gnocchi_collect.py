@@ -6,13 +6,15 @@ deletions) is pushed into the real Gnocchi started by ops/gnocchi.sh, then fetch
 
 - **ours**: `GnocchiCollector.collect(day)` — one paginated history search and one
   `/v1/aggregates` (groupby + use_history, 3600 s) per meter — including turning the answers
-  into usage rows; with the default 4 requests in flight, and with 1;
+  into usage rows; with the default 4 requests in flight, and with 1; and with
+  `use_history=False` (plain groupby; flavors in force from the search: the same usage);
 - **baseline**: what a collector without aggregates does: list the instances (paginated), then
   `GET /v1/resource/instance/<id>/metric/<meter>/measures?granularity=3600&start&stop` for
   every instance and meter, one at a time over a keep-alive session; fetching only, no usage.
 
 Each side runs 3 times after a warm-up; the best wall time is kept. Figures: requests and
-seconds of each, and the ratios (targets: 10× fewer requests, 5× faster).
+seconds of each, the Gnocchi API's CPU seconds per run (from /proc: the machine is shared, and
+wall time moves with its load), and the ratios (targets: 10× fewer requests, 5× faster).
 
 Needs Gnocchi: STACKLEDGER_GNOCCHI_URL from .ops/env, else it runs `ops/up.sh gnocchi` itself.
 """
@@ -79,23 +81,40 @@ def baseline(url: str, user: str, projects: list[str], day: Window) -> tuple[int
     return sent, points
 
 
-def ours(url: str, user: str, projects: list[str], day: Window, concurrency: int) -> tuple[int, int]:
+def ours(url: str, user: str, projects: list[str], day: Window, concurrency: int, history: bool) -> tuple[int, int]:
     client = GnocchiClient(url, auth=(user, ""))
-    collector = GnocchiCollector(client, meters=METERS, projects=projects, concurrency=concurrency)
+    collector = GnocchiCollector(client, meters=METERS, projects=projects, concurrency=concurrency,
+                                 use_history=history)  # fmt: skip
     collected = collector.collect(day)
     if not collected.complete:
         raise RuntimeError(f"collection failed: {collected.failures}")
     return collected.requests, len(collected.usage)
 
 
-def best(run: Any, *args: Any) -> tuple[float, tuple[int, int]]:
+def server_cpu_s() -> float:
+    """CPU seconds used so far by the Gnocchi API's processes (ops/gnocchi.sh's gunicorn master and
+    its workers, from /proc): the machine is shared, so wall time alone depends on its load."""
+    pidfile = Path(os.environ.get("STACKLEDGER_OPS_DIR", REPO / ".ops")) / "gnocchi" / "pid"
+    master = int(pidfile.read_text())
+    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0.0
+    for pid in [master, *map(int, children)]:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime + stime
+    return total
+
+
+def best(run: Any, *args: Any) -> tuple[float, float, tuple[int, int]]:
+    """Best wall time of RUNS after a warm-up, the mean server CPU per run, the run's result."""
     run(*args)  # warm-up: connections, Gnocchi's caches
     times, result = [], (0, 0)
+    cpu_before = server_cpu_s()
     for _ in range(RUNS):
         with timed() as timer:
             result = run(*args)
         times.append(timer.seconds)
-    return min(times), result
+    return min(times), (server_cpu_s() - cpu_before) / RUNS, result
 
 
 def main() -> int:
@@ -107,20 +126,30 @@ def main() -> int:
     fleet.push(url, user)
     emit(NAME, "fleet_push", time.perf_counter() - began, "s", instances=INSTANCES, meters=len(METERS))
     try:
-        base_s, (base_requests, base_points) = best(baseline, url, user, fleet.projects, day)
-        seq_s, (seq_requests, rows) = best(ours, url, user, fleet.projects, day, 1)
-        our_s, (our_requests, _) = best(ours, url, user, fleet.projects, day, 4)
+        base_s, base_cpu, (base_requests, base_points) = best(baseline, url, user, fleet.projects, day)
+        seq_s, _, (_, rows) = best(ours, url, user, fleet.projects, day, 1, True)
+        our_s, our_cpu, (our_requests, _) = best(ours, url, user, fleet.projects, day, 4, True)
+        plain_s, plain_cpu, (plain_requests, plain_rows) = best(ours, url, user, fleet.projects, day, 4, False)
     finally:
         fleet.delete(url, user)
-    context = {"instances": INSTANCES, "meters": len(METERS), "hours": 24}
+    context = {"instances": INSTANCES, "meters": len(METERS), "hours": 24, "load_1min": os.getloadavg()[0],
+               "cpus": os.cpu_count()}  # fmt: skip
     emit(NAME, "baseline_requests", base_requests, "requests", points=base_points, **context)
     emit(NAME, "baseline_wall", base_s, "s", **context)
+    emit(NAME, "baseline_server_cpu", base_cpu, "s", **context)
     emit(NAME, "ours_requests", our_requests, "requests", usage_rows=rows, **context)
     emit(NAME, "ours_wall", our_s, "s", concurrency=4, **context)
     emit(NAME, "ours_wall_sequential", seq_s, "s", concurrency=1, **context)
+    emit(NAME, "ours_server_cpu", our_cpu, "s", **context)
     emit(NAME, "request_ratio", base_requests / our_requests, "x", target=10, **context)
     emit(NAME, "speedup", base_s / our_s, "x", target=5, **context)
     emit(NAME, "speedup_sequential", base_s / seq_s, "x", **context)
+    emit(NAME, "server_cpu_ratio", base_cpu / our_cpu, "x", **context)
+    emit(NAME, "ours_plain_requests", plain_requests, "requests", usage_rows=plain_rows, use_history=False, **context)
+    emit(NAME, "ours_plain_wall", plain_s, "s", concurrency=4, use_history=False, **context)
+    emit(NAME, "ours_plain_server_cpu", plain_cpu, "s", use_history=False, **context)
+    emit(NAME, "speedup_plain", base_s / plain_s, "x", target=5, use_history=False, **context)
+    emit(NAME, "server_cpu_ratio_plain", base_cpu / plain_cpu, "x", use_history=False, **context)
     return 0
 
 

@@ -76,9 +76,12 @@ class CinderCollector:
     def collect(self, window: Window) -> Collected:
         before = self.api.requests
         failures = self._list()
+        try:
+            observed = [o for o in self.observe_all() if o.first_from < window.end] if not failures else []
+        except SourceError as error:  # an answer we cannot read
+            failures.append(Failure("block storage", str(error), transient=error.transient))
         if failures:
             return Collected(failures=failures, requests=self.api.requests - before)
-        observed = [o for o in self.observe_all() if o.first_from < window.end]
         stored = self.history([o.resource_id for o in observed]) if self.history and observed else {}
         rows: list[dict[str, Any]] = []
         for item in observed:

@@ -1,6 +1,6 @@
 """A thin Gnocchi REST client: the two calls the collector makes, retried and counted.
 
-    GnocchiClient.aggregates(...)        POST /v1/aggregates?groupby=…&use_history=true&granularity=…
+    GnocchiClient.aggregates(...)        POST /v1/aggregates?groupby=…[&use_history=true]&granularity=…
     GnocchiClient.search_resources(...)  POST /v1/search/resource/<type>?history=true, every page
                                          (Gnocchi pages with `Link: <…marker=…>; rel="next"`)
 
@@ -94,15 +94,18 @@ class GnocchiClient:
         start: dt.datetime,
         stop: dt.datetime,
         granularity: int = 3600,
+        use_history: bool = True,
     ) -> list[dict[str, Any]]:
-        """Grouped measures with history: `[{"group": {...}, "measures": {"measures": {"aggregated":
+        """Grouped measures: `[{"group": {...}, "measures": {"measures": {"aggregated":
         [[iso ts, granularity, value], ...]}}}, ...]`; [] when nothing matched has the metric.
 
         `start` and `stop` are naive UTC and both required (use_history answers 500 without them).
+        With `use_history` each point is grouped by the attributes in force at its time.
         """
         params = [("groupby", name) for name in groupby]
-        params += [("use_history", "true"), ("granularity", str(granularity)), ("start", iso(start)),
-                   ("stop", iso(stop))]  # fmt: skip
+        if use_history:
+            params.append(("use_history", "true"))
+        params += [("granularity", str(granularity)), ("start", iso(start)), ("stop", iso(stop))]
         body = {"resource_type": resource_type, "search": search, "operations": operations}
         response = self._call("POST", self.base + "/aggregates", params=params, json=body, no_data_404=True)
         if response.status_code == 404:
@@ -266,8 +269,10 @@ def _json(response: requests.Response) -> dict[str, Any]:
 
 def _reason(error: Exception) -> str:
     """The OS-level reason inside requests' nested connection errors ("[Errno 111] Connection refused")."""
-    found = re.search(r"\[Errno -?\d+\][^'\")]*", str(error))
-    return found.group(0).strip() if found else _short(str(error), 160)
+    text = str(error)
+    found = re.search(r"\[Errno -?\d+\][^'\")]*", text)
+    reason = found.group(0).strip() if found else _short(text, 160)
+    return f"keystone: {reason}" if text.startswith("keystone:") else reason
 
 
 def _short(text: str, limit: int = 300) -> str:

@@ -76,12 +76,59 @@ def hourly(frame: pd.DataFrame) -> pd.DataFrame:
     return out[[*POINT_COLUMNS, "groups"]]
 
 
+def whole_by_groups(frame: pd.DataFrame) -> pd.DataFrame:
+    """With use_history: an hour lies wholly inside one attribute value when it has one group."""
+    return frame.assign(whole=frame.groupby(["resource_id", "ts"])["value"].transform("size").to_numpy() == 1)
+
+
+def in_force(frame: pd.DataFrame, resources: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Without use_history (points grouped by the *current* attribute): set each point's
+    `attribute` to the value of `column` in force at the end of its hour, from the revisions,
+    and `whole` to whether no revision changed that value inside the hour. Points of resources
+    the revisions do not know keep their group's attribute."""
+    if frame.empty:
+        return frame.assign(whole=pd.Series(dtype=bool))
+    revisions = resources[["resource_id", "valid_from", column]].sort_values(["resource_id", "valid_from"])
+    previous = revisions.groupby("resource_id")[column].shift()
+    first = ~revisions["resource_id"].duplicated()
+    changed = revisions[~first & (revisions[column].fillna("") != previous.fillna(""))]
+    codes = pd.Index(pd.unique(revisions["resource_id"].to_numpy(dtype=object)))
+    code = codes.get_indexer(frame["resource_id"].to_numpy(dtype=object))
+    known = code >= 0
+    start = frame["ts"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    # A change strictly inside (ts, ts + 1h) mixes the hour; one at ts itself does not.
+    changes = changed["valid_from"].to_numpy(dtype="datetime64[ns]").view(np.int64)
+    keys = _keyed(codes.get_indexer(changed["resource_id"].to_numpy(dtype=object)), changes)
+    low = np.searchsorted(keys, _keyed(code, start), side="right")
+    high = np.searchsorted(keys, _keyed(code, start + HOUR.value), side="left")
+    ends = pd.DataFrame({"t": start + HOUR.value - 1, "row": np.arange(len(frame)),
+                         "resource_id": pd.Series(frame["resource_id"].to_numpy(dtype=object), dtype=object)})
+    starts = revisions.assign(t=revisions["valid_from"].to_numpy(dtype="datetime64[ns]").view(np.int64),
+                              resource_id=revisions["resource_id"].astype(object))
+    at_end = pd.merge_asof(ends.sort_values("t"), starts.sort_values("t"), on="t", by="resource_id",
+                           direction="backward").sort_values("row")  # fmt: skip
+    # Before its first revision a resource has its first revision's value (as transforms.usage reads it).
+    firsts = revisions[first].set_index("resource_id")[column]
+    value = at_end[column].to_numpy(dtype=object).copy()
+    before = pd.isna(at_end["valid_from"]).to_numpy() & known
+    value[before] = firsts.reindex(at_end["resource_id"].to_numpy(dtype=object)[before]).to_numpy(dtype=object)
+    attribute = np.where(known, value, frame["attribute"].to_numpy(dtype=object))
+    return frame.assign(attribute=attribute, whole=~known | (high <= low))
+
+
+def _keyed(code: np.ndarray, ns: np.ndarray) -> np.ndarray:
+    """(resource code, instant in ns since 1970) as one sortable int64: the code above 34 bits
+    of seconds (enough until 2514)."""
+    return (np.asarray(code, dtype=np.int64) << 34) | (np.asarray(ns, dtype=np.int64) // 1_000_000_000)
+
+
 def sizes(frame: pd.DataFrame, *, per: str = "resource") -> pd.Series:
-    """The latest value among the hours a resource spent wholly in one group — the flavor's vCPUs
-    or MiB, the volume's GiB — unmixed by a resize or retype. Indexed by (resource_id,
-    attribute), or with `per="attribute"` by attribute alone (a flavor's size, whichever
-    instance showed it: for a flavor an instance never kept for a whole hour)."""
-    whole = frame[frame.groupby(["resource_id", "ts"])["value"].transform("size") == 1].sort_values("ts", kind="stable")
+    """The latest value among the hours a resource spent wholly in one attribute value (`whole`,
+    from `whole_by_groups` or `in_force`) — a flavor's vCPUs or MiB, a volume's GiB — unmixed by a
+    resize or retype. Indexed by (resource_id, attribute), or with `per="attribute"` by
+    attribute alone (a flavor's size, whichever instance showed it: for a flavor an instance
+    never kept for a whole hour)."""
+    whole = frame[frame["whole"].to_numpy(dtype=bool)].sort_values("ts", kind="stable")
     if per == "attribute":
         latest = whole.drop_duplicates("attribute", keep="last")
         return pd.Series(latest["value"].to_numpy(dtype=float), index=latest["attribute"].to_numpy(dtype=object))
@@ -163,14 +210,9 @@ def canonical_type(gnocchi_type: str, metrics: Mapping[str, Any]) -> str | None:
     return gnocchi_type if gnocchi_type in ("instance", "image") else None
 
 
-def inventory(
-    rows: list[dict[str, Any]], measured: Mapping[str, pd.Series], flavors: Mapping[str, pd.Series] | None = None
-) -> pd.DataFrame:
-    """Resource history search results → RESOURCE_COLUMNS, one row per revision.
-
-    `measured` maps a size column (vcpus, ram_mib, disk_gib, size_gib) to `sizes()` of the meter
-    that measures it; a revision takes the size measured under its flavor / volume type, else
-    (instances) its flavor's size as any instance showed it (`flavors`, `sizes(per="attribute")`)."""
+def inventory(rows: list[dict[str, Any]]) -> pd.DataFrame:
+    """Resource history search results → RESOURCE_COLUMNS, one row per revision (sizes unknown:
+    `with_sizes` fills them)."""
     kept = [(row, kind) for row in rows if (kind := canonical_type(row.get("type", ""), row.get("metrics") or {}))]
     if not kept:
         return empty_frame(RESOURCE_COLUMNS)
@@ -199,6 +241,18 @@ def inventory(
     by_resource = frame.groupby("resource_id", sort=False)
     frame["started_at"] = by_resource["started_at"].transform("min")
     frame["ended_at"] = by_resource["ended_at"].transform("last")
+    for column in ("vcpus", "ram_mib", "disk_gib", "size_gib"):
+        frame[column] = np.nan
+    return frame[list(RESOURCE_COLUMNS)].astype(RESOURCE_COLUMNS).reset_index(drop=True)
+
+
+def with_sizes(
+    resources: pd.DataFrame, measured: Mapping[str, pd.Series], flavors: Mapping[str, pd.Series] | None = None
+) -> pd.DataFrame:
+    """`measured` maps a size column (vcpus, ram_mib, disk_gib, size_gib) to `sizes()` of the meter
+    that measures it; a revision takes the size measured under its flavor / volume type, else
+    (instances) its flavor's size as any instance showed it (`flavors`, `sizes(per="attribute")`)."""
+    frame = resources.copy()
     attribute = np.where(frame["resource_type"] == "instance", frame["flavor_name"], frame["volume_type"])
     keys = pd.MultiIndex.from_arrays([frame["resource_id"].to_numpy(dtype=object), attribute])
     for column in ("vcpus", "ram_mib", "disk_gib", "size_gib"):
@@ -219,4 +273,7 @@ def lifetimes(resources: pd.DataFrame) -> pd.DataFrame:
     return resources.drop_duplicates("resource_id").set_index("resource_id")[["started_at", "ended_at"]]
 
 
-__all__ = ["canonical_type", "hourly", "inventory", "lifetimes", "points", "readings", "sizes", "to_naive_utc"]
+__all__ = [
+    "canonical_type", "hourly", "in_force", "inventory", "lifetimes", "points", "readings", "sizes", "to_naive_utc",
+    "whole_by_groups", "with_sizes",
+]  # fmt: skip

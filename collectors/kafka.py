@@ -13,8 +13,8 @@ Decisions:
 - Rebalances are recorded, not acted on, in the listener: kafka-python calls it on its IO thread,
   where blocking work (a database transaction, a commit) would stall heartbeats or deadlock.
   The consumer loop asks `Rebalances.take_revoked()` after every poll and drops the records it
-  has not stored yet for those partitions; their offsets were never committed, so their new owner
-  reads them again.
+  has not stored yet of the partitions it lost (revoked, not assigned back); their offsets were
+  never committed, so their new owner reads them again.
 """
 
 from __future__ import annotations
@@ -63,26 +63,21 @@ class Rejected:
 
 
 @dataclass
-class PartitionBatch:
-    """What one partition contributed to a batch not yet stored: rows, rejections, next offset."""
+class Parsed:
+    """Rows and rejections of a batch of records."""
 
     rows: list[dict[str, Any]] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
-    messages: int = 0
-    next_offset: int = -1  # the offset to commit once stored: last record's offset + 1
 
 
 def parse_records(
-    records: Iterable[Any], origin: str, into: PartitionBatch, *, max_message_bytes: int
+    partition: int, records: Iterable[tuple[int, bytes | None]], origin: str, into: Parsed, *, max_message_bytes: int
 ) -> None:
-    """Parse kafka-python `ConsumerRecord`s of one partition (in offset order) into `into`."""
+    """Parse one partition's records, as (offset, value) pairs, into `into`."""
     rows, rejected = into.rows, into.rejected
-    offset = into.next_offset - 1
-    for record in records:
-        offset = record.offset
-        value = record.value
+    for offset, value in records:
         errors: list[InputError] = []
-        where = f"{origin} partition {record.partition} offset {offset}"
+        where = f"{origin} partition {partition} offset {offset}"
         if value is None:
             errors.append(InputError("null value (a tombstone), not a message", where=where))
             value = b""
@@ -95,10 +90,8 @@ def parse_records(
             except InputError as unusable:
                 errors.append(unusable)
         if errors:
-            location = f"partition {record.partition} offset {offset}"
+            location = f"partition {partition} offset {offset}"
             rejected.extend(Rejected(location, error, value) for error in errors)
-        into.messages += 1
-    into.next_offset = offset + 1
 
 
 # ------------------------------------------------------------------ the consumer
@@ -149,15 +142,23 @@ def open_consumer(
 
     def connect() -> Any:
         consumer = KafkaConsumer(**config)
-        consumer.subscribe([topic], listener=listener)
+        try:
+            consumer.subscribe([topic], listener=listener)
+            # Fetch metadata now, before the first poll joins the group: kafka-python otherwise joins
+            # with no snapshot of the topic's partitions, and rebalances again as soon as it gets one.
+            consumer.topics()
+        except BaseException:
+            consumer.close(autocommit=False)
+            raise
         return consumer
 
     return with_backoff(connect, settings, stop, what=f"connect to Kafka at {settings.bootstrap_servers}")
 
 
 class _NotSlowTask(logging.Filter):
-    """kafka-python warns when its IO thread waited over 100 ms for a step; it does whenever our main
-    thread holds the GIL parsing a poll's records, which is by design. Other warnings pass."""
+    """kafka-python warns when a step of its IO thread took over 100 ms; it does whenever another of
+    our threads holds the GIL (decoding a poll's records, parsing), which is by design. Other
+    warnings pass."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         return not (isinstance(record.msg, str) and record.msg.startswith("Task ") and "threshold" in record.msg)
@@ -241,7 +242,7 @@ def _partitions(tps: Iterable[TopicPartition]) -> str:
 
 __all__ = [
     "HAS_C_CRC32C",
-    "PartitionBatch",
+    "Parsed",
     "Rebalances",
     "Rejected",
     "consumer_config",

@@ -128,15 +128,14 @@ class NovaCollector:
         before = self.api.requests
         try:
             servers = [s for s in self._servers(window.start) if _may_overlap(s, window)]
-            flavors = {str(s["id"]): self._flavor(s) for s in servers}
-        except SourceError as error:
+            observed = [self.observe(s, self._flavor(s)) for s in servers]
+        except SourceError as error:  # the API failed, or answered something we cannot read
             failure = Failure("servers", str(error), transient=error.transient)
             return Collected(failures=[failure], requests=self.api.requests - before)
-        stored = self.history([str(s["id"]) for s in servers]) if self.history and servers else {}
+        stored = self.history([o.resource_id for o in observed]) if self.history and observed else {}
         rows: list[dict[str, Any]] = []
-        for server in servers:
-            observed = self.observe(server, flavors[str(server["id"])])
-            revs = revisions(observed, stored.get(observed.resource_id, ()))
+        for server in observed:
+            revs = revisions(server, stored.get(server.resource_id, ()))
             if lifetime_overlaps(revs, window.start, window.end):
                 rows.extend(revs)
         rows.sort(key=lambda row: (row["resource_id"], row["valid_from"]))

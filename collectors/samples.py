@@ -26,7 +26,8 @@ Decisions:
 - Strings the database cannot hold (NUL, lone surrogates, over-long ids) and NaN/Infinity anywhere
   in the sample are rejected here, so one poison message cannot fail a whole batch insert.
 
-Plain dicts and the C JSON decoder only: the Kafka consumer calls this 30,000+ times a second.
+Plain dicts and a C JSON decoder only (msgspec's when installed, else json's, same results): the
+Kafka consumer calls this 30,000+ times a second.
 """
 
 from __future__ import annotations
@@ -39,6 +40,11 @@ from typing import Any, Final
 
 from stackledger.errors import InputError
 from stackledger.schema import METERS
+
+try:
+    import msgspec
+except ImportError:  # pragma: no cover - an optional accelerator
+    msgspec = None  # type: ignore[assignment]
 
 COUNTER_TYPES: Final = frozenset({"gauge", "delta", "cumulative"})
 OSLO_VERSION: Final = "2.0"
@@ -97,18 +103,36 @@ def parse_message(
 
 
 class _NonFinite(Exception):
-    """A NaN or Infinity literal: rare, so such text is decoded again with them allowed, and walked."""
+    """NaN, Infinity or a number too large for a float (1e999): rare, so such text is decoded again
+    with them allowed, and every sample of it walked (`_unstorable` names the field)."""
 
 
 def _no_constants(name: str) -> Any:
     raise _NonFinite(name)
 
 
-_FINITE: Final = json.JSONDecoder(parse_constant=_no_constants)
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value in _INFINITE:
+        raise _NonFinite(text)
+    return value
+
+
+_INFINITE: Final = (math.inf, -math.inf)
+_FINITE: Final = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite_float)
+# msgspec (when installed) decodes 2-3x faster. Where it succeeds its result equals json's (numbers,
+# duplicate keys, escapes); everything it refuses (NaN, 1e999, lone surrogates, BOMs, UTF-16, bad
+# JSON) goes through json below, so messages and error reasons do not depend on it.
+_FAST: Final = msgspec.json.Decoder().decode if msgspec is not None else None
 
 
 def _loads(text: bytes | bytearray | str) -> tuple[Any, bool]:
-    """`json.loads(text)`, and whether the text held NaN/Infinity literals (which json accepts)."""
+    """`json.loads(text)`, and whether the text held numbers no database column can store."""
+    if _FAST is not None:
+        try:
+            return _FAST(text), False
+        except Exception:  # noqa: S110  # any refusal: json decides, with its own error messages
+            pass
     if not isinstance(text, str):
         text = text.decode(json.detect_encoding(text), "surrogatepass")  # what json.loads does
     try:

@@ -23,7 +23,7 @@ from typing import Any, Final
 from sqlalchemy import select
 
 from reports.data import INTERNAL_BOOK, ZERO, ReportData
-from reports.formatting import BOOK_TITLES, exact_cost, money
+from reports.formatting import BOOK_TITLES, exact_cost, money, neutralise
 from stackledger.store import Store
 from stackledger.store.tables import cost_lines
 from stackledger.window import Window
@@ -197,7 +197,8 @@ def render_csv(result: Comparison) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(CSV_COLUMNS)
     for row in (*result.rows, result.total):
-        fields = [row.project_id, row.project_name, row.team, result.currency, exact_cost(row.internal)]
+        names = [neutralise(row.project_id), neutralise(row.project_name), neutralise(row.team)]
+        fields = [*names, result.currency, exact_cost(row.internal)]
         for book in BASELINES:
             figure = row.books[book]
             fields += [

@@ -1,7 +1,11 @@
 """The monthly CSV: one row per project, service and price book, costs exactly as stored.
 
 UTF-8 without a byte-order mark, `\\n` line ends, rows in `ReportData.rows` order, so the same
-data gives the same bytes. Summing the `cost` column as Decimal gives the report's grand total.
+data gives the same bytes. Summing the `cost` column of the `internal` rows as Decimal gives the
+report's grand total; the other price books' rows give the comparison totals.
+
+Text cells that a spreadsheet would run as a formula (`=…`, `+…`, `-…`, `@…`) are prefixed with
+a single quote (`reports.formatting.neutralise`); numbers are written as they are.
 """
 
 from __future__ import annotations
@@ -13,7 +17,7 @@ from pathlib import Path
 from typing import Final
 
 from reports.data import CostRow, ReportData
-from reports.formatting import exact_cost, quantity
+from reports.formatting import exact_cost, neutralise, quantity
 
 CSV_COLUMNS: Final = (
     "project_id",
@@ -50,13 +54,13 @@ def write_csv(data: ReportData, path: Path) -> Path:
 
 def _fields(row: CostRow) -> tuple[str, ...]:
     return (
-        row.project_id,
-        row.project_name,
-        row.team,
-        row.service,
+        neutralise(row.project_id),
+        neutralise(row.project_name),
+        neutralise(row.team),
+        neutralise(row.service),
         row.price_book,
         quantity(row.consumed_quantity),
-        row.consumed_unit,
+        neutralise(row.consumed_unit),
         exact_cost(row.cost),
         row.currency,
         row.fx_rates,

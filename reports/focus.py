@@ -4,7 +4,8 @@ The columns and the mapping are `transforms.focus` (its docstring lists the 21 m
 columns with the spec reference). Costs are printed exactly as stored, so summing BilledCost
 per SubAccountId and x_PriceBook gives the report CSV's figures to the cent (and beyond).
 UTF-8, `\\n` line ends, rows ordered by charge period, price book, project, resource, service
-and SKU: the same data gives the same bytes.
+and SKU: the same data gives the same bytes. Free-text columns (names, ids) that a spreadsheet
+would run as a formula are prefixed with a single quote (`reports.formatting.neutralise`).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Select, func, select
 
+from reports.formatting import neutralise
 from stackledger.store import Store
 from stackledger.store.tables import cost_lines, projects, resources
 from stackledger.window import Window
@@ -24,6 +26,9 @@ from transforms.focus import FOCUS_COLUMNS, to_focus
 
 log = logging.getLogger(__name__)
 
+# Columns holding names and ids that come from users (projects, resources, the organisation).
+TEXT_COLUMNS = ("BillingAccountId", "BillingAccountName", "InvoiceIssuerName", "ProviderName", "PublisherName",
+                "ResourceId", "ResourceName", "SubAccountId", "SubAccountName")  # fmt: skip
 ORDER = ["charge_period_start", "price_book", "project_id", "resource_id", "service", "sku", "flavor_name"]
 
 
@@ -41,6 +46,8 @@ def focus_frame(store: Store, window: Window, *, organisation: str) -> pd.DataFr
 
 def write_focus(store: Store, window: Window, path: Path, *, organisation: str) -> Path:
     frame = focus_frame(store, window, organisation=organisation)
+    for column in TEXT_COLUMNS:
+        frame[column] = frame[column].map(neutralise)
     with path.open("w", encoding="utf-8", newline="") as handle:
         writer = csv.writer(handle, lineterminator="\n")
         writer.writerow(FOCUS_COLUMNS)

@@ -7,11 +7,13 @@ rounded rows, so a printed total equals the export's sum rounded to cents.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
 from stackledger.schema import COST_DECIMALS
+from stackledger.window import Window
 
 CENT: Final = Decimal("0.01")
 EXACT: Final = Decimal(1).scaleb(-COST_DECIMALS)
@@ -23,6 +25,18 @@ MONTH_NAMES: Final = (
     "January", "February", "March", "April", "May", "June",
     "July", "August", "September", "October", "November", "December",
 )  # fmt: skip  # fixed English names: strftime("%B") follows the process locale
+
+
+def period_name(window: Window) -> str:
+    """`October 2026` for a calendar month, else the window's label."""
+    if window.label == window.start.strftime("%Y-%m"):
+        return f"{MONTH_NAMES[window.start.month - 1]} {window.start.year}"
+    return window.label
+
+
+def day_name(instant: dt.datetime | dt.date) -> str:
+    """`31 October 2026`."""
+    return f"{instant.day} {MONTH_NAMES[instant.month - 1]} {instant.year}"
 
 
 def cents(amount: Decimal) -> Decimal:

@@ -20,9 +20,9 @@ import datetime as dt
 import hashlib
 import logging
 import multiprocessing
-import os
 from collections.abc import Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
+from decimal import Decimal
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -33,7 +33,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescap
 from reports import charts
 from reports.data import ZERO, ReportData
 from reports.facts import MonthFacts
-from reports.formatting import FILTERS, MONTH_NAMES
+from reports.formatting import FILTERS, day_name, period_name
 from reports.project import ProjectReport
 from reports.summary import FinanceSummary, finance_summary
 from reports.tables import cost_table
@@ -45,7 +45,11 @@ log = logging.getLogger(__name__)
 TEMPLATE: Final = "monthly.html.j2"
 PROJECT_TEMPLATE: Final = "project.html.j2"
 STYLESHEET: Final = "monthly.css"
+# Appendix B (every project × service × price book) is printed up to this many lines; beyond, it
+# would be most of the document (and of its rendering time) and lives in the CSV and XLSX.
+DETAIL_MAX_LINES: Final = 600
 PARALLEL_MIN: Final = 16  # fewer project reports than this render in this process
+TEAMS_CHARTED: Final = 10  # bars on the cover; the other teams are summed into one
 
 
 def environment() -> Environment:
@@ -124,36 +128,53 @@ def render_project_pdf(report: ProjectReport, *, organisation: str) -> bytes:
     return active.pdf(active.project_html(report, organisation))
 
 
-def write_project_pdfs(
-    reports: Sequence[ProjectReport], paths: Sequence[Path], *, organisation: str, workers: int = 1,
+def write_pdfs(
+    projects: Sequence[tuple[ProjectReport, Path]], *, organisation: str, workers: int = 1,
     summary: tuple[FinanceSummary, Path] | None = None,
 ) -> None:  # fmt: skip
-    """Render each report to its path; with `summary`, render the finance summary too.
+    """Render each project report to its path, and the finance summary when given.
 
-    With `workers` > 1 and enough reports, the reports are split into that many chunks,
-    each rendered by a forked worker while this process renders the summary.
+    With `workers` > 1 and enough reports the documents are spread over that many forked
+    worker processes: the summary first (the longest job), then the project reports in small
+    chunks, so the workers stay busy until the end. Each document is rendered on its own, so
+    the bytes are the same however the work is split.
     """
-    jobs = list(zip(reports, paths, strict=True))
-    parallel = workers > 1 and len(jobs) >= PARALLEL_MIN and "fork" in multiprocessing.get_all_start_methods()
+    jobs: list[_Job] = [("summary", [summary])] if summary is not None else []
+    jobs += [("projects", list(projects[i : i + CHUNK])) for i in range(0, len(projects), CHUNK)]
+    parallel = workers > 1 and len(projects) >= PARALLEL_MIN and "fork" in multiprocessing.get_all_start_methods()
     if not parallel:
-        if summary is not None:
-            write_pdf(summary[0].data, summary[1], organisation=organisation, summary=summary[0])
-        _render_chunk(jobs, organisation)
+        for job in jobs:
+            _run(job, organisation)
         return
-    renderer()  # load fonts and the stylesheet before forking: every worker inherits them
-    chunks = [jobs[i::workers] for i in range(workers)]
-    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork")) as pool:
-        futures: list[Future[int]] = [pool.submit(_render_chunk, chunk, organisation) for chunk in chunks if chunk]
-        if summary is not None:
-            write_pdf(summary[0].data, summary[1], organisation=organisation, summary=summary[0])
-        rendered = sum(future.result() for future in futures)
-    log.debug("rendered %d project PDFs in %d workers (pid %d)", rendered, workers, os.getpid())
+    renderer()  # fonts and the stylesheet are loaded once, before forking: every worker inherits them
+    _PENDING[:] = jobs  # forked workers read their job from here: nothing large is pickled
+    try:
+        context = multiprocessing.get_context("fork")
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+            done = sum(future.result() for future in [pool.submit(_run_pending, i, organisation)
+                                                      for i in range(len(jobs))])  # fmt: skip
+    finally:
+        _PENDING.clear()
+    log.debug("rendered %d PDFs in %d worker processes", done, workers)
 
 
-def _render_chunk(jobs: list[tuple[ProjectReport, Path]], organisation: str) -> int:
-    for report, path in jobs:
-        path.write_bytes(render_project_pdf(report, organisation=organisation))
-    return len(jobs)
+_Job = tuple[str, list[Any]]
+_PENDING: list[_Job] = []
+CHUNK: Final = 8  # project reports per job
+
+
+def _run_pending(index: int, organisation: str) -> int:
+    return _run(_PENDING[index], organisation)
+
+
+def _run(job: _Job, organisation: str) -> int:
+    kind, items = job
+    for document, path in items:
+        if kind == "summary":
+            write_pdf(document.data, path, organisation=organisation, summary=document)
+        else:
+            path.write_bytes(render_project_pdf(document, organisation=organisation))
+    return len(items)
 
 
 # ---------------------------------------------------------------- template context
@@ -162,14 +183,7 @@ def _render_chunk(jobs: list[tuple[ProjectReport, Path]], organisation: str) -> 
 def summary_context(summary: FinanceSummary, organisation: str) -> dict[str, Any]:
     data = summary.data
     table = cost_table(data)
-    team_chart = None
-    if summary.teams:
-        previous_label = period_name(summary.facts.previous_window)
-        series = {period_name(data.window): [t.cost.get(summary.currency, ZERO) for t in summary.teams]}
-        if any(t.previous for t in summary.teams):
-            series[previous_label] = [t.previous.get(summary.currency, ZERO) for t in summary.teams]
-        colours = {period_name(data.window): charts.OKABE_ITO["blue"], previous_label: charts.OKABE_ITO["sky"]}
-        team_chart = data_uri(charts.bars_svg([t.team for t in summary.teams], series, summary.currency, colours))
+    team_chart = _team_chart(summary) if summary.teams else None
     return {
         **_common(data.window, organisation, data),
         "title": f"{organisation} — cloud costs {data.window.label}",
@@ -181,12 +195,31 @@ def summary_context(summary: FinanceSummary, organisation: str) -> dict[str, Any
         "previous_name": period_name(summary.facts.previous_window),
         "table": table,
         "book_width": round(46 / max(len(table.columns), 1), 2),
+        "detail_lines": sum(len(item.lines) for item in table.projects),
+        "detail_max": DETAIL_MAX_LINES,
         "team_chart": team_chart,
         "charts": [
             {"currency": currency, "uri": data_uri(charts.cost_by_project_svg(data, currency))}
             for currency in data.currencies
         ],
     }
+
+
+def _team_chart(summary: FinanceSummary) -> str:
+    """This period's and the previous period's cost of the TEAMS_CHARTED largest teams, the rest summed."""
+    cur, teams = summary.currency, summary.teams
+    shown, rest = teams[:TEAMS_CHARTED], teams[TEAMS_CHARTED:]
+    labels = [team.team for team in shown] + ([f"{len(rest)} other teams"] if rest else [])
+
+    def points(values: list[Decimal]) -> list[Decimal]:
+        return values[: len(shown)] + ([sum(values[len(shown) :], ZERO)] if rest else [])
+
+    now, before = period_name(summary.window), period_name(summary.facts.previous_window)
+    series = {now: points([team.cost.get(cur, ZERO) for team in teams])}
+    if any(team.previous for team in teams):
+        series[before] = points([team.previous.get(cur, ZERO) for team in teams])
+    colours = {now: charts.OKABE_ITO["blue"], before: charts.OKABE_ITO["sky"]}
+    return data_uri(charts.bars_svg(labels, series, cur, colours))
 
 
 def project_context(report: ProjectReport, organisation: str) -> dict[str, Any]:
@@ -197,8 +230,9 @@ def project_context(report: ProjectReport, organisation: str) -> dict[str, Any]:
         "report": report,
         "line": line,
         "currency": report.currency,
-        "daily_chart": data_uri(charts.daily_cost_svg(report.days, report.daily_groups, report.currency)),
-        "burn_chart": data_uri(charts.burn_down_svg(report.burn_down)) if report.burn_down else None,
+        "chart": data_uri(
+            charts.project_chart_svg(report.days, report.daily_groups, report.burn_down, report.currency)
+        ),
         "book_width": round(40 / max(len(report.columns), 1), 2),
     }
 
@@ -214,16 +248,6 @@ def _common(window: Window, organisation: str, data: ReportData) -> dict[str, An
         "generator": f"StackLedger {__version__}",
         "data": data,
     }
-
-
-def period_name(window: Window) -> str:
-    if window.label == window.start.strftime("%Y-%m"):
-        return f"{MONTH_NAMES[window.start.month - 1]} {window.start.year}"
-    return window.label
-
-
-def day_name(instant: dt.datetime | dt.date) -> str:
-    return f"{instant.day} {MONTH_NAMES[instant.month - 1]} {instant.year}"
 
 
 def data_uri(svg: bytes) -> str:

@@ -17,7 +17,16 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from stackledger.errors import ConfigError
 
@@ -47,7 +56,8 @@ class UsageSettings(Section):
     region: str = "RegionOne"
     # The usage rows rating reads. Usage computed from Kafka/file samples ("ceilometer") and usage
     # collected from Gnocchi ("gnocchi") describe the same cloud: rating uses one, never both.
-    source: Literal["ceilometer", "gnocchi"] = "ceilometer"
+    # "synthetic": the demo cloud's usage as `stackledger collect --source synthetic` stores it.
+    source: Literal["ceilometer", "gnocchi", "synthetic"] = "ceilometer"
 
 
 class ReportSettings(Section):
@@ -55,6 +65,9 @@ class ReportSettings(Section):
     out_dir: Path = Path("out")
     # Processes rendering the project PDFs: 0 = one per CPU (at most 4); 1 = in the calling process.
     workers: int = Field(default=0, ge=0, le=32)
+    # Compare instance-hours with Nova's os-simple-tenant-usage while rendering (`stackledger reconcile`,
+    # needs the `openstack` section); off: the data-quality section says no reconciliation is stored.
+    reconcile_nova: bool = False
     email: ReportEmailSettings | None = None  # `stackledger report --email`
 
 
@@ -165,6 +178,11 @@ class GnocchiSourceSettings(Section):
     concurrency: int = Field(default=4, ge=1, le=32)  # aggregates requests in flight at once
     projects: list[str] = Field(default_factory=list)  # collect only these project ids; empty: all
     meters: list[str] | None = None  # the meters to collect (default: every meter collectors.gnocchi knows)
+    # true: group points by the flavor / volume type in force at their time (Gnocchi's use_history;
+    # DESIGN §6). false: plain groupby, the attribute in force taken from the revision search the
+    # collector makes anyway — the same usage for about half Gnocchi's CPU (4.7.1 fetches every
+    # revision separately under use_history); see collectors/gnocchi.py.
+    use_history: bool = True
     # use_history leaves out resources whose first revision began after `stop`; Ceilometer creates a
     # resource when it publishes its first sample, a little after that sample's time. Asking up to
     # this much past the window's end keeps such resources; the extra points are dropped.
@@ -266,8 +284,11 @@ class KafkaSettings(Section):
     group_instance_id: str | None = None
     client_id: str = "stackledger-consume"
     auto_offset_reset: Literal["earliest", "latest"] = "earliest"  # a new group reads the retained backlog
-    batch_size: int = Field(default=5000, gt=0)  # samples per stored batch (one transaction, one commit)
+    batch_size: int = Field(default=1000, gt=0)  # records per stored batch (one transaction, one commit)
+    batch_max_bytes: int = Field(default=8 * 1024 * 1024, gt=0)  # or fewer records, when they are this large
     batch_timeout_ms: int = Field(default=1000, gt=0)  # store a partial batch after this long
+    # Processes that parse and store batches beside the consumer (PostgreSQL; 0 = one thread in it).
+    workers: int = Field(default=2, ge=0, le=64)
     max_poll_records: int = Field(default=500, gt=0)  # records per poll(); batches span polls
     max_partition_fetch_bytes: int = Field(default=8 * 1024 * 1024, gt=0)
     fetch_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
@@ -281,23 +302,32 @@ class KafkaSettings(Section):
     security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
     sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
     sasl_username: str | None = None
-    sasl_password: SecretStr | None = None
+    sasl_password: SecretStr | None = Field(default=None, validate_default=True)
     ssl_cafile: Path | None = None  # CA bundle to verify the brokers with (default: the system store)
     ssl_certfile: Path | None = None  # client certificate (mutual TLS)
     ssl_keyfile: Path | None = None
     ssl_password: SecretStr | None = None  # of the key file
     ssl_check_hostname: bool = True
 
-    @model_validator(mode="after")
-    def _consistent(self) -> KafkaSettings:
-        if self.heartbeat_interval_ms >= self.session_timeout_ms:
-            raise ValueError("heartbeat_interval_ms must be below session_timeout_ms")
-        if self.security_protocol.startswith("SASL"):
-            if self.sasl_mechanism is None or not self.sasl_username or self.sasl_password is None:
-                raise ValueError(f"{self.security_protocol} needs sasl_mechanism, sasl_username and sasl_password")
-        elif self.sasl_mechanism is not None:
-            raise ValueError(f"sasl_mechanism is set but security_protocol is {self.security_protocol}")
-        return self
+    # Field validators, not a model validator: a section-level error would echo the whole section,
+    # password included; these name one key, and a secret key's value is never echoed.
+    @field_validator("heartbeat_interval_ms")
+    @classmethod
+    def _below_session_timeout(cls, value: int, info: ValidationInfo) -> int:
+        if value >= info.data.get("session_timeout_ms", value + 1):
+            raise ValueError("must be below session_timeout_ms")
+        return value
+
+    @field_validator("sasl_password")
+    @classmethod
+    def _sasl_complete(cls, value: SecretStr | None, info: ValidationInfo) -> SecretStr | None:
+        protocol = info.data.get("security_protocol", "PLAINTEXT")
+        if protocol.startswith("SASL"):
+            if info.data.get("sasl_mechanism") is None or not info.data.get("sasl_username") or value is None:
+                raise ValueError(f"{protocol} needs sasl_mechanism, sasl_username and sasl_password")
+        elif info.data.get("sasl_mechanism") is not None:
+            raise ValueError(f"sasl_mechanism is set but security_protocol is {protocol}")
+        return value
 
 
 class ReportEmailSettings(Section):
@@ -319,6 +349,17 @@ class ReportEmailSettings(Section):
         return self
 
 
+class AirflowSettings(Section):
+    """The DAGs in airflow_dags/ (README: "Deploying into an existing Airflow")."""
+
+    # What the hourly DAG collects. None: keystone, nova and cinder, plus `usage.source` when a
+    # collector provides it (gnocchi). Shardable sources (gnocchi) run in the Gnocchi pool.
+    sources: list[str] | None = None
+    shards: int = Field(default=1, ge=1, le=256)  # project shards per shardable source: mapped tasks
+    report_formats: list[str] = Field(default_factory=lambda: ["pdf", "projects", "csv", "xlsx", "focus"])
+    report_dir: Path | None = None  # the monthly DAG writes into <report_dir>/YYYY-MM; default: report.out_dir
+
+
 class Settings(Section):
     database: DatabaseSettings = DatabaseSettings()
     rate_card: Path = DEFAULT_RATE_CARD
@@ -332,6 +373,7 @@ class Settings(Section):
     collect: CollectSettings = CollectSettings()
     kafka: KafkaSettings = KafkaSettings()
     openstack: OpenStackSettings = OpenStackSettings()
+    airflow: AirflowSettings = AirflowSettings()
     source_file: str | None = Field(default=None, exclude=True)
 
 
@@ -354,6 +396,12 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
     if file and isinstance(alarms, dict) and alarms.get("rules"):
         rules = Path(str(alarms["rules"]))
         alarms["rules"] = str(rules if rules.is_absolute() else Path(file).parent / rules)
+    kafka = data.get("kafka")
+    if file and isinstance(kafka, dict):
+        for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):
+            if kafka.get(key):
+                tls = Path(str(kafka[key]))
+                kafka[key] = str(tls if tls.is_absolute() else Path(file).parent / tls)
     try:
         return Settings(**data, source_file=file)
     except ValidationError as exc:

@@ -82,8 +82,8 @@ def _stop_on_signals(stop: threading.Event) -> Iterator[None]:
 
 def _report(result: ConsumeResult) -> None:
     if result.commits_refused:
-        print(f"stackledger: {result.commits_refused} batch commit(s) refused after a rebalance "
-              "(stored; re-read records were deduplicated)", file=sys.stderr)  # fmt: skip
+        print(f"stackledger: {result.commits_refused} offset commit(s) refused during a rebalance "
+              "(the batches were stored; their offsets went with a later commit)", file=sys.stderr)  # fmt: skip
     if result.rerate_days:
         days = ", ".join(str(day) for day in sorted(result.rerate_days))
         print(f"stackledger: already-rated days marked for re-rating: {days}", file=sys.stderr)

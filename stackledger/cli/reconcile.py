@@ -72,9 +72,10 @@ _HEADER = _MEASURE.format("ours", "excluded", "nova", "diff", "diff%")
 
 def render_table(result: Reconciliation, *, servers: bool = False) -> str:
     window = result.window
+    so_far = "" if window == result.month else ", the month so far"
     out = [
-        f"Reconcile {window.label}: [{window.start:%Y-%m-%d %H:%M}, {window.end:%Y-%m-%d %H:%M}) UTC, "
-        f"usage {result.source!r} against Nova os-simple-tenant-usage (compute {result.microversion or '?'})",
+        f"Reconcile {result.month.label} [{window.start:%Y-%m-%d %H:%M}, {window.end:%Y-%m-%d %H:%M}) UTC{so_far}: "
+        f"usage {result.source!r} vs Nova os-simple-tenant-usage (compute {result.microversion or '?'})",
         f"tolerance: {result.tolerance.label}",
         "",
         f"{'':<28}  {'instance-hours':<50}  vCPU-hours",
@@ -94,19 +95,22 @@ def render_table(result: Reconciliation, *, servers: bool = False) -> str:
         "excluded: our usage of a server before its latest launched_at in Nova, which a resize, rebuild or",
         "unshelve resets (Nova counts from then on, at the current flavor); diff = ours - excluded - nova.",
     ]
+    total = result.total
+    if not total.hours.ours and not total.vcpu_hours.ours:
+        out.append(f"note: no {result.source!r} usage is stored for this period: collect or ingest, then compute it.")
     out.append(_verdict(result))
     return "\n".join(out) + "\n"
 
 
 def _measure(figures: Figures) -> str:
     percent = figures.percent
-    pct = "n/a" if percent is None else f"{percent:+.2f}%"
+    pct = "n/a" if percent is None else _signed(percent) + "%"
     return _MEASURE.format(f"{figures.ours:.2f}", f"{figures.excluded:.2f}", f"{figures.nova:.2f}",
-                           f"{_zero(figures.difference):+.2f}", pct)  # fmt: skip
+                           _signed(figures.difference), pct)  # fmt: skip
 
 
-def _zero(value: float) -> float:
-    return 0.0 if abs(value) < 0.005 else value  # no "-0.00"
+def _signed(value: float) -> str:
+    return "0.00" if abs(value) < 0.005 else f"{value:+.2f}"  # never "-0.00"
 
 
 def _verdict(result: Reconciliation) -> str:

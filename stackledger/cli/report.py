@@ -1,4 +1,4 @@
-"""`stackledger report --month YYYY-MM [--format pdf,csv] [--out DIR]`."""
+"""`stackledger report --month YYYY-MM [--format pdf,projects,csv,xlsx,focus,json] [--out DIR] [--email]`."""
 
 from __future__ import annotations
 
@@ -7,27 +7,52 @@ from pathlib import Path
 
 from stackledger import pipeline
 from stackledger.cli.common import add_month, settings_from
-from stackledger.pipeline.report import FORMATS
+from stackledger.pipeline.report import FORMATS, email_reports
+
+EPILOG = """\
+formats: pdf = the finance summary; projects = one PDF per project (for its team lead);
+csv = one row per project, service and price book; xlsx = the summary as a workbook;
+focus = FOCUS 1.2 CSV, one row per cost line; json = the summary's figures for other tools.
+
+--email renders the PDFs (and the XLSX) and sends the finance summary to report.email.finance
+and each team lead (report.email.team_leads) only the PDFs of their own team's projects.
+"""
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("report", help="render the monthly cost report (PDF, CSV, FOCUS 1.2 CSV)")
+    parser = subparsers.add_parser(
+        "report",
+        help="render the monthly reports (PDF, CSV, XLSX, FOCUS 1.2 CSV, JSON), optionally by email",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     add_month(parser)
     parser.add_argument(
         "--format",
         dest="formats",
         action="append",
         metavar="FORMAT",
-        help=f"{' | '.join(FORMATS)}; repeat or separate with commas (default: all)",
+        help=f"{' | '.join(FORMATS)}; repeat or separate with commas (default: all; with --email: the PDFs)",
     )
     parser.add_argument("--out", metavar="DIR", type=Path, help="output directory (default: report.out_dir)")
+    parser.add_argument("--email", action="store_true", help="send the reports by email (settings: report.email)")
     parser.set_defaults(run=_run)
 
 
 def _run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
-    formats = [name for value in args.formats for name in value.split(",")] if args.formats else list(FORMATS)
+    chosen = [name for value in args.formats for name in value.split(",")] if args.formats else None
     out_dir = settings.report.out_dir if args.out is None else args.out
-    for path in pipeline.render_reports(settings, args.month, formats, out_dir):
+    if not args.email:
+        for path in pipeline.render_reports(settings, args.month, chosen or list(FORMATS), out_dir):
+            print(path)
+        return 0
+    result = email_reports(settings, args.month, out_dir, chosen or [])
+    for path in result.paths:
         print(path)
+    for delivery in result.deliveries:
+        files = ", ".join(delivery.attachments)
+        print(f"sent {delivery.audience} → {', '.join(delivery.recipients)}: {files}")
+    for reason, names in result.unsent.items():
+        print(f"not sent ({reason}): {', '.join(names)}")
     return 0

@@ -13,11 +13,20 @@ what failed. Re-running a checkpointed window is a no-op unless `force`, which r
 
 A window that ends less than `collect.settle_minutes` before now is stored but not
 checkpointed: its data may still arrive, so the next run collects it again.
+
+Project shards (`Shard(index, count)`, the Airflow DAG's mapped tasks): a project belongs to
+exactly one shard, by a stable hash of its id. A shard asks its source for the known projects
+it owns (the store's projects and resources) and for any project not known yet (`SHARDABLE`
+collectors take `projects` and `known_projects`), keeps only rows of projects it owns whatever
+the source answered, replaces only its own projects' usage rows of the window, and
+checkpoints under its own name (`gnocchi#1/4`). So shards never double count, and all the
+shards of one count together cover the window, new projects included.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import importlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
@@ -44,8 +53,12 @@ COLLECTORS: dict[str, str] = {
     "keystone": "collectors.keystone:from_settings",
     "nova": "collectors.nova:from_settings",
     "cinder": "collectors.cinder:from_settings",
+    "synthetic": "collectors.synthetic.collector:from_settings",  # the demo cloud; never in `all`
 }
 ALL: Final = "all"
+NOT_IN_ALL: Final = frozenset({"synthetic"})
+# Sources whose collector takes a project list (a `projects` attribute): they can be sharded.
+SHARDABLE: Final = frozenset({"gnocchi", "synthetic"})
 _CHUNK: Final = 500  # ids per `IN (...)`
 
 
@@ -60,6 +73,7 @@ class CollectResult:
     skipped: bool = False  # the checkpoints said this window is already stored
     open: bool = False  # stored, but too recent to checkpoint: collected again next run
     failures: list[Failure] = field(default_factory=list)
+    shard: Shard | None = None
 
     @property
     def complete(self) -> bool:
@@ -68,6 +82,29 @@ class CollectResult:
     @property
     def stored(self) -> bool:
         return self.complete and not self.skipped
+
+
+@dataclass(frozen=True)
+class Shard:
+    """Projects `index` of `count`: those whose id hashes to `index` (module docstring)."""
+
+    index: int
+    count: int
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.index < self.count:
+            raise ConfigError(f"shard {self.index} of {self.count} does not exist", key="airflow.shards")
+
+    def owns(self, project_id: str | None) -> bool:
+        """Whether this shard collects `project_id` (rows without a project go to shard 0)."""
+        if not isinstance(project_id, str):  # None (or NaN from a frame)
+            return self.index == 0
+        digest = hashlib.sha256(project_id.encode("utf-8")).digest()
+        return int.from_bytes(digest[:8], "big") % self.count == self.index
+
+    def checkpoint(self, source: str) -> str:
+        """The name this shard's checkpoints are stored under (the source itself when unsharded)."""
+        return source if self.count == 1 else f"{source}#{self.index}/{self.count}"
 
 
 # Called before a window ("start", result=None) and after it ("done", its result).
@@ -80,7 +117,7 @@ def source_names(requested: Sequence[str]) -> list[str]:
     names: list[str] = []
     for name in requested:
         if name == ALL:
-            names.extend(COLLECTORS)
+            names.extend(n for n in COLLECTORS if n not in NOT_IN_ALL)
         elif name in COLLECTORS:
             names.append(name)
         else:
@@ -119,6 +156,7 @@ def collect_range(
     size: str | None = None,
     progress: Progress | None = None,
     now: dt.datetime | None = None,
+    shard: Shard | None = None,
 ) -> list[CollectResult]:
     """Every window of every source asked for, in order; one result per (source, window)."""
     names = source_names(sources)
@@ -129,7 +167,7 @@ def collect_range(
         for part in parts:
             if progress is not None:
                 progress("start", source, part, None)
-            result = collect_window(settings, source, part, force=force, collector=collector, now=now)
+            result = collect_window(settings, source, part, force=force, collector=collector, now=now, shard=shard)
             results.append(result)
             if progress is not None:
                 progress("done", source, part, result)
@@ -144,16 +182,20 @@ def collect_window(
     force: bool = False,
     collector: Collector | None = None,
     now: dt.datetime | None = None,
+    shard: Shard | None = None,
 ) -> CollectResult:
-    """Collect and store one window of one source (module docstring)."""
+    """Collect and store one window of one source, or of one project shard of it (module docstring)."""
     store = store_for(settings)
-    if not force and is_checkpointed(store, source, window):
-        log.info("collect %s %s: already stored, skipped", source, window.label)
-        return CollectResult(source, window, skipped=True)
-    collected = (collector or make_collector(settings, source)).collect(window)
+    shard = shard if shard is not None and shard.count > 1 else None
+    key = shard.checkpoint(source) if shard else source
+    if not force and is_checkpointed(store, key, window):
+        log.info("collect %s %s: already stored, skipped", key, window.label)
+        return CollectResult(source, window, skipped=True, shard=shard)
+    collector = collector or make_collector(settings, source)
+    collected = _collect_shard(store, source, window, collector, shard) if shard else collector.collect(window)
     current = now if now is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
     settled = window.end <= current - dt.timedelta(minutes=settings.collect.settle_minutes)
-    result = _store_window(store, source, window, collected, checkpoint=settled)
+    result = _store_window(store, source, window, collected, checkpoint=settled, shard=shard)
     if result.complete:
         log.info(
             "collect %s %s: %d usage rows, %d resources, %d projects, %d requests%s",
@@ -188,34 +230,82 @@ def is_checkpointed(store: Store, source: str, window: Window) -> bool:
     return False
 
 
+def _collect_shard(store: Store, source: str, window: Window, collector: Collector, shard: Shard) -> Collected:
+    """The source asked for the shard's known projects and any unknown one; only the shard's rows kept."""
+    projects: list[str] | None = getattr(collector, "projects", None)
+    if source not in SHARDABLE or projects is None or not hasattr(collector, "known_projects"):
+        valid = ", ".join(sorted(SHARDABLE))
+        raise ConfigError(f"source {source!r} cannot be sharded by project; shardable: {valid}", key="airflow.shards")
+    configured = list(projects)  # the source's own project filter (e.g. gnocchi.projects), if any
+    known = configured or _known_projects(store)
+    owned = [p for p in known if shard.owns(p)]
+    if configured and not owned:
+        return Collected()  # none of the configured projects is this shard's: nothing to ask
+    # With a configured filter nothing else may be asked; otherwise projects nobody knows yet too.
+    collector.projects, collector.known_projects = owned, [] if configured else known  # type: ignore[attr-defined]
+    try:
+        collected = collector.collect(window)
+    finally:
+        collector.projects, collector.known_projects = configured, []  # type: ignore[attr-defined]
+    mine = [collected.usage["project_id"], collected.resources["project_id"], collected.projects["project_id"]]
+    usage, resources, projects_frame = (
+        frame[column.map(shard.owns).astype(bool)] if len(frame) else frame
+        for frame, column in zip((collected.usage, collected.resources, collected.projects), mine, strict=True)
+    )
+    return Collected(usage, resources, projects_frame, collected.failures, collected.requests,
+                     collected.resources_partial)  # fmt: skip
+
+
+def _known_projects(store: Store) -> list[str]:
+    """Every project id the store knows: Keystone's projects and the resources' owners."""
+    projects, resources = tables.projects.c.project_id, tables.resources.c.project_id
+    with store.engine.connect() as conn:
+        known = set(conn.execute(select(projects)).scalars())
+        known |= set(conn.execute(select(resources).where(resources.is_not(None)).distinct()).scalars())
+    return sorted(known)
+
+
 def _store_window(
-    store: Store, source: str, window: Window, collected: Collected, *, checkpoint: bool
+    store: Store, source: str, window: Window, collected: Collected, *, checkpoint: bool, shard: Shard | None = None
 ) -> CollectResult:
-    result = CollectResult(source, window, requests=collected.requests, failures=list(collected.failures))
+    result = CollectResult(source, window, requests=collected.requests, failures=list(collected.failures), shard=shard)
     if not collected.complete:
         return result  # whole or not at all: an incomplete window writes nothing
     usage = usage_records(collected.usage) if len(collected.usage) else []
     resources = resource_rows(collected.resources, source=source) if len(collected.resources) else []
     projects = project_rows(collected.projects, source=source) if len(collected.projects) else []
     with store.transaction() as conn:
-        _replace_usage(store, conn, source, window, usage)
+        _replace_usage(store, conn, source, window, usage, shard=shard)
         _store_resources(store, conn, source, resources, partial=collected.resources_partial)
         _upsert_projects(store, conn, projects)
         if checkpoint:
-            _checkpoint(store, conn, source, window, len(usage) + len(resources) + len(projects))
+            key = shard.checkpoint(source) if shard else source
+            _checkpoint(store, conn, key, window, len(usage) + len(resources) + len(projects))
     result.usage_rows, result.resources, result.projects = len(usage), len(resources), len(projects)
     result.open = not checkpoint
     return result
 
 
-def _replace_usage(store: Store, conn: Connection, source: str, window: Window, rows: list[dict[str, Any]]) -> None:
+def _replace_usage(
+    store: Store, conn: Connection, source: str, window: Window, rows: list[dict[str, Any]], *, shard: Shard | None
+) -> None:
     table = tables.usage
     where = and_(
         table.c.source == source,
         table.c.charge_period_start >= window.start,
         table.c.charge_period_start < window.end,
     )
-    store.replace(conn, table, where, rows)
+    if shard is None:
+        store.replace(conn, table, where, rows)
+        return
+    # A shard replaces only its own projects' rows: the stored ones it owns, and the new ones.
+    stored = set(conn.execute(select(table.c.project_id).where(where).distinct()).scalars())
+    mine = sorted(p for p in stored | {row["project_id"] for row in rows} if p is not None and shard.owns(p))
+    if shard.owns(None):
+        conn.execute(table.delete().where(where, table.c.project_id.is_(None)))
+    for chunk in _chunks(mine):
+        conn.execute(table.delete().where(where, table.c.project_id.in_(chunk)))
+    store.insert(conn, table, rows)
 
 
 def _store_resources(
@@ -259,6 +349,6 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 
 
 __all__ = [
-    "ALL", "COLLECTORS", "CollectResult", "Progress", "collect_range", "collect_window", "is_checkpointed",
-    "make_collector", "source_names", "windows",
+    "ALL", "COLLECTORS", "NOT_IN_ALL", "SHARDABLE", "CollectResult", "Progress", "Shard", "collect_range",
+    "collect_window", "is_checkpointed", "make_collector", "source_names", "windows",
 ]  # fmt: skip

@@ -2,25 +2,30 @@
 
 The loop, and why it is crash-safe:
 
-1. poll records and parse them (`collectors.kafka.parse_records`) into a pending batch, kept per
-   partition with the next offset to commit;
-2. when the batch holds `kafka.batch_size` samples, is `batch_timeout_ms` old, or the topic has
-   nothing more right now, store its samples AND dead letters in ONE transaction;
-3. only after that transaction committed, commit exactly the batch's offsets (last offset + 1 per
-   partition) to the group.
+1. poll records into a pending batch, kept per partition;
+2. when the batch holds `kafka.batch_size` records (or `batch_max_bytes`), is `batch_timeout_ms`
+   old, or the topic has nothing more right now, hand it to a worker, which parses it
+   (`collectors.kafka.parse_records`) and stores its samples AND dead letters in ONE transaction;
+3. only after that transaction committed, and those of every earlier batch, commit exactly the
+   batch's offsets (last offset + 1 per partition) to the group.
 
 A crash before 3 leaves offsets where they were, so the batch is read again and its samples dedupe
 on `message_id` (dead letters on their fingerprint): nothing is lost, nothing counted twice. A
 database failure is retried with backoff and then raised, never followed by a commit.
 
-Storing runs on one worker thread while the main thread polls and parses the next batch (the
-database works on its own CPU); at most one batch is in flight, and its offsets are committed by
-the main thread, because a `KafkaConsumer` belongs to one thread.
+Workers: `kafka.workers` processes forked before the Kafka client starts (PostgreSQL only), each
+with its own connection, so parsing and storing run beside polling instead of sharing its GIL;
+with 0 workers, or on SQLite, one thread. Up to one batch per worker is in flight; offsets are
+committed in batch order, by the main thread, because a `KafkaConsumer` belongs to one thread.
+Workers ignore SIGINT/SIGTERM (the main process decides when to stop) and exit if it dies.
 
-Rebalances: the listener only notes revoked partitions; after each poll the loop drops the pending
-(unstored, uncommitted) records of those partitions, which their next owner reads again. A batch
-already being stored is finished and its commit attempted; if the group has moved on, the commit
-is refused, which is harmless: the rows are stored, and the re-read dedupes.
+The invariant: an offset is committed for a partition only when every record of that partition
+below it is stored. Rebalances keep it: the listener only notes revoked partitions; after each poll
+the loop drops the pending (unsubmitted) records of the partitions it lost, which their next owner
+reads again from the committed offset, and keeps those of partitions assigned back, as its fetch
+position has moved past them. Batches already in flight are finished and their commits attempted;
+if the group has moved on, a commit is refused, which is harmless: the rows are stored, and the
+re-read dedupes.
 """
 
 from __future__ import annotations
@@ -28,10 +33,14 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
+import multiprocessing
+import os
+import signal
 import threading
 import time
-from collections import Counter
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections import Counter, deque
+from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -47,7 +56,7 @@ from kafka.errors import (
 from kafka.structs import OffsetAndMetadata
 from sqlalchemy import exc as sa_exc
 
-from collectors.kafka import PartitionBatch, Rebalances, lag_line, open_consumer, parse_records
+from collectors.kafka import Parsed, Rebalances, lag_line, open_consumer, parse_records
 from stackledger.errors import StackLedgerError, StoreError
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.sample_store import DeadLetter, store_dead_letters, store_samples
@@ -59,8 +68,9 @@ log = logging.getLogger(__name__)
 # Parsing allocates ~30 dicts and lists per sample, all acyclic and freed by reference counting once
 # the batch is stored; at CPython's default gen-0 threshold (700) the cyclic collector re-scans the
 # pending batch so often that it costs a quarter of the parse time. Raised for the loop, then restored.
-GC_THRESHOLD: Final = (1000000,100,100)
+GC_THRESHOLD: Final = (100_000, 50, 100)
 POLL_MAX_MS: Final = 500  # the longest a poll blocks, so a stop request is seen quickly
+FINAL_COMMIT_S: Final = 15.0  # at the end, how long to wait out a rebalance to commit refused offsets
 BACKOFF_MAX_S: Final = 30.0
 # The group moved on while we stored: the rows are in, the re-read after the rebalance dedupes.
 _REBALANCED: Final = (CommitFailedError, RebalanceInProgressError, IllegalGenerationError, UnknownMemberIdError,
@@ -79,8 +89,9 @@ class ConsumeResult:
     duplicates: int = 0
     rejected: int = 0
     batches: int = 0
+    workers: int = 0  # worker processes (0: a thread)
     dropped_on_rebalance: int = 0  # records read, then given back unstored when their partition moved
-    commits_refused: int = 0  # stored batches whose offset commit the group refused (re-read, deduped)
+    commits_refused: int = 0  # offset commits the group refused in a rebalance (retried with the next one)
     partitions: Counter[int] = field(default_factory=Counter)  # records stored per partition
     rerate_days: set[dt.date] = field(default_factory=set)
     stopped: str = ""  # why the loop ended: "signal", "idle", "max messages"
@@ -93,32 +104,6 @@ class ConsumeResult:
         if self.first_record_at is None or self.last_commit_at is None:
             return 0.0
         return self.last_commit_at - self.first_record_at
-
-
-@dataclass
-class _Batch:
-    parts: dict[TopicPartition, PartitionBatch] = field(default_factory=dict)
-    samples: int = 0
-    started: float = 0.0  # monotonic time of its first record
-
-    def __bool__(self) -> bool:
-        return bool(self.parts)
-
-    def drop(self, revoked: set[TopicPartition]) -> int:
-        dropped = 0
-        for tp in revoked & self.parts.keys():
-            part = self.parts.pop(tp)
-            dropped += part.messages
-            self.samples -= len(part.rows) + len(part.rejected)
-        return dropped
-
-
-@dataclass(frozen=True)
-class _Stored:
-    inserted: int
-    duplicates: int
-    rejected: int
-    rerate_days: set[dt.date]
 
 
 def consume(
@@ -134,63 +119,166 @@ def consume(
     until `stop` is set, `until_idle` seconds pass without a record, or `max_messages` records are
     stored. Returns the counts; raises `StoreError` when the database stays down (offsets of what
     was not stored are never committed) and `SourceError` when Kafka does."""
-    loop = _Loop(settings, topic or settings.kafka.topic, group_id or settings.kafka.group_id, stop)
     previous = gc.get_threshold()
     gc.set_threshold(*GC_THRESHOLD)
     try:
+        loop = _Loop(settings, topic or settings.kafka.topic, group_id or settings.kafka.group_id, stop)
         return loop.run(until_idle=until_idle, max_messages=max_messages)
     finally:
         gc.set_threshold(*previous)
+
+
+# ------------------------------------------------------------------ batches and the worker side
+
+
+@dataclass
+class _Batch:
+    """Records polled and not yet stored: per partition, (offset, value) in offset order."""
+
+    records: dict[int, list[tuple[int, bytes | None]]] = field(default_factory=dict)
+    messages: int = 0
+    size: int = 0  # bytes of values
+    started: float = 0.0  # monotonic time of its first record
+
+    def __bool__(self) -> bool:
+        return self.messages > 0
+
+    def add(self, partition: int, records: list[Any]) -> None:
+        pairs = [(r.offset, r.value) for r in records]
+        self.records.setdefault(partition, []).extend(pairs)
+        self.messages += len(pairs)
+        self.size += sum(len(value) for _, value in pairs if value is not None)
+
+    def drop(self, partitions: set[int]) -> int:
+        dropped = 0
+        for partition in partitions & self.records.keys():
+            records = self.records.pop(partition)
+            dropped += len(records)
+            self.size -= sum(len(value) for _, value in records if value is not None)
+        self.messages -= dropped
+        return dropped
+
+    def next_offsets(self) -> dict[int, int]:
+        return {partition: records[-1][0] + 1 for partition, records in self.records.items()}
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a worker needs to parse and store one batch (pickled to worker processes)."""
+
+    url: str
+    echo: bool
+    origin: str
+    max_message_bytes: int
+    records: dict[int, list[tuple[int, bytes | None]]]
+
+
+@dataclass(frozen=True)
+class _Stored:
+    inserted: int
+    duplicates: int
+    rejected: int
+    rerate_days: set[dt.date]
+
+
+_STORES: dict[tuple[int, str], Store] = {}  # per process: a forked worker must not use its parent's pool
+
+
+def _store_job(job: _Job) -> _Stored:
+    """Parse a batch and store its samples and dead letters in one transaction (in a worker)."""
+    parsed = Parsed()
+    for partition, records in job.records.items():
+        parse_records(partition, records, job.origin, parsed, max_message_bytes=job.max_message_bytes)
+    letters = [DeadLetter.for_error(job.origin, r.location, r.error, r.raw) for r in parsed.rejected]
+    key = (os.getpid(), job.url)
+    store = _STORES.get(key) or _STORES.setdefault(key, Store(job.url, echo=job.echo))
+    marked: set[dt.date] = set()
+    try:
+        with store.transaction() as conn:
+            inserted, duplicates = store_samples(store, conn, parsed.rows, marked=marked)
+            store_dead_letters(store, conn, letters)
+    except sa_exc.DBAPIError as error:  # not an OperationalError (those are StoreErrors already)
+        raise StoreError(f"database error: {error.orig}") from None
+    return _Stored(inserted, duplicates, len(letters), marked)
+
+
+def _worker_started(parent: int) -> None:
+    """In each worker process: signals are the parent's business; die with the parent."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    gc.set_threshold(*GC_THRESHOLD)
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(0.5)
+        os._exit(1)  # orphaned (the consumer was killed): an open transaction rolls back
+
+    threading.Thread(target=watch, name="stackledger-parent-watch", daemon=True).start()
+
+
+def _executor(cfg: KafkaSettings, store: Store) -> tuple[Executor, int]:
+    """(executor, how many batches may be in flight)."""
+    if cfg.workers > 0 and store.dialect == "postgresql" and "fork" in multiprocessing.get_all_start_methods():
+        workers = ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("fork"),
+                                      initializer=_worker_started, initargs=(os.getpid(),))  # fmt: skip
+        workers.submit(int).result()  # fork them all now, before the Kafka client starts its IO thread
+        return workers, cfg.workers
+    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="stackledger-store"), 1
+
+
+# ------------------------------------------------------------------ the loop
 
 
 class _Loop:
     def __init__(self, settings: Settings, topic: str, group_id: str, stop: threading.Event | None) -> None:
         self.cfg: KafkaSettings = settings.kafka
         self.store: Store = store_for(settings)
+        self.url, self.echo = settings.database.url, settings.database.echo
         self.topic, self.group_id = topic, group_id
         self.origin = f"kafka:{topic}"
         self.stop = stop or threading.Event()
         self.result = ConsumeResult(topic, group_id)
         self.rebalances = Rebalances()
         self.pending = _Batch()
-        self.inflight: tuple[_Batch, Future[_Stored]] | None = None
-        self.done: dict[TopicPartition, int] = {}  # next offset stored and committed (or read), for the lag
+        self.inflight: deque[tuple[_Batch, Future[_Stored]]] = deque()
+        self.done: dict[TopicPartition, int] = {}  # next offset committed (or read), for the lag line
+        self.uncommitted: dict[TopicPartition, int] = {}  # stored, but the group refused the commit
         self.consumer: Any = None
         self._partitions_known_at: float | None = None
-        self.worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stackledger-store")
-
-    # -------------------------------------------------------------- the loop
+        self.workers, self.depth = _executor(self.cfg, self.store)
+        self.result.workers = self.cfg.workers if isinstance(self.workers, ProcessPoolExecutor) else 0
 
     def run(self, *, until_idle: float | None, max_messages: int | None) -> ConsumeResult:
         cfg = self.cfg
-        self.consumer = open_consumer(cfg, self.topic, self.group_id, self.rebalances, stop=self.stop)
-        log.info("consume %s as group %s (batch %d samples or %d ms)", self.topic, self.group_id,
-                 cfg.batch_size, cfg.batch_timeout_ms)  # fmt: skip
-        started = time.monotonic()
-        last_record = started
-        next_lag_log = started + cfg.lag_log_interval_s
-        poll_errors = 0
         clean = False
         try:
+            self.consumer = open_consumer(cfg, self.topic, self.group_id, self.rebalances, stop=self.stop)
+            workers = f"{self.result.workers} worker processes" if self.result.workers else "a worker thread"
+            log.info("consume %s as group %s (batches of %d records or %d ms, %s)", self.topic, self.group_id,
+                     cfg.batch_size, cfg.batch_timeout_ms, workers)  # fmt: skip
+            started = last_record = time.monotonic()
+            next_lag_log = started + cfg.lag_log_interval_s
+            poll_errors = 0
             while not self.stop.is_set():
-                budget = None if max_messages is None else max_messages - self.result.messages - self._unstored()
-                if budget is not None and budget <= 0:
-                    self.result.stopped = "max messages"
-                    break
+                budget = cfg.max_poll_records
+                if max_messages is not None:
+                    budget = min(budget, max_messages - self.result.messages - self._unstored())
+                    if budget <= 0:
+                        self.result.stopped = "max messages"
+                        break
                 try:
-                    polled = self.consumer.poll(timeout_ms=self._poll_timeout_ms(),
-                                                max_records=min(cfg.max_poll_records, budget or cfg.max_poll_records))
+                    polled = self.consumer.poll(timeout_ms=self._poll_timeout_ms(), max_records=budget)
                     poll_errors = 0
                 except KafkaError as error:
                     poll_errors = self._poll_failed(error, poll_errors)
                     continue
                 now = time.monotonic()
-                self._drop_revoked()
+                self._drop_lost()
                 if polled:
                     self._add(polled, now)
                     last_record = now
-                if self.inflight is not None and self.inflight[1].done():
-                    self._finish_inflight()
+                while self.inflight and self.inflight[0][1].done():
+                    self._finish_oldest()
                 if self.pending and (not polled or self._full(now)):
                     self._submit()
                 if now >= next_lag_log:
@@ -224,9 +312,7 @@ class _Loop:
 
     def _unstored(self) -> int:
         """Records read but not yet counted in `result.messages` (pending and in flight)."""
-        pending = sum(part.messages for part in self.pending.parts.values())
-        inflight = sum(part.messages for part in self.inflight[0].parts.values()) if self.inflight else 0
-        return pending + inflight
+        return self.pending.messages + sum(batch.messages for batch, _ in self.inflight)
 
     def _add(self, polled: dict[TopicPartition, list[Any]], now: float) -> None:
         if self.result.first_record_at is None:
@@ -234,32 +320,32 @@ class _Loop:
         if not self.pending:
             self.pending.started = now
         for tp, records in polled.items():
-            part = self.pending.parts.get(tp)
-            if part is None:
-                part = self.pending.parts[tp] = PartitionBatch(next_offset=records[0].offset)
-            before = len(part.rows) + len(part.rejected)
-            parse_records(records, self.origin, part, max_message_bytes=self.cfg.max_message_bytes)
-            self.pending.samples += len(part.rows) + len(part.rejected) - before
+            self.pending.add(tp.partition, records)
             self.done.setdefault(tp, records[0].offset)
 
     def _full(self, now: float) -> bool:
-        age = now - self.pending.started
-        return self.pending.samples >= self.cfg.batch_size or age >= self.cfg.batch_timeout_ms / 1000
+        pending, cfg = self.pending, self.cfg
+        return (pending.messages >= cfg.batch_size or pending.size >= cfg.batch_max_bytes
+                or now - pending.started >= cfg.batch_timeout_ms / 1000)  # fmt: skip
 
-    def _drop_revoked(self) -> None:
-        revoked = self.rebalances.take_revoked()
-        if not revoked:
+    def _drop_lost(self) -> None:
+        """After a rebalance, drop the pending records of the partitions this consumer lost: they were
+        never committed, so their new owner reads them again. Partitions assigned back (the eager
+        protocol revokes everything, then hands most of it back) keep theirs: the fetch position
+        moved on past them, and dropping them would leave a gap the next commit would cover."""
+        lost = self.rebalances.take_revoked() - self.rebalances.assigned
+        if not lost:
             return
-        dropped = self.pending.drop(revoked)
-        for tp in revoked:
+        for tp in lost:
             self.done.pop(tp, None)
+            self.uncommitted.pop(tp, None)  # its next owner reads from the committed offset and dedupes
+        dropped = self.pending.drop({tp.partition for tp in lost})
         if dropped:
             self.result.dropped_on_rebalance += dropped
-            log.info("kafka: rebalance: %d unstored record(s) of revoked partitions left for their next owner",
-                     dropped)
+            log.info("kafka: rebalance: %d unstored record(s) of lost partitions left for their next owner", dropped)
 
     def _idle(self, now: float, last_record: float, started: float, until_idle: float) -> bool:
-        if self.pending or self.inflight is not None:
+        if self.pending or self.inflight:
             return False
         since = self._member_since(now)
         if since is None:  # still joining the group: not idle yet, but do not wait forever
@@ -285,106 +371,114 @@ class _Loop:
             self._partitions_known_at = now
         return max(assigned_at, self._partitions_known_at)
 
-    # -------------------------------------------------------------- store, then commit
+    # -------------------------------------------------------------- store, then commit in order
 
     def _submit(self) -> None:
-        """Store the pending batch on the worker (after the previous one is stored and committed)."""
-        self._finish_inflight()
+        """Hand the pending batch to a worker (first making room: at most `depth` in flight)."""
+        while len(self.inflight) >= self.depth:
+            self._finish_oldest()
         batch, self.pending = self.pending, _Batch()
-        self.inflight = (batch, self.worker.submit(self._store, batch))
+        self.inflight.append((batch, self.workers.submit(_store_job, self._job(batch))))
+
+    def _job(self, batch: _Batch) -> _Job:
+        return _Job(self.url, self.echo, self.origin, self.cfg.max_message_bytes, batch.records)
 
     def _flush(self) -> None:
-        self._finish_inflight()
         if self.pending:
             self._submit()
-            self._finish_inflight()
+        while self.inflight:
+            self._finish_oldest()
+        deadline = time.monotonic() + FINAL_COMMIT_S
+        while self.uncommitted and time.monotonic() < deadline:
+            # A commit was refused during a rebalance: polling completes it. Records polled now are
+            # neither stored nor committed, so the next run reads them.
+            self.consumer.poll(timeout_ms=200)
+            self._drop_lost()
+            self._commit({})
+        if self.uncommitted:
+            log.warning("kafka: offsets of stored records not committed (%s): the next run reads them again "
+                        "and dedupes them", ", ".join(f"p{tp.partition}={n}" for tp, n in self.uncommitted.items()))
 
-    def _finish_inflight(self) -> None:
-        """Wait for the in-flight batch: retry its transaction while the database fails (never
+    def _finish_oldest(self) -> None:
+        """Wait for the oldest batch in flight: retry its transaction while the database fails (never
         committing offsets meanwhile), then commit its offsets."""
-        if self.inflight is None:
-            return
-        batch, future = self.inflight
+        batch, future = self.inflight[0]
         delay = self.cfg.retry_backoff_s
         attempt = 1
         while True:
             try:
                 stored = future.result()
                 break
+            except BrokenProcessPool as error:  # a worker was killed (OOM?): nothing more can be stored
+                raise StackLedgerError(f"a worker process died ({error}); offsets of unstored batches were not "
+                                       "committed") from None  # fmt: skip
             except StoreError as error:
                 if attempt >= self.cfg.retry_attempts or self.stop.is_set():
-                    self.inflight = None
-                    raise StoreError(f"{error} (batch of {batch.samples} samples not stored after {attempt} "
-                                     "tries; its offsets were not committed)") from error  # fmt: skip
+                    raise StoreError(f"{error} (batch of {batch.messages} records not stored after {attempt} "
+                                     "tries; its offsets were not committed)") from None  # fmt: skip
                 log.warning("store failed (%s); retrying the batch in %.1f s", error, delay)
                 self.stop.wait(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 attempt += 1
-                future = self.worker.submit(self._store, batch)
-        self.inflight = None
-        self._commit(batch)
+                future = self.workers.submit(_store_job, self._job(batch))
+                self.inflight[0] = (batch, future)
+        self.inflight.popleft()
+        self._commit({TopicPartition(self.topic, p): offset for p, offset in batch.next_offsets().items()})
         result = self.result
         result.batches += 1
+        result.messages += batch.messages
         result.ingested += stored.inserted
         result.duplicates += stored.duplicates
         result.rejected += stored.rejected
         result.rerate_days |= stored.rerate_days
-        for tp, part in batch.parts.items():
-            result.messages += part.messages
-            result.partitions[tp.partition] += part.messages
+        for partition, records in batch.records.items():
+            result.partitions[partition] += len(records)
         result.last_commit_at = time.monotonic()
 
-    def _store(self, batch: _Batch) -> _Stored:
-        """One transaction: the batch's samples and its dead letters (runs on the worker thread)."""
-        rows: list[dict[str, Any]] = []
-        letters: list[DeadLetter] = []
-        for part in batch.parts.values():
-            rows.extend(part.rows)
-            letters.extend(DeadLetter.for_error(self.origin, r.location, r.error, r.raw) for r in part.rejected)
-        marked: set[dt.date] = set()
-        try:
-            with self.store.transaction() as conn:
-                inserted, duplicates = store_samples(self.store, conn, rows, marked=marked)
-                store_dead_letters(self.store, conn, letters)
-        except sa_exc.DBAPIError as error:  # not an OperationalError (those are StoreErrors already)
-            raise StoreError(f"database error: {error.orig}") from error
-        log.debug("stored batch: %d samples (%d new), %d dead letters", len(rows), inserted, len(letters))
-        return _Stored(inserted, duplicates, len(letters), marked)
-
-    def _commit(self, batch: _Batch) -> None:
-        offsets = {tp: OffsetAndMetadata(part.next_offset, "", -1) for tp, part in batch.parts.items()}
+    def _commit(self, offsets: dict[TopicPartition, int]) -> None:
+        """Commit a stored batch's offsets, with those of earlier batches whose commit the group
+        refused during a rebalance (for the partitions still ours). A refused commit is kept for the
+        next one: every record below these offsets is stored, whichever generation commits them."""
+        todo = {tp: offset for tp, offset in self.uncommitted.items() if tp in self.rebalances.assigned}
+        for tp, offset in offsets.items():
+            todo[tp] = max(offset, todo.get(tp, offset))
+        self.uncommitted = {}
+        if not todo:
+            return
+        request = {tp: OffsetAndMetadata(offset, "", -1) for tp, offset in todo.items()}
         delay = self.cfg.retry_backoff_s
         for attempt in range(1, self.cfg.retry_attempts + 1):
             try:
-                self.consumer.commit(offsets)
+                self.consumer.commit(request)
             except _REBALANCED as error:
-                self._refused(error)
+                self._refused(error, todo)
                 return
             except KafkaError as error:
                 if not error.retriable or attempt == self.cfg.retry_attempts:
-                    self._refused(error)
+                    self._refused(error, todo)
                     return
                 log.warning("kafka: offset commit failed (%s); retrying in %.1f s", error, delay)
                 time.sleep(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
             else:
-                for tp, meta in offsets.items():
-                    self.done[tp] = meta.offset
+                self.done.update(todo)
                 return
 
-    def _refused(self, error: KafkaError) -> None:
+    def _refused(self, error: KafkaError, offsets: dict[TopicPartition, int]) -> None:
         self.result.commits_refused += 1
-        log.warning("kafka: offsets not committed (%s): the batch is stored; its records will be read again "
-                    "and deduplicated", error)  # fmt: skip
+        self.uncommitted = offsets
+        log.warning("kafka: offsets not committed (%s); the batch is stored, and its offsets go with the next "
+                    "commit", error)  # fmt: skip
 
     # -------------------------------------------------------------- shutdown
 
     def _close(self, clean: bool) -> None:
-        if not clean and self.inflight is not None:
-            # An error or a second signal: let the transaction finish or fail, but commit nothing.
-            self.inflight[1].exception()
-        self.inflight = None
-        self.worker.shutdown(wait=True)
+        # After an error or a second signal, batches in flight finish or fail, but nothing more is committed.
+        self.workers.shutdown(wait=True, cancel_futures=not clean)
+        self.inflight.clear()
+        own = _STORES.pop((os.getpid(), self.url), None)  # the worker thread's store, in this process
+        if own is not None:
+            own.engine.dispose()
         if self.consumer is not None:
             try:
                 self.consumer.close(autocommit=False)

@@ -107,7 +107,8 @@ class Line:
 
 @dataclass(frozen=True)
 class Reconciliation:
-    window: Window
+    month: Window
+    window: Window  # the month, or its part up to the last whole hour while it is in progress
     source: str  # the usage source compared
     microversion: str | None  # the compute microversion Nova answered at
     tolerance: Tolerance
@@ -152,7 +153,7 @@ def reconcile_month(
     excluded = _excluded(_our_hours(store, window, used, sorted(launched)), launched)
     servers = _server_lines(totals, excluded, nova, _resource_names(store, totals["resource_id"]))
     projects = _project_lines(servers, nova, _project_names(store))
-    result = Reconciliation(window, used, nova.microversion, tolerance, projects, servers, nova.requests)
+    result = Reconciliation(month, window, used, nova.microversion, tolerance, projects, servers, nova.requests)
     log.info("reconcile %s: %d projects, %d servers, %d outside tolerance (%s)", window.label, len(projects),
              len(servers), len(result.mismatched), tolerance.label)  # fmt: skip
     return result

@@ -16,14 +16,14 @@ import os
 import re
 import unicodedata
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from reports.data import ReportData, month_report_data
-from stackledger.errors import ConfigError
+from stackledger.errors import ConfigError, StackLedgerError
 from stackledger.pipeline.base import store_for
 from stackledger.settings import Settings
 from stackledger.window import Window
@@ -34,11 +34,16 @@ if TYPE_CHECKING:
     from reports.mail import Delivery
     from reports.methodology import PriceSource
     from reports.project import ProjectReport
+    from reports.quality import Reconciliation
     from reports.summary import FinanceSummary
+    from stackledger.pipeline.reconcile import Reconciliation as NovaReconciliation
 
 log = logging.getLogger(__name__)
 
 MAX_AUTO_WORKERS: Final = 4
+# Letters NFKD does not take apart, spelled the way their languages write them in ASCII.
+_FOLD: Final = str.maketrans({"æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "ß": "ss", "œ": "oe", "Œ": "OE",
+                              "đ": "d", "Đ": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH"})  # fmt: skip
 
 
 @dataclass
@@ -65,7 +70,11 @@ class ReportRun:
         from reports.facts import month_facts
 
         sources, internal = _price_sources(self.settings)
-        return month_facts(store_for(self.settings), self.window, price_sources=sources, internal_source=internal)
+        facts = month_facts(store_for(self.settings), self.window, price_sources=sources, internal_source=internal)
+        if self.settings.report.reconcile_nova and facts.quality is not None:
+            quality = facts.quality.with_reconciliation(nova_reconciliation(self.settings, self.window))
+            facts = replace(facts, quality=quality)
+        return facts
 
     @cached_property
     def summary(self) -> FinanceSummary:
@@ -90,7 +99,7 @@ class ReportRun:
 
     def pdfs(self, *, summary: bool, projects: bool) -> None:
         """Render the summary and/or the project PDFs once (together, so they run in parallel)."""
-        from reports.pdf import write_pdf, write_project_pdfs
+        from reports.pdf import write_pdf, write_pdfs
 
         summary = summary and "pdf" not in self.written
         projects = projects and "projects" not in self.written
@@ -99,9 +108,9 @@ class ReportRun:
             paths = [self.project_path(report) for report in reports]
             if paths:
                 paths[0].parent.mkdir(parents=True, exist_ok=True)
-            write_project_pdfs(
-                reports, paths, organisation=self.organisation, workers=_workers(self.settings),
-                summary=(self.summary, self.summary_path) if summary else None,
+            write_pdfs(
+                list(zip(reports, paths, strict=True)), organisation=self.organisation,
+                workers=_workers(self.settings), summary=(self.summary, self.summary_path) if summary else None,
             )  # fmt: skip
             self.written["projects"] = paths
         elif summary:
@@ -184,7 +193,9 @@ def _render(settings: Settings, window: Window, formats: Sequence[str], out_dir:
     run = ReportRun(settings, window, out_dir, data, tuple(wanted))
     paths: list[Path] = []
     for name in wanted:
-        paths += FORMATS[name](run)
+        written = FORMATS[name](run)
+        run.written[name] = written
+        paths += written
     log.info("report %s: %d rows, %d files in %s (%s)", window.label, len(data.rows), len(paths), out_dir,
              ", ".join(wanted))  # fmt: skip
     return Rendered(run, paths)
@@ -231,10 +242,43 @@ def email_reports(settings: Settings, window: Window, out_dir: Path, formats: Se
 
 def project_file_name(name: str, project_id: str) -> str:
     """`web-shop_3f2a….pdf`: an ASCII slug of the name (for people) and the id (unique)."""
-    folded = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode("ascii")
+    folded = unicodedata.normalize("NFKD", name.translate(_FOLD)).encode("ascii", "ignore").decode("ascii")
     slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")[:40].strip("-")
     safe_id = re.sub(r"[^A-Za-z0-9._-]+", "-", project_id)[:64] or "no-project"
     return f"{slug}_{safe_id}.pdf" if slug and slug != safe_id.lower() else f"{safe_id}.pdf"
+
+
+def nova_reconciliation(settings: Settings, window: Window) -> Reconciliation:
+    """`stackledger reconcile`'s comparison for the window, as the summary's data-quality section shows it."""
+    from reports.quality import Reconciliation
+    from stackledger.pipeline.reconcile import reconcile_month
+
+    try:
+        result = reconcile_month(settings, window)
+    except StackLedgerError as error:  # the report still renders and says why
+        log.warning("report %s: reconciliation against Nova failed: %s", window.label, error)
+        return Reconciliation(False, f"Reconciliation against Nova failed: {error}")
+    return reconciliation_summary(result)
+
+
+def reconciliation_summary(result: NovaReconciliation) -> Reconciliation:
+    from reports.quality import Reconciliation
+
+    rows = tuple(
+        (line.name or line.project_id, f"{line.hours.nova:,.1f}", f"{line.hours.ours - line.hours.excluded:,.1f}",
+         f"{line.hours.difference:+,.1f}")
+        for line in result.projects
+    )  # fmt: skip
+    total = result.total.hours
+    agree = len(result.projects) - len(result.mismatched)
+    summary = (
+        f"Instance-hours compared with Nova's os-simple-tenant-usage for {result.window.start:%Y-%m-%d %H:%M} – "
+        f"{result.window.end:%Y-%m-%d %H:%M} UTC ({result.source} usage): {agree} of {len(result.projects)} projects "
+        f"agree within {result.tolerance.label}. Total: Nova {total.nova:,.1f} h, StackLedger "
+        f"{total.ours - total.excluded:,.1f} h ({total.excluded:,.1f} h before a server's relaunch left out, as Nova "
+        f"counts from its latest launch)."
+    )
+    return Reconciliation(True, summary, rows)
 
 
 def _workers(settings: Settings) -> int:

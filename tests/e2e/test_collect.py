@@ -157,8 +157,9 @@ def test_collect_command_reports_failures_and_unknown_sources(
     config.write_text(f"database: {{url: '{sqlite_settings.database.url}'}}\n")
     base = ["--config", str(config), "collect", "--start", "2026-10-14", "--end", "2026-10-16"]
 
-    assert main([*base, "--source", "keystone"]) == 2
-    assert "unknown source 'keystone'; valid: gnocchi, stub, all" in capsys.readouterr().err
+    assert main([*base, "--source", "swift"]) == 2
+    valid = ", ".join([*collect_step.COLLECTORS, "all"])
+    assert f"unknown source 'swift'; valid: {valid}" in capsys.readouterr().err
 
     stub.outcomes = ["ok", "fail"]
     assert main([*base, "--source", "stub"]) == 1

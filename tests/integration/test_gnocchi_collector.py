@@ -8,8 +8,9 @@ floating IPs and images over two days, with resizes, a retype, a project transfe
 creations and deletions in mid-hour) is pushed into Gnocchi the way Ceilometer would push it;
 the stored usage must equal the usage worked out from the readings by hand, and the number of
 requests per meter and window must be the same for 20 instances as for 200. The outage test
-stops Gnocchi (ops/gnocchi.sh stop) in the middle of a run and starts it again: the shared
-server is down for the ~30 s a restart takes.
+SIGKILLs a Gnocchi API in the middle of a run and starts it again — an API process of its own
+(same installation, config, indexer and storage as ops/gnocchi.sh's), so the shared server and
+the other tests using it never see the outage.
 """
 
 from __future__ import annotations
@@ -19,9 +20,11 @@ import functools
 import http.server
 import json
 import os
+import signal
 import socket
 import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -208,6 +211,14 @@ def test_two_days_of_200_instances_give_the_generated_truth(
     pd.testing.assert_frame_equal(stored_usage(settings), before)
 
 
+def test_plain_groupby_gives_the_same_usage(sqlite_settings: Settings) -> None:
+    """gnocchi.use_history: false — attributes in force from the revision search instead."""
+    cloud = fleet(200)
+    settings = gnocchi_settings(sqlite_settings, cloud.projects, use_history=False)
+    assert all(r.stored for r in collect_range(settings, ["gnocchi"], WINDOW))
+    assert_equal_usage(stored_usage(settings), cloud.truth(WINDOW.start, WINDOW.end))
+
+
 def test_requests_per_meter_per_window_do_not_grow_with_instances(sqlite_settings: Settings) -> None:
     patterns = {}
     for size in (20, 200):
@@ -229,15 +240,56 @@ def test_requests_per_meter_per_window_do_not_grow_with_instances(sqlite_setting
 # ---------------------------------------------------------------- outage
 
 
-def gnocchi_service(action: str) -> None:
-    done = subprocess.run([str(REPO / "ops" / "gnocchi.sh"), action], capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, f"ops/gnocchi.sh {action} failed:\n{done.stderr}"
+OPS_DIR = Path(os.environ.get("STACKLEDGER_OPS_DIR", REPO / ".ops"))
+
+
+class GnocchiApi:
+    """A Gnocchi API process of this test's own: ops/gnocchi.sh's installation, config, indexer and
+    storage, served by a second gunicorn on a free port — so the test can kill it mid-run without
+    taking the shared server (and everyone else's tests) down."""
+
+    def __init__(self, log: Path) -> None:
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = log
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        gunicorn, conf = OPS_DIR / "venvs" / "gnocchi" / "bin" / "gunicorn", OPS_DIR / "gnocchi" / "gnocchi.conf"
+        if not gunicorn.exists() or not conf.exists():
+            pytest.fail(f"no Gnocchi installation under {OPS_DIR}: run `ops/up.sh gnocchi`", pytrace=False)
+        with self.log.open("ab") as log:
+            self.process = subprocess.Popen(
+                [str(gunicorn), "--chdir", str(REPO / "ops" / "gnocchi"), "--bind", f"127.0.0.1:{self.port}",
+                 "--workers", "1", "--threads", "4", "--no-control-socket", "stackledger_gnocchi_wsgi:application"],
+                env={**os.environ, "GNOCCHI_CONFIG_FILE": str(conf)}, stdout=log, stderr=log, start_new_session=True,
+            )  # fmt: skip
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, f"the Gnocchi API exited, see {self.log}"
+            try:
+                if requests.get(f"{self.url}/healthcheck", timeout=2).status_code == 200:
+                    return
+            except requests.RequestException:
+                pass
+            time.sleep(0.2)
+        pytest.fail(f"the Gnocchi API did not answer on {self.url} within 120 s, see {self.log}")
+
+    def kill(self) -> None:
+        """SIGKILL to the process group this test started (gunicorn's master and worker)."""
+        if self.process is not None and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=30)
 
 
 def test_outage_mid_run_leaves_no_partial_window(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cloud = fleet(20)
+    api = GnocchiApi(tmp_path / "gnocchi-api.log")
+    api.start()
     # One request at a time, so "after the first meter of day two" is one exact moment; few quick
     # retries, so the dead server is reported in seconds.
     fast = {"concurrency": 1, "retries": 2, "backoff_s": 0.05}
@@ -245,21 +297,21 @@ def test_outage_mid_run_leaves_no_partial_window(
     assert all(r.stored for r in collect_range(uninterrupted, ["gnocchi"], WINDOW))
 
     settings = gnocchi_settings(settings_for(f"sqlite:///{tmp_path / 'cut.db'}", tmp_path), cloud.projects, **fast)
+    section = settings.gnocchi.model_dump(mode="json") | {"url": api.url}
     config = tmp_path / "stackledger.yaml"
-    config.write_text(json.dumps({"database": {"url": settings.database.url},
-                                  "gnocchi": settings.gnocchi.model_dump(mode="json")}))  # fmt: skip
+    config.write_text(json.dumps({"database": {"url": settings.database.url}, "gnocchi": section}))
     day_one, day_two = WINDOW.days()
     recorder = Recorder()
     state: dict[str, int] = {}
 
-    def stop_after_first_meter_of_day_two(entry: tuple[str, str]) -> None:
+    def kill_after_first_meter_of_day_two(entry: tuple[str, str]) -> None:
         aggregates = [e for e in recorder.sent if e[0] == "aggregates"]
         if len(aggregates) == len(gnocchi_module.METERS_COLLECTED) + 1 and entry[0] == "aggregates":
             state["usage"] = count(settings, tables.usage)
             state["resources"] = count(settings, tables.resources)
-            gnocchi_service("stop")
+            api.kill()
 
-    recorder.after = stop_after_first_meter_of_day_two
+    recorder.after = kill_after_first_meter_of_day_two
     monkeypatch.setattr(gnocchi_module, "client_from_settings", recorder.client)
     argv = ["--config", str(config), "collect", "--source", "gnocchi", "--start", WINDOW.start.isoformat(),
             "--end", WINDOW.end.isoformat()]  # fmt: skip
@@ -269,7 +321,7 @@ def test_outage_mid_run_leaves_no_partial_window(
         assert code == 1, output
         assert "1 windows stored" in output.out and "1 failed" in output.out
         failed = [line for line in output.err.splitlines() if line.startswith("stackledger: gnocchi")]
-        scopes = [line.split(": ")[2].split(" (")[0] for line in failed]  # the searches ran before the stop
+        scopes = [line.split(": ")[2].split(" (")[0] for line in failed]  # the searches ran before the kill
         assert scopes == [f"meter {name}" for name in list(gnocchi_module.METERS_COLLECTED)[1:]], failed
         assert all("cannot connect ([Errno 111] Connection refused)" in line for line in failed), failed
         checkpoints = store_for(settings).frame(select(tables.checkpoints))
@@ -278,11 +330,12 @@ def test_outage_mid_run_leaves_no_partial_window(
         assert count(settings, tables.usage, tables.usage.c.charge_period_start >= day_two.start) == 0
         assert count(settings, tables.usage) == state["usage"] > 0
         assert count(settings, tables.resources) == state["resources"]
-    finally:
-        gnocchi_service("start")  # other tests need it, whatever happened above
-    recorder.after = None
 
-    assert main(argv) == 0, capsys.readouterr()
+        recorder.after = None
+        api.start()  # Gnocchi is back
+        assert main(argv) == 0, capsys.readouterr()
+    finally:
+        api.kill()
     output = capsys.readouterr().out
     assert "1 windows stored" in output and "1 already stored" in output and "0 failed" in output
     assert count(settings, tables.checkpoints) == 2
@@ -316,9 +369,14 @@ class _TokenEcho(http.server.BaseHTTPRequestHandler):
 
 
 def test_keystone_mode_sends_a_real_keystone_token() -> None:
-    cloud_name = os.environ.get("OS_CLOUD")
+    cloud_name, auth_url = os.environ.get("OS_CLOUD"), os.environ.get("OS_AUTH_URL", "")
     if not cloud_name or not os.environ.get("OS_CLIENT_CONFIG_FILE"):
         pytest.fail("OS_CLOUD / OS_CLIENT_CONFIG_FILE are not set: run `ops/up.sh keystone`", pytrace=False)
+    keystone = urlsplit(auth_url)
+    try:
+        socket.create_connection((keystone.hostname, keystone.port or 80), timeout=2).close()
+    except (OSError, TypeError) as exc:
+        pytest.fail(f"no Keystone at {auth_url!r} ({exc}): run `ops/up.sh keystone`", pytrace=False)
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _TokenEcho)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -6,9 +6,11 @@ consumer group and database, so tests (and other sessions) never share state.
 
 - crash safety: 100,000 samples, the consumer process SIGKILLed 5 times mid-stream and restarted;
   stored totals equal what was sent, to the sample and to the exact sum of volumes per meter.
-- scale-out: two consumer processes in one group split a 4-partition topic; totals exact.
+- scale-out: a second consumer process joins the group mid-stream; the two split a 4-partition
+  topic and the totals are exact.
 - clean stop: SIGTERM stores and commits the batch in hand; committed offsets match what is stored.
 - database failure: nothing is committed while the store fails; the next run stores it all.
+- --max-messages: exactly that many records stored and committed.
 """
 
 from __future__ import annotations
@@ -21,9 +23,10 @@ import re
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
-from collections import Counter, defaultdict
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import cache
@@ -35,7 +38,7 @@ from kafka import KafkaAdminClient, KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import NewTopic
 from sqlalchemy import Engine, create_engine, make_url, text
 
-from stackledger.errors import StoreError
+from stackledger.errors import ConfigError, StoreError
 from stackledger.pipeline.consume import consume
 from stackledger.settings import load_settings
 from stackledger.store import Store
@@ -107,10 +110,20 @@ def consumer_env(bootstrap: str, url: str, **kafka: object) -> dict[str, str]:
 
 
 def start_consumer(env: dict[str, str], topic: str, group: str, log: Path, *args: str) -> subprocess.Popen[bytes]:
-    """`stackledger consume` as a real process; stdout and stderr (the INFO log) go to `log`."""
+    """`stackledger consume` as a real process, leading its own process group (with its workers);
+    stdout and stderr (the INFO log) go to `log`."""
     command = [str(STACKLEDGER), "consume", "--topic", topic, "--group", group, *args]
     with log.open("ab") as out:
-        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def group_gone(process: subprocess.Popen[bytes]) -> bool:
+    """No process is left in the consumer's process group (its workers exit when it dies)."""
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
 
 
 def settings_for(bootstrap: str, url: str, **kafka: object) -> Any:
@@ -275,6 +288,7 @@ def test_sigkilled_five_times_loses_nothing_and_doubles_nothing(tmp_path: Path) 
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
             assert at_kill < len(samples), f"run {kill + 1} finished the topic before its SIGKILL"
+            wait_for(lambda p=process: group_gone(p), 15, "the killed consumer's workers to exit")
         final = start_consumer(env, topic, group, log, "--until-idle", "4")
         assert final.wait(timeout=180) == 0, log.read_text()[-3000:]
 
@@ -287,39 +301,70 @@ def test_sigkilled_five_times_loses_nothing_and_doubles_nothing(tmp_path: Path) 
 # ------------------------------------------------------------------ scale-out
 
 
+def assigned(log: Path) -> list[str]:
+    """The consumer's assignments so far, as logged ("topic[0], topic[2]" or "none")."""
+    return re.findall(r"assigned partitions (.*)", log.read_text(errors="replace") if log.exists() else "")
+
+
 def test_two_consumers_in_one_group_split_four_partitions(tmp_path: Path) -> None:
+    """A second consumer joins while the first is consuming: the group rebalances mid-stream, each
+    ends with two partitions and a share of the work, and the totals are exact."""
     rng = random.Random(1234)
-    samples = make_samples(20_000, rng, "scale")
+    samples = make_samples(30_000, rng, "scale")
     records: list[bytes | None] = list(pack(samples, rng))
     placement = [n % 4 for n in range(len(records))]
     with services(4) as (bootstrap, url, topic):
         group = f"scale-{uuid.uuid4().hex[:8]}"
-        env = consumer_env(bootstrap, url, batch_size=2000, batch_timeout_ms=300)
-        logs = [tmp_path / "a.log", tmp_path / "b.log"]
-        processes = [start_consumer(env, topic, group, log, "--until-idle", "8") for log in logs]
+        env = consumer_env(bootstrap, url, batch_size=1000, batch_timeout_ms=300, lag_log_interval_s=1)
+        logs = [tmp_path / "first.log", tmp_path / "second.log"]
+        first = start_consumer(env, topic, group, logs[0], "--until-idle", "15")
+        wait_for(lambda: bool(assigned(logs[0])) and first.poll() is None, 120, "the first consumer to join")
+        split = threading.Event()
+        producer = threading.Thread(target=trickle, args=(bootstrap, topic, records, placement, split), daemon=True)
+        producer.start()
+        wait_for(lambda: count(url) > 0, 60, "the first consumer to store a batch")
+        second = start_consumer(env, topic, group, logs[1], "--until-idle", "15")
+        processes = [first, second]
 
-        def split() -> bool:  # both processes hold two partitions: the group has settled
+        def settled() -> bool:  # both processes hold two partitions: the group has rebalanced
             for log, process in zip(logs, processes, strict=True):
                 assert process.poll() is None, log.read_text()[-3000:]
-                assigned = re.findall(r"assigned partitions (.*)", log.read_text() if log.exists() else "")
-                if not assigned or assigned[-1].count("[") != 2:
-                    return False
-            return True
+            return all(assigned(log) and assigned(log)[-1].count("[") == 2 for log in logs)
 
-        wait_for(split, 120, "the group to give each consumer two partitions")
-        produce(bootstrap, topic, records, placement)
+        wait_for(settled, 120, "the group to give each consumer two partitions")
+        split.set()
+        producer.join(timeout=120)
         for log, process in zip(logs, processes, strict=True):
             assert process.wait(timeout=180) == 0, log.read_text()[-3000:]
 
         (messages_a, parts_a, *_), (messages_b, parts_b, *_) = (summary(log) for log in logs)
-        assert messages_a > 0 and messages_b > 0
-        assert len(parts_a) == len(parts_b) == 2 and parts_a | parts_b == {0, 1, 2, 3}
-        per_partition = Counter(placement)
-        assert messages_a == sum(per_partition[p] for p in parts_a)
-        assert messages_b == sum(per_partition[p] for p in parts_b)
+        assert messages_a > 0 and messages_b > 0  # both did part of the work
+        assert parts_a == {0, 1, 2, 3} and len(parts_b) == 2  # the first read all four before the split
+        assert len(assigned(logs[0])) >= 2  # four partitions, then two
+        assert messages_a + messages_b >= len(records)  # records uncommitted at the rebalance are read twice
         assert count(url) == len(samples)
         assert stored_totals(url) == sent_totals(samples)
         assert committed_offsets(bootstrap, group) == end_offsets(bootstrap, topic, 4)
+        assert re.search(r"kafka lag \S+ group \S+: \d+ \(p\d+=\d+ p\d+=\d+\)", logs[1].read_text())
+
+
+def trickle(bootstrap: str, topic: str, records: list[bytes | None], placement: list[int],
+            split: threading.Event) -> None:  # fmt: skip
+    """Up to half the records a chunk at a time until the group has split, then the rest at once."""
+    producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20)
+    half = len(records) // 2
+    sent = 0
+    while sent < half and not split.is_set():
+        for value, partition in zip(records[sent : sent + 100], placement[sent : sent + 100], strict=True):
+            producer.send(topic, value, key=b"k", partition=partition)
+        producer.flush()
+        sent += 100
+        split.wait(0.25)
+    split.wait(180)
+    for value, partition in zip(records[sent:], placement[sent:], strict=True):
+        producer.send(topic, value, key=b"k", partition=partition)
+    producer.flush()
+    producer.close()
 
 
 # ------------------------------------------------------------------ clean stop
@@ -375,3 +420,35 @@ def test_database_failure_commits_nothing_and_the_next_run_stores_everything() -
         assert result.messages == len(records) and result.ingested == len(samples)
         assert stored_totals(url) == sent_totals(samples)
         assert committed_offsets(bootstrap, group) == end_offsets(bootstrap, topic, 2)
+
+
+# ------------------------------------------------------------------ --max-messages, settings
+
+
+def test_max_messages_stores_and_commits_exactly_that_many_records() -> None:
+    rng = random.Random(5)
+    samples = make_samples(1_000, rng, "max")
+    records: list[bytes | None] = [json.dumps(sample).encode() for sample in samples]
+    with services(1) as (bootstrap, url, topic):
+        produce(bootstrap, topic, records, [0] * len(records))
+        group = f"max-{uuid.uuid4().hex[:8]}"
+        settings = settings_for(bootstrap, url, batch_size=64, max_poll_records=50)
+        first = consume(settings, topic=topic, group_id=group, max_messages=333)
+        assert (first.messages, first.ingested, first.stopped) == (333, 333, "max messages")
+        assert committed_offsets(bootstrap, group) == {0: 333}
+        with _engine(url).connect() as conn:
+            stored = set(conn.execute(text("SELECT message_id FROM samples")).scalars())
+        assert stored == {sample["message_id"] for sample in samples[:333]}
+        rest = consume(settings, topic=topic, group_id=group, until_idle=2)
+        assert (rest.messages, rest.ingested, rest.duplicates) == (667, 667, 0)
+        assert committed_offsets(bootstrap, group) == {0: 1_000}
+
+
+def test_kafka_settings_errors_never_echo_the_sasl_password() -> None:
+    env = {"STACKLEDGER__KAFKA__SECURITY_PROTOCOL": "SASL_SSL", "STACKLEDGER__KAFKA__SASL_MECHANISM": "PLAIN",
+           "STACKLEDGER__KAFKA__SASL_PASSWORD": "hunter2"}  # fmt: skip
+    with pytest.raises(ConfigError, match="SASL_SSL needs sasl_mechanism, sasl_username and sasl_password") as error:
+        load_settings(None, env)
+    assert "hunter2" not in str(error.value)
+    settings = load_settings(None, {**env, "STACKLEDGER__KAFKA__SASL_USERNAME": "metering"})
+    assert "hunter2" not in repr(settings) and settings.kafka.topic == "metering.sample"

@@ -221,6 +221,8 @@ def _key(row: dict[str, Any]) -> tuple[Any, ...]:
 
 
 def _plain(value: Any) -> Any:
+    if isinstance(value, list):
+        return value
     if value is None or value is pd.NaT or (isinstance(value, float) and math.isnan(value)):
         return None
     if isinstance(value, pd.Timestamp):
@@ -238,8 +240,8 @@ def stored_resources(settings: Settings, source: str) -> list[tuple[Any, ...]]:
 
 def stored_projects(settings: Settings) -> dict[str, dict[str, Any]]:
     frame = store_for(settings).frame(select(tables.projects))
-    rows = [{str(k): v if isinstance(v, list) else _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
-    return {row["name"]: row for row in rows}
+    rows = [{str(k): _plain(v) for k, v in row.items()} for row in frame.to_dict("records")]
+    return {str(row["name"]): row for row in rows}
 
 
 def _rows(rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
@@ -357,7 +359,9 @@ def test_resizes_seen_over_time_become_exact_revisions(
     extended["volumes"][1] = volume | {"size": 80, "updated_at": "2026-10-20T12:00:00"}
     steps = [("2026-10-15T01:00:00", FLEET), ("2026-11-21T08:00:00", FLEET), ("2026-11-22T08:00:00", FLEET),
              ("2026-12-01T00:00:00", extended)]  # fmt: skip
-    collectors = {"nova": nova.from_settings(settings), "cinder": cinder.from_settings(settings)}
+    collectors: dict[str, nova.NovaCollector | cinder.CinderCollector] = {
+        "nova": nova.from_settings(settings), "cinder": cinder.from_settings(settings),
+    }  # fmt: skip
     for instant, doc in steps:
         _load_fleet(_as_of(doc, _at(instant)))
         for source, collector in collectors.items():
@@ -544,3 +548,53 @@ def test_reconcile_reports_exactly_the_planted_difference(
     rows = list(pd.read_csv(io.StringIO(capsys.readouterr().out)).itertuples(index=False))
     ghost_row = next(r for r in rows if r.resource_id == ghost["id"])
     assert ghost_row.hours_diff == pytest.approx(-25.5) and ghost_row.level == "server"
+
+
+# ---------------------------------------------------------------- retries and failures (no service needed)
+
+
+class _Answer:
+    def __init__(self, status: int, body: Any = None) -> None:
+        self.status_code, self._body, self.text = status, body, json.dumps(body)
+
+    def json(self) -> Any:
+        return self._body
+
+
+class _Proxy:
+    """Stands in for an openstacksdk proxy: answers from a script, then keeps giving the last one."""
+
+    service_type = "compute"
+
+    def __init__(self, *answers: _Answer | Exception) -> None:
+        self.answers = list(answers)
+        self.calls = 0
+
+    def get(self, path: str, **_kwargs: Any) -> _Answer:
+        self.calls += 1
+        answer = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+def test_transient_errors_are_retried_and_terminal_ones_are_not() -> None:
+    from keystoneauth1.exceptions import ConnectFailure
+
+    from collectors.openstack_common import Api
+    from stackledger.errors import SourceError, TransientSourceError
+
+    flaky = Api(_Proxy(_Answer(503, {}), ConnectFailure("reset"), _Answer(200, {"servers": []})), backoff_s=0)
+    assert flaky.collect("/servers/detail", "servers") == [] and flaky.requests == 3
+    refused = Api(_Proxy(_Answer(403, {"forbidden": {"message": "Policy doesn't allow it"}})), backoff_s=0)
+    with pytest.raises(SourceError, match="HTTP 403: Policy doesn't allow it") as terminal:
+        refused.get("/servers/detail")
+    assert not terminal.value.transient and refused.requests == 1
+    down = Api(_Proxy(ConnectFailure("refused")), retries=2, backoff_s=0)
+    with pytest.raises(TransientSourceError):
+        down.get("/servers/detail")
+    assert down.requests == 3
+
+    broken = nova.NovaCollector(Api(_Proxy(_Answer(500, {})), retries=1, backoff_s=0), region=REGION)
+    collected = broken.collect(EVERYTHING)
+    assert [(f.scope, f.transient) for f in collected.failures] == [("servers", True)] and collected.resources.empty

@@ -9,7 +9,17 @@ import numpy as np
 import pandas as pd
 
 from collectors.gnocchi import METERS_COLLECTED
-from collectors.gnocchi_frames import hourly, inventory, lifetimes, points, readings, sizes
+from collectors.gnocchi_frames import (
+    hourly,
+    in_force,
+    inventory,
+    lifetimes,
+    points,
+    readings,
+    sizes,
+    whole_by_groups,
+    with_sizes,
+)
 
 H10, H11 = "2026-10-14T10:00:00+00:00", "2026-10-14T11:00:00+00:00"
 
@@ -35,14 +45,30 @@ def test_an_hour_split_between_revisions_adds_back_up() -> None:
     assert list(hours["value"]) == [3.0, 4.0]
     assert list(hours["attribute"]) == ["large", "large"]  # the larger share's
     assert list(hours["groups"]) == [2, 1]
-    assert sizes(frame).to_dict() == {("vm", "large"): 4.0}  # only whole hours show a flavor's size
-    assert sizes(frame, per="attribute").to_dict() == {"large": 4.0}
+    assert sizes(whole_by_groups(frame)).to_dict() == {("vm", "large"): 4.0}  # whole hours show a flavor's size
+    assert sizes(whole_by_groups(frame), per="attribute").to_dict() == {"large": 4.0}
+
+
+def test_without_history_the_revisions_say_which_flavor_was_in_force() -> None:
+    # Plain groupby: every point carries the current flavor ("large"); the resize was at 10:30.
+    revisions = inventory([
+        resource("vm", "instance", "2026-10-01T00:00:00+00:00", "2026-10-14T10:30:00+00:00", flavor_name="small"),
+        resource("vm", "instance", "2026-10-14T10:30:00+00:00", "2026-10-14T12:00:00+00:00", flavor_name="large"),
+        resource("vm", "instance", "2026-10-14T12:00:00+00:00", None, flavor_name="large", display_name="renamed"),
+    ])  # fmt: skip
+    h09 = "2026-10-14T09:00:00+00:00"
+    frame = points([group("vm", "p1", [(h09, 1.0), (H10, 3.0), (H11, 4.0), ("2026-10-14T12:00:00+00:00", 4.0)],
+                          flavor_name="large"), group("new", "p1", [(H10, 2.0)], flavor_name="tiny")], "flavor_name")
+    marked = in_force(frame, revisions, "flavor_name")  # fmt: skip
+    assert list(marked["attribute"]) == ["small", "large", "large", "large", "tiny"]
+    assert list(marked["whole"]) == [True, False, True, True, True]  # 10:00 mixes; the 12:00 rename does not
+    assert sizes(marked).to_dict() == {("vm", "small"): 1.0, ("vm", "large"): 4.0, ("new", "tiny"): 2.0}
 
 
 def test_readings_sit_at_the_end_of_the_lived_hour() -> None:
     revisions = [resource("vm", "instance", "2026-10-01T00:00:00+00:00", None, ended="2026-10-14T10:20:00+00:00",
                           flavor_name="small")]  # fmt: skip
-    known = lifetimes(inventory(revisions, {}))
+    known = lifetimes(inventory(revisions))
     hours = hourly(points([group("vm", "p1", [(H10, 2.0)], flavor_name="small"),
                            group("other", "p2", [(H10, 4.0)], flavor_name="large")], "flavor_name"))  # fmt: skip
     gauge = readings(hours, "vcpus", lifetimes=known, attribute="flavor_name").set_index("resource_id")
@@ -54,7 +80,7 @@ def test_readings_sit_at_the_end_of_the_lived_hour() -> None:
 
 
 def test_counters_are_whole_and_floating_ips_are_active_or_down() -> None:
-    empty = lifetimes(inventory([], {}))
+    empty = lifetimes(inventory([]))
     counter = readings(hourly(points([group("nic", "p", [(H10, 99.999999999), (H11, 0.0000001)])], None)),
                        "network.incoming.bytes", lifetimes=empty, attribute=None)  # fmt: skip
     assert list(counter["volume"]) == [100.0, 0.0]
@@ -77,7 +103,7 @@ def test_inventory_types_lifetimes_and_sizes() -> None:
     measured = {"vcpus": pd.Series([1.0], index=pd.MultiIndex.from_tuples([("vm", "small")])),
                 "size_gib": pd.Series([5.0], index=pd.MultiIndex.from_tuples([("snap", "ssd")]))}  # fmt: skip
     flavors = {"vcpus": pd.Series({"large": 4.0, "small": 9.0})}
-    frame = inventory(rows, measured, flavors)
+    frame = with_sizes(inventory(rows), measured, flavors)
     assert list(frame["resource_type"]) == ["floating_ip", "snapshot", "instance", "instance"]  # by resource id
     vm = frame[frame["resource_id"] == "vm"]
     assert list(vm["flavor_name"]) == ["small", "large"]

@@ -52,9 +52,11 @@ def test_csv_prints_costs_as_stored_and_quotes_names() -> None:
 
 
 def test_totals_are_exact_sums_and_display_rounds_half_up_once() -> None:
-    report = data(*(row(f"p{i}", "compute.vcpu", "internal", "0.004000") for i in range(3)))
-    assert report.grand_totals == (Total("all price books", "EUR", Decimal("0.012000")),)
-    assert money(report.grand_totals[0].amount) == "0.01"  # rounded rows would give 0.00
+    report = data(*(row(f"p{i}", "compute.vcpu", "internal", "0.004000") for i in range(3)),
+                  row("p0", "compute.vcpu", "aws", "9.000000", currency="USD"))  # fmt: skip
+    assert report.internal_totals == (Total("internal", "EUR", Decimal("0.012000")),)  # baselines never added in
+    assert report.book_totals("aws") == (Total("aws", "USD", Decimal("9.000000")),)
+    assert money(report.internal_totals[0].amount) == "0.01"  # rounded rows would give 0.00
     assert money(Decimal("2.675")) == "2.68" and money(Decimal("1234567.005")) == "1,234,567.01"
     assert money(Decimal("-0.005")) == "-0.01"
 
@@ -91,6 +93,6 @@ def test_html_escapes_names_and_shows_the_synthetic_banner() -> None:
 
 def test_an_empty_month_still_renders() -> None:
     empty = data()
-    assert empty.grand_totals == () and not empty.synthetic
+    assert empty.internal_totals == () and not empty.synthetic
     assert render_pdf(empty, organisation="A").startswith(b"%PDF-")
     assert "No cost lines in this period." in render_html(empty, organisation="A")
