@@ -9,7 +9,7 @@ test:
 	./ops/test.sh
 
 bench: venv
-	./ops/up.sh postgres
+	./ops/up.sh postgres kafka gnocchi
 	.venv/bin/python -m benchmarks
 
 lint: venv

@@ -73,10 +73,16 @@ def baseline(url: str, user: str, projects: list[str], day: Window) -> tuple[int
         for meter in METERS:
             if meter not in instance["metrics"]:
                 continue
-            response = http.get(f"{url}/v1/resource/instance/{instance['id']}/metric/{meter}/measures",
-                                params=window, timeout=120)  # fmt: skip
+            where = f"{url}/v1/resource/instance/{instance['id']}/metric/{meter}/measures"
+            for attempt in range(3):  # a keep-alive connection the server just dropped: try again
+                sent += 1
+                try:
+                    response = http.get(where, params=window, timeout=120)
+                    break
+                except requests.ConnectionError:
+                    if attempt == 2:
+                        raise
             response.raise_for_status()
-            sent += 1
             points += len(response.json())
     return sent, points
 
@@ -123,9 +129,9 @@ def main() -> int:
     day = Window(today - dt.timedelta(days=2), today - dt.timedelta(days=1))
     fleet = Fleet.generate(instances=INSTANCES, start=day.start, hours=24, gauges_only=True, seed=1000)
     began = time.perf_counter()
-    fleet.push(url, user)
-    emit(NAME, "fleet_push", time.perf_counter() - began, "s", instances=INSTANCES, meters=len(METERS))
     try:
+        fleet.push(url, user)
+        emit(NAME, "fleet_push", time.perf_counter() - began, "s", instances=INSTANCES, meters=len(METERS))
         base_s, base_cpu, (base_requests, base_points) = best(baseline, url, user, fleet.projects, day)
         seq_s, _, (_, rows) = best(ours, url, user, fleet.projects, day, 1, True)
         our_s, our_cpu, (our_requests, _) = best(ours, url, user, fleet.projects, day, 4, True)

@@ -31,7 +31,9 @@ PROJECTS: Final = 200
 TEAMS: Final = 20
 WINDOW: Final = Window.month("2026-10")
 TARGET_S: Final = 60.0
-BOOKS: Final = (("internal", "EUR", Decimal(1)), ("aws", "EUR", Decimal("1.9")), ("digitalocean", "EUR", Decimal("0.8")))
+# price book, currency, its cost as a multiple of the internal cost (baselines converted into EUR)
+BOOKS: Final = (("internal", "EUR", Decimal(1)), ("aws", "EUR", Decimal("1.9")),
+                ("digitalocean", "EUR", Decimal("0.8")))  # fmt: skip
 # resource kind -> (resource type, services with their daily quantity and internal unit price)
 KINDS: Final = {
     "vm": ("instance", (("compute.instance", "instance-hour", 24, "0"), ("compute.vcpu", "vCPU-hour", 96, "0.021"),
@@ -83,7 +85,8 @@ def cost_rows() -> list[dict[str, Any]]:
                 "flavor_name": "m1.large", "consumed_quantity": 96.0, "consumed_unit": "vCPU-hour",
                 "price_book": "internal", "sku": "internal:compute.vcpu", "list_unit_price": Decimal("0.021"),
                 "pricing_quantity": Decimal(96), "pricing_unit": "vCPU-hour",
-                "cost": Decimal(5 + n % 11) + Decimal("0.123456"), "currency": "EUR", "price_as_of": dt.date(2026, 1, 1),
+                "cost": Decimal(5 + n % 11) + Decimal("0.123456"), "currency": "EUR",
+                "price_as_of": dt.date(2026, 1, 1),
             })  # fmt: skip
     return lines
 

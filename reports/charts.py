@@ -217,8 +217,8 @@ def _bars(ax: Any, names: list[str], labels: list[str], values: dict[str, list[f
     ax.set_yticks(range(len(labels)), labels=[_shorten(label) for label in labels], parse_math=False)
     ax.invert_yaxis()  # largest first
     _money_axis(ax, currency, axis="x")
-    if len(names) > 1:
-        ax.legend(loc="lower right")
+    if len(names) > 1:  # above the bars, never over them
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), ncols=len(names), borderaxespad=0.2)
 
 
 def _money_axis(ax: Any, currency: str, *, axis: str) -> None:

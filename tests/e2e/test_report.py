@@ -75,7 +75,8 @@ def cost_lines() -> list[dict[str, Any]]:
     # Outside the month: must not be counted in October; the September line is "the previous month".
     outside = dict(lines[0], charge_period_start=dt.datetime(2026, 11, 1), charge_period_end=dt.datetime(2026, 11, 2))
     september = dict(lines[0], project_id="p-muller", resource_id="r-p-muller-0", cost=Decimal("1000.004999"),
-                     charge_period_start=dt.datetime(2026, 9, 3), charge_period_end=dt.datetime(2026, 9, 4))  # fmt: skip
+                     charge_period_start=dt.datetime(2026, 9, 3),
+                     charge_period_end=dt.datetime(2026, 9, 4))  # fmt: skip
     return [*lines, outside, september]
 
 
@@ -108,7 +109,8 @@ def seed(settings: Settings, projects: list[dict[str, Any]] = PROJECTS) -> None:
 def config(settings: Settings, tmp_path: Path, extra: str = "") -> str:
     path = tmp_path / "stackledger.yaml"
     path.write_text(
-        f"database:\n  url: {settings.database.url}\nreport:\n  organisation: Nordlys Cloud Ørsted\n  workers: 1\n{extra}",
+        f"database:\n  url: {settings.database.url}\n"
+        f"report:\n  organisation: Nordlys Cloud Ørsted\n  workers: 1\n{extra}",
         encoding="utf-8",
     )
     return str(path)
@@ -125,8 +127,8 @@ def report(cfg: str, out: Path, *formats: str, capsys: pytest.CaptureFixture[str
 def db_sums(settings: Settings) -> dict[tuple[str, str], Decimal]:
     """(price book, currency) -> exact sum of October's cost lines."""
     c = tables.cost_lines.c
-    query = select(c.price_book, c.currency, c.cost).where(c.charge_period_start >= dt.datetime(2026, 10, 1),
-                                                           c.charge_period_start < dt.datetime(2026, 11, 1))  # fmt: skip
+    october = (c.charge_period_start >= dt.datetime(2026, 10, 1), c.charge_period_start < dt.datetime(2026, 11, 1))
+    query = select(c.price_book, c.currency, c.cost).where(*october)
     sums: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
     with store_for(settings).engine.connect() as conn:
         for book, currency, cost in conn.execute(query):
@@ -199,8 +201,8 @@ def test_every_format_reconciles_to_the_cent_with_the_database(
     # XLSX: the summary's figures and the per-service rows
     book = load_workbook(by_name(paths, ".xlsx"), read_only=True)
     summary = {row[0]: row for row in book["Summary"].iter_rows(values_only=True) if row and row[0]}
-    assert (Decimal(str(summary["Grand total (internal rate card)"][1])), summary["Grand total (internal rate card)"][2]) \
-        == (grand, "EUR")  # fmt: skip
+    headline = summary["Grand total (internal rate card)"]
+    assert (Decimal(str(headline[1])), headline[2]) == (grand, "EUR")
     for key, title in BOOK_TITLES.items():
         row = summary[f"{title} list prices, same usage"]
         assert (Decimal(str(row[1])), row[2]) == (expected[(key, "USD")], "USD")
@@ -254,10 +256,12 @@ def test_every_format_reconciles_to_the_cent_with_the_database(
 
 
 def project_internal(settings: Settings) -> dict[str, Decimal]:
-    return {
-        pid: sum(Decimal(str(l["cost"])) for l in cost_lines()[:-2] if l["project_id"] == pid and l["price_book"] == "internal")
-        for pid in [p["project_id"] for p in PROJECTS] + [UNKNOWN_PROJECT]
-    }  # fmt: skip
+    october = [line for line in cost_lines() if line["charge_period_start"].month == 10]
+    sums: dict[str, Decimal] = defaultdict(Decimal)
+    for line in october:
+        if line["price_book"] == "internal":
+            sums[line["project_id"]] += Decimal(str(line["cost"]))
+    return dict(sums)
 
 
 def test_two_runs_give_identical_bytes(
@@ -340,3 +344,25 @@ def test_unknown_format_lists_the_valid_ones(
     valid = error.rsplit("valid: ", 1)[1].strip().split(", ")
     assert {"csv", "pdf", "projects", "xlsx", "focus", "json"} == set(valid) and valid == sorted(valid)
     assert not (tmp_path / "out").exists()
+
+
+def test_a_month_in_progress_shows_the_forecast(sqlite_settings: Settings, tmp_path: Path,
+                                                capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    store = store_for(sqlite_settings)
+    days = [dt.datetime(2026, 10, day) for day in range(1, 11)]  # rated through 10 October
+    with store.transaction() as conn:
+        store.insert(conn, tables.projects, [{**PROJECTS[2], "budget_amount": Decimal(500)}])
+        store.insert(conn, tables.cost_lines, [
+            dict(cost_lines()[0], project_id="p-muller", charge_period_start=day,
+                 charge_period_end=day + dt.timedelta(days=1), cost=Decimal("20.000000"))
+            for day in days
+        ])  # fmt: skip
+    paths = report(config(sqlite_settings, tmp_path), tmp_path / "out", "pdf,projects,json", capsys=capsys)
+    text = " ".join(pdf_text(by_name(paths, "-summary.pdf")).split())
+    assert "Month in progress." in text and "(10 of 31 days)" in text
+    document = json.loads(by_name(paths, ".json").read_text(encoding="utf-8"))
+    (muller,) = document["projects"]
+    # the alarm engine's trailing mean: 200 spent + 20 a day × 21 days left
+    assert muller["budget"]["forecast"] == "620.000000" and muller["budget"]["status"] == "forecast over"
+    project = " ".join(pdf_text(next(p for p in paths if "p-muller" in p.name)).split())
+    assert "the forecast to the end of the period at the recent daily pace (620.00 EUR)" in project

@@ -170,6 +170,9 @@ class Fleet:
         http = requests.Session()
         http.auth = (user, "")
         http.headers["Accept"] = "application/json"
+        # A connection per request: gunicorn drops keep-alive connections idle for 2 s, and a POST
+        # on a dropped one fails with no way to know whether it was applied.
+        http.headers["Connection"] = "close"
         with ThreadPoolExecutor(max_workers=8) as pool:
             list(pool.map(lambda r: _create(http, url, r), self.resources))
         batch: dict[str, Any] = {}

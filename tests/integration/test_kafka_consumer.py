@@ -5,7 +5,8 @@ A missing service is a failure, not a skip (DESIGN.md section 9). Every test use
 consumer group and database, so tests (and other sessions) never share state.
 
 - crash safety: 100,000 samples, the consumer process SIGKILLed 5 times mid-stream and restarted;
-  stored totals equal what was sent, to the sample and to the exact sum of volumes per meter.
+  stored totals equal what was sent, to the sample and to the exact sum of volumes per meter, and
+  the killed consumer's worker processes exit by themselves.
 - scale-out: a second consumer process joins the group mid-stream; the two split a 4-partition
   topic and the totals are exact.
 - clean stop: SIGTERM stores and commits the batch in hand; committed offsets match what is stored.

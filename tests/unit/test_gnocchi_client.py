@@ -45,7 +45,7 @@ class Scripted(http.server.BaseHTTPRequestHandler):
 def server() -> Iterator[str]:
     Scripted.script, Scripted.seen = [], []
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Scripted)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
     thread.start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}"
     httpd.shutdown()

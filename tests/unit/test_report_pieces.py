@@ -99,7 +99,8 @@ def summary_data() -> tuple[ReportData, MonthFacts]:
 def test_finance_summary_grand_total_is_internal_and_changes_are_exact() -> None:
     data, facts = summary_data()
     summary = finance_summary(data, facts, forecaster=mean_of_days)
-    assert summary.currency == "EUR" and [(t.label, t.amount) for t in summary.grand_totals] == [("internal", D("16.005"))]
+    assert summary.currency == "EUR"
+    assert [(t.label, t.amount) for t in summary.grand_totals] == [("internal", D("16.005"))]
     assert [(t.label, t.amount) for t in summary.baseline_totals] == [("aws", D(29))]
     assert summary.comparison.total.books["aws"].difference == D("12.995")  # aws − internal: the saving
     assert summary.previous_totals == {"EUR": D(10)} and summary.change.difference == D("6.005")
@@ -155,11 +156,12 @@ def test_quality_helpers() -> None:
     assert _runs([start, start + hour, start + 3 * hour]) == (Gap(start, start + 2 * hour),
                                                               Gap(start + 3 * hour, start + 4 * hour))  # fmt: skip
     span = Window(start, start + 10 * hour)
-    (coverage,) = _coverage([("gnocchi", start + 2 * hour, start + 5 * hour, 7), ("gnocchi", start + 4 * hour,
-                                                                                  start + 8 * hour, 3)], span)  # fmt: skip
+    windows = [("gnocchi", start + 2 * hour, start + 5 * hour, 7), ("gnocchi", start + 4 * hour, start + 8 * hour, 3)]
+    (coverage,) = _coverage(windows, span)
     assert coverage.gaps == (Gap(start, start + 2 * hour), Gap(start + 8 * hour, start + 10 * hour))
     assert coverage.rows == 10 and coverage.windows == 2
-    assert mask("not valid JSON (Expecting value at column 17) 'abc'") == "not valid JSON (Expecting value at column #) '…'"
+    masked = mask("not valid JSON (Expecting value at column 17) 'abc'")
+    assert masked == "not valid JSON (Expecting value at column #) '…'"
     reasons = masked_reasons(Counter({"bad at column 1": 2, "bad at column 9": 1, "other": 1}))
     assert [(r.reason, r.count) for r in reasons] == [("bad at column #", 3), ("other", 1)]
 
