@@ -152,7 +152,9 @@ def finance_summary(
 
 
 def change(current: Amounts, previous: Amounts, currency: str) -> Change:
-    if not set(current) <= {currency} or not set(previous) <= {currency}:
+    """None when there is nothing to compare with (no cost in the previous period: a new project)
+    or the amounts are in another currency than the report's."""
+    if not previous or not set(current) <= {currency} or not set(previous) <= {currency}:
         return Change(None, None)
     now, before = current.get(currency, ZERO), previous.get(currency, ZERO)
     percent = ((now - before) / before * 100).quantize(PERCENT) if before else None
