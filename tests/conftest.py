@@ -4,6 +4,7 @@ service which is not there fails with a message saying how to start it — it ne
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -77,3 +78,22 @@ def any_settings(request: pytest.FixtureRequest) -> Settings:
     """Runs a test once on SQLite and once on PostgreSQL."""
     name = "sqlite_settings" if request.param == "sqlite" else "pg_settings"
     return request.getfixturevalue(name)
+
+
+def require_openstack() -> None:
+    """Keystone and the Nova/Cinder simulator from ops/ (a missing service fails, never skips)."""
+    path = os.environ.get("OS_CLIENT_CONFIG_FILE")
+    if not path or not Path(path).is_file():
+        pytest.fail(f"OS_CLIENT_CONFIG_FILE is {path!r}: run `ops/up.sh keystone openstack_sim` and "
+                    "`source .ops/env`", pytrace=False)  # fmt: skip
+    for name, default, what in (
+        ("STACKLEDGER_KEYSTONE_PORT", 55000, "Keystone"),
+        ("STACKLEDGER_NOVA_PORT", 58774, "the Nova simulator"),
+        ("STACKLEDGER_CINDER_PORT", 58776, "the Cinder simulator"),
+    ):
+        port = int(os.environ.get(name, default))
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        except OSError as exc:
+            pytest.fail(f"no {what} on 127.0.0.1:{port} ({exc}): run `ops/up.sh keystone openstack_sim`",
+                        pytrace=False)  # fmt: skip

@@ -38,7 +38,7 @@ from sqlalchemy import Connection, and_, select, tuple_
 from collectors.base import Collected, Collector, Failure
 from stackledger.errors import ConfigError
 from stackledger.pipeline.base import store_for
-from stackledger.pipeline.inventory import project_rows, resource_rows
+from stackledger.pipeline.inventory import project_rows, resource_rows, upsert_projects
 from stackledger.pipeline.usage import usage_records
 from stackledger.settings import Settings
 from stackledger.store import Store, tables
@@ -277,7 +277,7 @@ def _store_window(
     with store.transaction() as conn:
         _replace_usage(store, conn, source, window, usage, shard=shard)
         _store_resources(store, conn, source, resources, partial=collected.resources_partial)
-        _upsert_projects(store, conn, projects)
+        upsert_projects(store, conn, projects)
         if checkpoint:
             key = shard.checkpoint(source) if shard else source
             _checkpoint(store, conn, key, window, len(usage) + len(resources) + len(projects))
@@ -322,14 +322,6 @@ def _store_resources(
         ids = sorted({row["resource_id"] for row in rows})
         for chunk in _chunks(ids):
             conn.execute(table.delete().where(table.c.source == source, table.c.resource_id.in_(chunk)))
-    store.insert(conn, table, rows)
-
-
-def _upsert_projects(store: Store, conn: Connection, rows: list[dict[str, Any]]) -> None:
-    table = tables.projects
-    ids = [row["project_id"] for row in rows]
-    for chunk in _chunks(ids):
-        conn.execute(table.delete().where(table.c.project_id.in_(chunk)))
     store.insert(conn, table, rows)
 
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import socket
 import subprocess
 import sys
 from collections.abc import Iterator, Mapping
@@ -178,25 +177,3 @@ def checkpoints(settings: Settings) -> dict[str, int]:
     for source, start, end in rows:
         covered[source] = covered.get(source, 0) + int((end - start).total_seconds() // 3600)
     return covered
-
-
-# ---------------------------------------------------------------- services
-
-
-def require_openstack() -> None:
-    """Keystone and the Nova/Cinder simulator from ops/ (a missing service fails, never skips)."""
-    path = os.environ.get("OS_CLIENT_CONFIG_FILE")
-    if not path or not Path(path).is_file():
-        pytest.fail(f"OS_CLIENT_CONFIG_FILE is {path!r}: run `ops/up.sh keystone openstack_sim` and "
-                    "`source .ops/env`", pytrace=False)  # fmt: skip
-    for name, default, what in (
-        ("STACKLEDGER_KEYSTONE_PORT", 55000, "Keystone"),
-        ("STACKLEDGER_NOVA_PORT", 58774, "the Nova simulator"),
-        ("STACKLEDGER_CINDER_PORT", 58776, "the Cinder simulator"),
-    ):
-        port = int(os.environ.get(name, default))
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        except OSError as exc:
-            pytest.fail(f"no {what} on 127.0.0.1:{port} ({exc}): run `ops/up.sh keystone openstack_sim`",
-                        pytrace=False)  # fmt: skip

@@ -25,7 +25,8 @@ from stackledger.pipeline.completeness import check_complete
 from stackledger.pipeline.inventory import store_projects
 from stackledger.settings import load_settings
 from stackledger.window import Window
-from tests.dags.conftest import CLOUD, UTC, checkpoints, require_openstack, states, totals, tries, write_config
+from tests.conftest import require_openstack
+from tests.dags.conftest import CLOUD, UTC, checkpoints, states, totals, tries, write_config
 
 HOUR = dt.timedelta(hours=1)
 COLLECT_TASKS = ("collect_projects", "collect_inventory", "collect_usage")

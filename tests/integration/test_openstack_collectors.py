@@ -18,8 +18,6 @@ import io
 import itertools
 import json
 import math
-import os
-import socket
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -43,7 +41,7 @@ from stackledger.pipeline.usage import compute_usage
 from stackledger.settings import ProjectTagSettings, Settings
 from stackledger.store import tables
 from stackledger.window import Window
-from tests.conftest import REPO, settings_for
+from tests.conftest import REPO, require_openstack, settings_for
 
 pytestmark = pytest.mark.services
 
@@ -61,22 +59,7 @@ COLUMNS = ("resource_id", "resource_type", "project_id", "name", "region", "flav
 # ---------------------------------------------------------------- services and fleets
 
 
-def _require_services() -> None:
-    path = os.environ.get("OS_CLIENT_CONFIG_FILE")
-    if not path or not Path(path).is_file():
-        pytest.fail(f"OS_CLIENT_CONFIG_FILE is {path!r}: run `ops/up.sh keystone openstack_sim` and "
-                    "`source .ops/env`", pytrace=False)  # fmt: skip
-    for name, default, what in (
-        ("STACKLEDGER_KEYSTONE_PORT", 55000, "Keystone"),
-        ("STACKLEDGER_NOVA_PORT", 58774, "the Nova simulator"),
-        ("STACKLEDGER_CINDER_PORT", 58776, "the Cinder simulator"),
-    ):
-        port = int(os.environ.get(name, default))
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        except OSError as exc:
-            pytest.fail(f"no {what} on 127.0.0.1:{port} ({exc}): run `ops/up.sh keystone openstack_sim`",
-                        pytrace=False)  # fmt: skip
+
 
 
 @functools.cache
@@ -95,7 +78,7 @@ def _load_fleet(doc: dict[str, Any]) -> None:
 @pytest.fixture
 def fleet() -> Iterator[None]:
     """The default fleet loaded before the test and again after it, whatever the test swapped in."""
-    _require_services()
+    require_openstack()
     _load_fleet(FLEET)
     try:
         yield
@@ -106,7 +89,7 @@ def fleet() -> Iterator[None]:
 @pytest.fixture(scope="module")
 def pids() -> dict[str, str]:
     """Keystone project name -> id (the fleet names owners by project name)."""
-    _require_services()
+    require_openstack()
     return {p.name: p.id for p in _admin().identity.projects()}
 
 
