@@ -42,6 +42,7 @@ import pandas as pd
 
 from stackledger.errors import PricingError, SchemaError
 from stackledger.schema import COST_COLUMNS, COST_DECIMALS, USAGE_COLUMNS, empty_frame, validate_frame
+from transforms.codes import Coded, Groups, blank_codes, group_codes, sorted_codes, sorted_order
 
 PRICE_BOOK: Final = "internal"
 QUANTITY_DECIMALS: Final = 9
@@ -114,28 +115,25 @@ def daily_usage(usage_hourly: pd.DataFrame) -> pd.DataFrame:
 
     `consumed_quantity` is the exact sum of the hourly quantities fixed to 9 decimals;
     `vcpus`/`ram_mib` are the day's largest; `source` the smallest name among the day's.
+    Rows come out sorted by day, then by the key columns' values (missing last).
     """
     frame = validate_frame(usage_hourly, USAGE_COLUMNS, stage="daily_usage")
     if frame.empty:
         return empty_frame(USAGE_COLUMNS)
-    day = frame["charge_period_start"].dt.floor("D")
-    if (frame["charge_period_end"] > day + DAY).any():
+    starts = frame["charge_period_start"].to_numpy()
+    days = starts.astype("datetime64[D]")
+    if (frame["charge_period_end"].to_numpy() > (days + 1).astype(starts.dtype)).any():
         raise SchemaError("daily_usage: an hourly usage line crosses midnight UTC")
-    # Sources as sorted integer codes: a string `min` per group would run in Python.
-    source_code, sources = pd.factorize(frame["source"].to_numpy(dtype=object, na_value=""), sort=True)
-    work = frame[_DAILY_KEYS].assign(
-        charge_period_start=day,
-        nanos=to_nanos(frame["consumed_quantity"], stage="daily_usage"),
-        vcpus=frame["vcpus"],
-        ram_mib=frame["ram_mib"],
-        source=source_code,
-    )
-    grouped = work.groupby(["charge_period_start", *_DAILY_KEYS], dropna=False, sort=True)
-    daily = grouped.agg(nanos=("nanos", "sum"), vcpus=("vcpus", "max"), ram_mib=("ram_mib", "max"),
-                        source=("source", "min")).reset_index()  # fmt: skip
-    daily["consumed_quantity"] = daily.pop("nanos").to_numpy() / NANO
-    daily["source"] = np.asarray(sources, dtype=object)[daily["source"].to_numpy()]
+    source_code, sources = sorted_codes(frame["source"])
+    groups = Groups.of([days, *(frame[name] for name in _DAILY_KEYS)])
+    nanos = groups.sum(to_nanos(frame["consumed_quantity"], stage="daily_usage"))
+    daily = frame[_DAILY_KEYS].take(groups.first).reset_index(drop=True)
+    daily["charge_period_start"] = days[groups.first].astype(starts.dtype)
     daily["charge_period_end"] = daily["charge_period_start"] + DAY
+    daily["consumed_quantity"] = nanos / NANO
+    daily["vcpus"] = groups.reduce(np.fmax, frame["vcpus"].to_numpy(dtype="float64", na_value=np.nan))
+    daily["ram_mib"] = groups.reduce(np.fmax, frame["ram_mib"].to_numpy(dtype="float64", na_value=np.nan))
+    daily["source"] = np.asarray(sources, dtype=object)[groups.reduce(np.minimum, source_code)]
     return daily[list(USAGE_COLUMNS)]
 
 
@@ -151,6 +149,28 @@ def to_nanos(quantity: pd.Series, *, stage: str) -> np.ndarray:
 
 
 # ---------------------------------------------------------------- rating
+
+
+@dataclass(frozen=True)
+class LineKeys:
+    """Sorting codes of the usage columns that key cost lines, computed once per frame."""
+
+    project: np.ndarray
+    resource: np.ndarray
+    service: np.ndarray
+    flavor: np.ndarray  # a missing flavor and '' are one value, as in the store's key
+
+    @classmethod
+    def of(cls, frame: pd.DataFrame) -> LineKeys:
+        return cls(
+            sorted_codes(frame["project_id"])[0],
+            sorted_codes(frame["resource_id"])[0],
+            sorted_codes(frame["service"])[0],
+            blank_codes(frame["flavor_name"]),
+        )
+
+    def at(self, rows: np.ndarray, *names: str) -> list[np.ndarray]:
+        return [getattr(self, name)[rows] for name in names]
 
 
 @dataclass
@@ -193,6 +213,7 @@ def rate(usage_daily: pd.DataFrame, card: Card) -> pd.DataFrame:
     days = starts.to_numpy().astype("datetime64[D]")
     period = _period_of(days, card)
     rules = _Rules()
+    keys = LineKeys.of(frame)
     rule, tiered = _assign(frame, period, card, rules)
     unpriced = (rule < 0) & ~tiered
     if unpriced.any():
@@ -201,8 +222,8 @@ def rate(usage_daily: pd.DataFrame, card: Card) -> pd.DataFrame:
     lines = _Lines(base, rule[base], nanos[base])
     if tiered.any():
         lines = _concat(lines, _tier_lines(frame, days, nanos, period, tiered, card, rules))
-    lines = _merge_collisions(frame, days, lines, rules)
-    return _cost_frame(frame, lines, rules, card)
+    lines = _merge_collisions(frame, keys, days, lines)
+    return _cost_frame(frame, _in_output_order(keys, days, lines, rules), rules, card)
 
 
 def _period_of(days: np.ndarray, card: Card) -> np.ndarray:
@@ -220,8 +241,8 @@ def _period_of(days: np.ndarray, card: Card) -> np.ndarray:
 
 def _assign(frame: pd.DataFrame, period: np.ndarray, card: Card, rules: _Rules) -> tuple[np.ndarray, np.ndarray]:
     """Rule index per row (-1: none) and whether the row is priced by tiers instead."""
-    service = frame["service"].to_numpy(dtype=object)
-    attrs = {name: _objects(frame[name]) for name in _MATCHABLE}
+    service = Coded.of(frame["service"])
+    attrs = {name: Coded.of(frame[name]) for name in _MATCHABLE}
     rule = np.full(len(frame), -1, dtype=np.int64)
     tiered = np.zeros(len(frame), dtype=bool)
     for index, card_period in enumerate(card.periods):
@@ -229,25 +250,18 @@ def _assign(frame: pd.DataFrame, period: np.ndarray, card: Card, rules: _Rules) 
         if not in_period.any():
             continue
         for override in card_period.overrides:
-            hit = in_period & (rule < 0) & (service == override.service)
+            hit = in_period & (rule < 0) & service.equals(override.service)
             for name, value in override.match.items():
-                hit &= attrs[name] == value
+                hit &= attrs[name].equals(value)
             if hit.any():
                 rule[hit] = rules.add(f"{PRICE_BOOK}:{override.service}:{override.label}", override, card_period)
         for name, card_rate in card_period.rates.items():
-            hit = in_period & (rule < 0) & (service == name)
+            hit = in_period & (rule < 0) & service.equals(name)
             if hit.any():
                 rule[hit] = rules.add(f"{PRICE_BOOK}:{name}", card_rate, card_period)
         for name in card_period.tiers:
-            tiered |= in_period & (service == name)
+            tiered |= in_period & service.equals(name)
     return rule, tiered
-
-
-def _objects(series: pd.Series) -> np.ndarray:
-    """An object array with every missing value (NaN, NA, None) as None, so `== "x"` is safe."""
-    values = series.to_numpy(dtype=object, copy=True)
-    values[pd.isna(values)] = None
-    return values
 
 
 def _tier_lines(
@@ -304,32 +318,34 @@ def _concat(a: _Lines, b: _Lines) -> _Lines:
     return _Lines(np.concatenate([a.row, b.row]), np.concatenate([a.rule, b.rule]), np.concatenate([a.nanos, b.nanos]))
 
 
-def _merge_collisions(frame: pd.DataFrame, days: np.ndarray, lines: _Lines, rules: _Rules) -> _Lines:
+def _merge_collisions(frame: pd.DataFrame, keys: LineKeys, days: np.ndarray, lines: _Lines) -> _Lines:
     """Lines that share the store's unique key (day, resource, service, flavor, SKU) — e.g. a
     volume retyped mid-day between two types at the base price — are one line: quantities
     summed before pricing, so the cost is still rounded once. Attributes from the greatest row."""
-    skus = np.array(rules.sku, dtype=object)[lines.rule]
-    flavor = frame["flavor_name"].to_numpy(dtype=object)[lines.row]
-    key = pd.DataFrame({
-        "day": days[lines.row],
-        "resource": frame["resource_id"].to_numpy(dtype=object)[lines.row],
-        "service": frame["service"].to_numpy(dtype=object)[lines.row],
-        "flavor": np.where(pd.isna(flavor), "", flavor),
-        "sku": skus,
-    })  # fmt: skip
-    dup = key.duplicated(keep=False).to_numpy()
+    # A rule is one SKU in one period, and a day falls in one period: the rule stands for the SKU.
+    codes = group_codes(days[lines.row], *keys.at(lines.row, "resource", "service", "flavor"), lines.rule)
+    dup = np.bincount(codes)[codes] > 1
     if not dup.any():
         return lines
     keep = ~dup
     rows, rule, amounts = [lines.row[keep]], [lines.rule[keep]], [lines.nanos[keep]]
     attrs = frame[["project_id", "volume_type", "region"]].astype(str).to_numpy()
-    for _, members in key[dup].groupby(list(key.columns), sort=False).groups.items():
-        picks = np.asarray(members)
+    members = np.flatnonzero(dup)
+    members = members[np.argsort(codes[members], kind="stable")]
+    for picks in np.split(members, np.flatnonzero(np.diff(codes[members])) + 1):
         first = max(picks, key=lambda i: tuple(attrs[lines.row[i]]))
         rows.append(lines.row[[first]])
         rule.append(lines.rule[[first]])
         amounts.append(np.array([lines.nanos[picks].sum()], dtype=np.int64))
     return _Lines(np.concatenate(rows), np.concatenate(rule), np.concatenate(amounts))
+
+
+def _in_output_order(keys: LineKeys, days: np.ndarray, lines: _Lines, rules: _Rules) -> _Lines:
+    """Lines sorted by day, project, resource, service and SKU — before the frame is built, which
+    is then built once (a take of all its columns costs more than ordering three arrays)."""
+    sku_rank = sorted_codes(np.array(rules.sku, dtype=object))[0]
+    order = sorted_order(days[lines.row], *keys.at(lines.row, "project", "resource", "service"), sku_rank[lines.rule])
+    return _Lines(lines.row[order], lines.rule[order], lines.nanos[order])
 
 
 def _cost_frame(frame: pd.DataFrame, lines: _Lines, rules: _Rules, card: Card) -> pd.DataFrame:
@@ -351,8 +367,7 @@ def _cost_frame(frame: pd.DataFrame, lines: _Lines, rules: _Rules, card: Card) -
     out["cost"] = _to_decimals(micros, -COST_DECIMALS)
     out["currency"] = card.currency
     out["price_as_of"] = np.array(rules.as_of, dtype=object)[lines.rule]
-    out = out.sort_values(["charge_period_start", "project_id", "resource_id", "service", "sku"], kind="stable")
-    return validate_frame(out.reset_index(drop=True), COST_COLUMNS, stage="rate")
+    return validate_frame(out, COST_COLUMNS, stage="rate")
 
 
 # ---------------------------------------------------------------- exact integer money

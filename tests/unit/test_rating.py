@@ -308,3 +308,32 @@ def test_empty_usage_gives_empty_cost_lines() -> None:
     empty = usage()
     assert list(daily_usage(empty).columns) == list(USAGE_COLUMNS)
     assert rate(empty, card(BASE)).empty
+
+
+def test_daily_usage_agrees_with_a_pandas_groupby_on_mixed_shuffled_input() -> None:
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    hours = pd.concat([hourly("compute.vcpu", 1.0, 50, resource_id=f"vm-{i}") for i in range(6)], ignore_index=True)
+    n = len(hours)
+    hours["consumed_quantity"] = rng.integers(0, 10**6, n) / 1000
+    hours["flavor_name"] = rng.choice(["m1.small", "m1.large", None], n)
+    hours["vcpus"] = np.where(rng.random(n) < 0.3, np.nan, rng.integers(1, 9, n))
+    hours["source"] = rng.choice(["gnocchi", "ceilometer"], n)
+    hours["resource_id"] = pd.Categorical(hours["resource_id"], categories=[f"vm-{i}" for i in reversed(range(6))])
+    hours = hours.sample(frac=1, random_state=1).reset_index(drop=True)
+    daily = daily_usage(hours)
+    keys = ["day", "resource_id", "flavor_name"]
+    def keyed(frame: pd.DataFrame, day: pd.Series) -> pd.DataFrame:  # NaN keys do not join: name them
+        return frame.assign(day=day, resource_id=frame["resource_id"].astype(str),
+                            flavor_name=frame["flavor_name"].fillna("<none>"))  # fmt: skip
+
+    grouped = keyed(hours, hours["charge_period_start"].dt.floor("D")).groupby(keys)
+    expected = grouped.agg(q=("consumed_quantity", "sum"), vcpus=("vcpus", "max"), source=("source", "min"))
+    got = keyed(daily, daily["charge_period_start"]).set_index(keys)
+    assert len(got) == len(expected)
+    joined = expected.join(got[["consumed_quantity", "vcpus", "source"]].add_suffix("_got"))
+    assert np.allclose(joined["q"], joined["consumed_quantity_got"], rtol=0, atol=1e-9)
+    assert joined["vcpus"].equals(joined["vcpus_got"])
+    assert (joined["source"] == joined["source_got"]).all()
+    assert daily.equals(daily_usage(hours.sample(frac=1, random_state=9)))  # any row order, same frame
