@@ -10,6 +10,9 @@
   <airflow.report_dir or report.out_dir>/YYYY-MM;
 - deliver: `stackledger.pipeline.report.email_reports`: the finance summary to finance, each
   team lead their projects' PDFs (skipped when no `report.email` section is configured).
+  Each message is recorded once sent, so a retry or a re-run sends only what did not go out
+  (and a correction to whoever got figures that changed since); XCom counts what it skipped.
+  `stackledger report --month YYYY-MM --email --resend` sends everything again.
 
 No data interval of its own: the window is the calendar month before the run
 (stackledger.airflow_support.window_for). Nothing heavy is imported at module level.

@@ -8,9 +8,11 @@ Scopes (`group_by`): `resource:<id>`, `project:<id>` or `total`. Per project and
 the resources' values at one timestamp are combined by sum (aggregations sum, count, rate:*),
 max, min, or mean (any other aggregation).
 
-- `StoreUsageReader`: the usage table's `consumed_quantity` for service == `metric`, summed
-  per scope and hour, then aggregated into buckets of `granularity` (a multiple of 3600 s)
-  starting at multiples of it since the epoch. Hours with no usage row are not points.
+- `StoreUsageReader`: the usage table's `consumed_quantity` for service == `metric`, of the
+  one usage source rating reads (`usage.source`: the same hours from Gnocchi and from samples
+  are two descriptions of the cloud, never added up), summed per scope and hour, then
+  aggregated into buckets of `granularity` (a multiple of 3600 s) starting at multiples of it
+  since the epoch. Hours with no usage row are not points.
 - `GnocchiReader`: one `/v1/aggregates` request per rule through the collector's client
   (`collectors.gnocchi_client`, settings `gnocchi`: basic or Keystone auth, retries), grouped
   by id and project_id, with start, stop, granularity and the rule's JSON search (plus
@@ -67,15 +69,21 @@ def _points(frame: pd.DataFrame) -> dict[str, list[tuple[dt.datetime, float]]]:
 
 
 class StoreUsageReader:
-    def __init__(self, store: Store) -> None:
+    """Usage rows of `source` (settings `usage.source`), as rating reads them."""
+
+    def __init__(self, store: Store, source: str) -> None:
         self.store = store
+        self.source = source
 
     def read(self, rule: MetricThresholdRule, start: dt.datetime, stop: dt.datetime) -> MetricPoints:
         usage = tables.usage.c
         columns = (usage.charge_period_start.label("timestamp"), usage.project_id, usage.resource_id,
                    usage.consumed_quantity.label("value"))  # fmt: skip
         query = select(*columns).where(
-            usage.service == rule.metric, usage.charge_period_start >= start, usage.charge_period_start < stop
+            usage.source == self.source,
+            usage.service == rule.metric,
+            usage.charge_period_start >= start,
+            usage.charge_period_start < stop,
         )
         if rule.projects:
             query = query.where(usage.project_id.in_(rule.projects))
@@ -83,7 +91,7 @@ class StoreUsageReader:
         if frame.empty:
             return MetricPoints({})
         frame["timestamp"] = pd.to_datetime(frame["timestamp"])
-        # One value per resource and hour (rows differ by flavor or source), then per scope and hour.
+        # One value per resource and hour (rows differ by flavor), then per scope and hour.
         hourly = frame.groupby(["timestamp", "project_id", "resource_id"], dropna=False)["value"].sum().reset_index()
         per_hour = _scoped(hourly, rule.group_by, "sum")
         seconds = (per_hour["timestamp"] - pd.Timestamp(0)).dt.total_seconds().astype("int64")

@@ -9,8 +9,9 @@ Measured, each from its first record to its last (group join and idle time exclu
 - bare: a kafka-python consumer with the same fetch settings reading every record and decoding
   it with `json` (the envelope and its inner message), nothing else;
 - ours: `stackledger.pipeline.consume.consume` into a scratch PostgreSQL database (emptied between
-  rounds, a new consumer group each time): parse and validate, store samples and dead letters in
-  one transaction per batch, commit the offsets.
+  rounds, a new consumer group each time): in worker processes, parse and validate each record as
+  its samples go into one binary COPY, store samples and dead letters in one transaction per
+  batch; then commit the offsets.
 `BENCH_KAFKA_ROUNDS` rounds (default 3) of bare then ours; the figures are medians, and the ratio is
 the median of each round's ratio, as the machine may be shared. CPU seconds are
 printed too, the steadier figure on a busy machine (ours counts its worker processes, not the

@@ -22,7 +22,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -74,7 +74,19 @@ def parse_records(
     partition: int, records: Iterable[tuple[int, bytes | None]], origin: str, into: Parsed, *, max_message_bytes: int
 ) -> None:
     """Parse one partition's records, as (offset, value) pairs, into `into`."""
-    rows, rejected = into.rows, into.rejected
+    into.rows.extend(iter_rows(partition, records, origin, into.rejected, max_message_bytes=max_message_bytes))
+
+
+def iter_rows(
+    partition: int,
+    records: Iterable[tuple[int, bytes | None]],
+    origin: str,
+    rejected: list[Rejected],
+    *,
+    max_message_bytes: int,
+) -> Iterator[dict[str, Any]]:
+    """The sample rows of one partition's records, as (offset, value) pairs, one record at a time
+    (the consumer writes them to the database as they come); what cannot be used goes to `rejected`."""
     for offset, value in records:
         errors: list[InputError] = []
         where = f"{origin} partition {partition} offset {offset}"
@@ -86,7 +98,7 @@ def parse_records(
             errors.append(InputError(reason, where=where))
         else:
             try:
-                rows.extend(parse_message(value, where, rejects=errors))
+                yield from parse_message(value, where, rejects=errors)
             except InputError as unusable:
                 errors.append(unusable)
         if errors:
@@ -135,8 +147,10 @@ def open_consumer(
     """A `KafkaConsumer` subscribed to `topic` in `group_id`; broker trouble while connecting is
     retried with backoff, then raised as `TransientSourceError`."""
     if not HAS_C_CRC32C:
-        log.warning("the crc32c package is not installed: kafka-python checks record CRCs in pure Python, "
-                    "about 10x slower (pip install crc32c)")
+        log.warning(
+            "the crc32c package is not installed: kafka-python checks record CRCs in pure Python, "
+            "about 10x slower (pip install crc32c)"
+        )
     _quiet_slow_task_warnings()
     config = consumer_config(settings, group_id)
 
@@ -246,6 +260,7 @@ __all__ = [
     "Rebalances",
     "Rejected",
     "consumer_config",
+    "iter_rows",
     "lag_line",
     "open_consumer",
     "parse_records",

@@ -35,7 +35,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any, Final
 
 from stackledger.errors import InputError
@@ -59,14 +59,15 @@ MAX_UNIT: Final = 32
 _KNOWN: Final = {m.name: (m.unit, "gauge" if m.kind == "status" else m.kind) for m in METERS.values()}
 _STATUS_METERS: Final = frozenset(m.name for m in METERS.values() if m.kind == "status")
 
-# (long Ceilometer key, short canonical key): either may be used, not both with different values.
-_ALIASES: Final = {
-    "meter": ("counter_name", "meter"),
-    "type": ("counter_type", "type"),
-    "unit": ("counter_unit", "unit"),
-    "volume": ("counter_volume", "volume"),
-    "metadata": ("resource_metadata", "metadata"),
+# Long Ceilometer key → short canonical key: either may be used, not both with different values.
+_SHORT: Final = {
+    "counter_name": "meter",
+    "counter_type": "type",
+    "counter_unit": "unit",
+    "counter_volume": "volume",
+    "resource_metadata": "metadata",
 }
+_SHORT_KEYS: Final = frozenset(_SHORT.values())
 _JSON_TYPES: Final = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 
 
@@ -88,12 +89,10 @@ def parse_message(
     inside a notification raises too, unless `rejects` is given: then it is appended there and the
     good samples are returned.
     """
-    obj, constants = _decode(raw, where)
-    # The raw text of an envelope holds the inner message's escapes too, so one check covers both.
-    suspicious = constants or _suspicious(raw)
+    obj, suspicious = _decode(raw, where)
     if "oslo.message" in obj or "oslo.version" in obj:
-        obj, constants = _unwrap(obj, where)
-        suspicious = suspicious or constants
+        # The samples come from the inner text alone, so its gate is the one that counts.
+        obj, suspicious = _unwrap(obj, where)
     if "payload" in obj or "event_type" in obj:
         return _notification(obj, where, suspicious, rejects)
     return [_sample(obj, where, suspicious)]
@@ -127,36 +126,43 @@ _FAST: Final = msgspec.json.Decoder().decode if msgspec is not None else None
 
 
 def _loads(text: bytes | bytearray | str) -> tuple[Any, bool]:
-    """`json.loads(text)`, and whether the text held numbers no database column can store."""
+    """`json.loads(text)`, and whether the result may hold a value no database column can store
+    (NUL, a lone surrogate, NaN or Infinity): a cheap gate, so that only such messages are walked
+    in full (`_unstorable`). msgspec refuses all but NUL, which only a `\\u0000` escape can spell."""
     if _FAST is not None:
         try:
-            return _FAST(text), False
+            return _FAST(text), _escapes_nul(text)
         except Exception:  # noqa: S110  # any refusal: json decides, with its own error messages
             pass
     if not isinstance(text, str):
         text = text.decode(json.detect_encoding(text), "surrogatepass")  # what json.loads does
     try:
-        return _FINITE.decode(text), False
+        return _FINITE.decode(text), _suspicious(text)
     except _NonFinite:
         return json.loads(text), True
 
 
 def _decode(raw: bytes | str | Mapping[str, Any], where: str) -> tuple[Any, bool]:
+    """(the decoded object, whether it may hold unstorable values, as `_loads` says)."""
     if isinstance(raw, Mapping):
-        return raw, False
-    if not raw or not raw.strip():
-        raise InputError("empty message", where=where)
+        return raw, True  # built in Python: always walked
     try:
-        obj, constants = _loads(raw)
-    except UnicodeDecodeError:
-        raise InputError("not valid UTF-8", where=where) from None
-    except json.JSONDecodeError as exc:
-        raise InputError(f"not valid JSON ({exc.msg} at column {exc.colno})", where=where) from None
-    except RecursionError:
-        raise InputError("not valid JSON (nested too deeply)", where=where) from None
+        obj, suspicious = _loads(raw)
+    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise _undecodable(raw, exc, where) from None
     if not isinstance(obj, dict):
         raise InputError(f"expected a JSON object, got {_kind(obj)}", where=where)
-    return obj, constants
+    return obj, suspicious
+
+
+def _undecodable(raw: bytes | str, error: Exception, where: str) -> InputError:
+    if not raw.strip():  # only asked once decoding failed: strip() copies the whole message
+        return InputError("empty message", where=where)
+    if isinstance(error, UnicodeDecodeError):
+        return InputError("not valid UTF-8", where=where)
+    if isinstance(error, json.JSONDecodeError):
+        return InputError(f"not valid JSON ({error.msg} at column {error.colno})", where=where)
+    return InputError("not valid JSON (nested too deeply)", where=where)
 
 
 def _unwrap(envelope: Mapping[str, Any], where: str) -> tuple[dict[str, Any], bool]:
@@ -167,13 +173,13 @@ def _unwrap(envelope: Mapping[str, Any], where: str) -> tuple[dict[str, Any], bo
     if not isinstance(inner, str):
         raise InputError(f"oslo.message must be a JSON string, got {_kind(inner)}", where=where)
     try:
-        message, constants = _loads(inner)
+        message, suspicious = _loads(inner)
     except (json.JSONDecodeError, RecursionError) as exc:
         detail = f" ({exc.msg} at column {exc.colno})" if isinstance(exc, json.JSONDecodeError) else ""
         raise InputError(f"oslo.message is not valid JSON{detail}", where=where) from None
     if not isinstance(message, dict):
         raise InputError(f"oslo.message must hold a JSON object, got {_kind(message)}", where=where)
-    return message, constants
+    return message, suspicious
 
 
 def _notification(
@@ -194,13 +200,12 @@ def _notification(
         raise InputError("payload is an empty list", where=where)
     rows = []
     for index, item in enumerate(payload, 1):
-        at = f"{where} sample {index}"
         try:
             if not isinstance(item, dict):
-                raise InputError(f"sample is {_kind(item)}, not an object", where=at)
-            rows.append(_sample(item, at, suspicious))
-        except InputError as exc:
-            error = SampleError(exc.reason, where=at, index=index, sample=item)
+                raise InputError(f"sample is {_kind(item)}, not an object", where=where)
+            rows.append(_sample(item, where, suspicious))
+        except InputError as exc:  # where it is, spelled out only now: most samples are fine
+            error = SampleError(exc.reason, where=f"{where} sample {index}", index=index, sample=item)
             if rejects is None:
                 raise error from None
             rejects.append(error)
@@ -213,17 +218,19 @@ def _notification(
 def _sample(s: Mapping[str, Any], where: str, suspicious: bool) -> dict[str, Any]:
     """Validate one sample dict and return its canonical row. Raises InputError."""
     get = s.get
+    # Ceilometer sends only the long keys; a short one as well means comparing each pair (`_field`).
+    field = get if _SHORT_KEYS.isdisjoint(s) else _aliased(s, where)
     message_id = _ident(get("message_id"), "message_id", where, required=True)
-    meter = _field(s, "meter", where)
+    meter = field("counter_name")
     if not isinstance(meter, str) or not meter:
         raise InputError(_missing_or_bad("counter_name", meter, "a non-empty string"), where=where)
     if len(meter) > MAX_METER:
         raise InputError(f"counter_name longer than {MAX_METER} characters", where=where)
-    kind = _field(s, "type", where)
-    if kind not in COUNTER_TYPES:
+    kind = field("counter_type")
+    if not isinstance(kind, str) or kind not in COUNTER_TYPES:  # a list or object is not hashable
         expected = "one of gauge, delta, cumulative"
         raise InputError(_missing_or_bad("counter_type", kind, expected), where=where)
-    unit = _field(s, "unit", where)
+    unit = field("counter_unit")
     if not isinstance(unit, str) or not unit or len(unit) > MAX_UNIT:
         raise InputError(_missing_or_bad("counter_unit", unit, f"a string of 1-{MAX_UNIT} characters"), where=where)
     known = _KNOWN.get(meter)
@@ -232,10 +239,10 @@ def _sample(s: Mapping[str, Any], where: str, suspicious: bool) -> dict[str, Any
             raise InputError(f"unit {unit!r} does not match meter {meter}'s unit {known[0]!r}", where=where)
         if kind != known[1]:
             raise InputError(f"counter_type {kind!r} does not match meter {meter}'s type {known[1]!r}", where=where)
-    volume = _volume(_field(s, "volume", where), where)
+    volume = _volume(field("counter_volume"), where)
     if volume < 0 and kind != "delta" and meter not in _STATUS_METERS:
         raise InputError(f"negative volume {volume:g} for {kind} meter {meter}", where=where)
-    metadata = _field(s, "metadata", where)
+    metadata = field("resource_metadata")
     if metadata is None:
         metadata = {}
     elif not isinstance(metadata, dict):
@@ -262,8 +269,17 @@ def _sample(s: Mapping[str, Any], where: str, suspicious: bool) -> dict[str, Any
     }
 
 
-def _field(s: Mapping[str, Any], canonical: str, where: str) -> Any:
-    long_key, short_key = _ALIASES[canonical]
+def _aliased(s: Mapping[str, Any], where: str) -> Callable[[str], Any]:
+    """`s.get` for a sample that may spell a field both ways: the value under either key, and an
+    error when the two disagree."""
+
+    def field(long_key: str) -> Any:
+        return _field(s, long_key, _SHORT[long_key], where)
+
+    return field
+
+
+def _field(s: Mapping[str, Any], long_key: str, short_key: str, where: str) -> Any:
     value = s.get(long_key)
     if value is None:
         return s.get(short_key)
@@ -307,6 +323,14 @@ def _volume(value: Any, where: str) -> float:
 def parse_timestamp(value: Any, where: str) -> dt.datetime:
     """ISO 8601 as OpenStack writes it (`Z`, `+00:00`, naive, space separator, µs) → naive UTC.
     A datetime (from a mapping built in Python) is taken as is, naive meaning UTC."""
+    if type(value) is str and len(value) >= 13:  # the common case first: a string with a time of day
+        try:
+            stamp = dt.datetime.fromisoformat(value)
+        except ValueError:
+            raise InputError(f"timestamp {value!r} is not ISO 8601", where=where) from None
+        if stamp.tzinfo is None:
+            return stamp
+        return _as_naive_utc(stamp, value, where)
     if isinstance(value, dt.datetime):
         return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo is not None else value
     if not isinstance(value, str) or not value:
@@ -315,26 +339,36 @@ def parse_timestamp(value: Any, where: str) -> dt.datetime:
         raise InputError(f"timestamp {value!r} has no time of day", where=where)
     try:
         stamp = dt.datetime.fromisoformat(value)
-        if stamp.tzinfo is not None:
-            stamp = stamp.astimezone(dt.UTC).replace(tzinfo=None)
-    except (ValueError, OverflowError):
+    except ValueError:
         raise InputError(f"timestamp {value!r} is not ISO 8601", where=where) from None
-    return stamp
+    return stamp if stamp.tzinfo is None else _as_naive_utc(stamp, value, where)
+
+
+def _as_naive_utc(stamp: dt.datetime, text: str, where: str) -> dt.datetime:
+    try:
+        return stamp.astimezone(dt.UTC).replace(tzinfo=None)
+    except OverflowError:  # 0001-01-01T00:00:00+01:00 is before the first UTC instant a datetime holds
+        raise InputError(f"timestamp {text!r} is not ISO 8601", where=where) from None
 
 
 # ------------------------------------------------------------------ helpers
 
 
-def _suspicious(raw: object) -> bool:
-    """Cheap gate: could this message hold NUL or a lone surrogate? Only then is the sample walked in
-    full (`_unstorable`), keeping the common path fast (NaN/Infinity are flagged while decoding).
-    Either can come from a `\\u` escape; a surrogate also from raw bytes, as json decodes UTF-8 with
-    surrogatepass (ED A0..BF ..), and anything from UTF-16/32 text (which has NUL bytes)."""
-    if isinstance(raw, bytes | bytearray):
-        return b"\\u" in raw or (not raw.isascii() and (b"\xed" in raw or b"\x00" in raw))
-    if isinstance(raw, str):
-        return "\\u" in raw or not raw.isascii()
-    return True  # an already-decoded mapping: always check
+def _escapes_nul(text: bytes | bytearray | str) -> bool:
+    """Could JSON text that msgspec decoded hold NUL? Only through a `\\u0000` escape (a raw NUL is
+    invalid JSON); a six-byte needle is also found three times faster than `\\u`, which every
+    envelope holds many of."""
+    if isinstance(text, str):
+        return "\\u0000" in text
+    return b"\\u0000" in text
+
+
+def _suspicious(text: str) -> bool:
+    """Could JSON text that json decoded (msgspec refused it, or is not installed) hold NUL or a lone
+    surrogate? Either can come from a `\\u` escape; a surrogate also from the raw text, as json
+    decodes UTF-8 with surrogatepass, and anything from UTF-16/32 text. NaN and Infinity are flagged
+    while decoding."""
+    return "\\u" in text or not text.isascii()
 
 
 def _unstorable(value: object, path: str, depth: int = 0) -> str | None:

@@ -7,18 +7,26 @@ or whose team has no lead configured, are reported back as unsent (and logged), 
 someone else. `send_messages` delivers over SMTP (plain, STARTTLS or SMTPS, optional login),
 one connection per message; a message that fails does not stop the others, and the failures
 are raised together at the end as a `ReportDeliveryError`.
+
+Each message carries the `digest` of its documents (sha256 of the attachments' names and
+bytes; the PDFs and the XLSX are byte-deterministic), so the caller can tell a message a
+recipient already has from a corrected one (`stackledger.pipeline.deliveries`), and send a
+message to some of its recipients only (`Outgoing.to_only`, `Outgoing.correction`).
 """
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import email.policy
+import hashlib
 import logging
 import smtplib
 import socket
 import ssl
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -35,6 +43,8 @@ log = logging.getLogger(__name__)
 _POLICY: Final = email.policy.SMTP.clone(max_line_length=998)
 PDF: Final = ("application", "pdf")
 XLSX: Final = ("application", "vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+FINANCE: Final = "finance"  # the message kinds
+TEAM_LEAD: Final = "team-lead"
 
 
 class ReportDeliveryError(StackLedgerError):
@@ -49,11 +59,37 @@ class ReportDeliveryError(StackLedgerError):
 
 @dataclass(frozen=True)
 class Outgoing:
+    kind: str  # FINANCE or TEAM_LEAD
     audience: str  # "finance" or "team <name>[, <name>…]"
     recipients: tuple[str, ...]
     message: EmailMessage
     attachments: tuple[str, ...]  # file names
+    digest: str  # of the attachments (`documents_digest`): the same documents, the same digest
     projects: tuple[str, ...] = ()  # project ids whose figures the message carries
+    corrects: dt.datetime | None = None  # when the documents it replaces were sent (a correction)
+
+    def to_only(self, recipients: Sequence[str]) -> Outgoing:
+        """The same message for some of its recipients only."""
+        if tuple(recipients) == self.recipients:
+            return self
+        message = copy.deepcopy(self.message)
+        message.replace_header("To", ", ".join(recipients))
+        message.replace_header("Message-ID", make_msgid(domain="stackledger"))
+        return replace(self, recipients=tuple(recipients), message=message)
+
+    def correction(self, recipients: Sequence[str], since: dt.datetime) -> Outgoing:
+        """The message for `recipients`, who received other documents for the same period at `since`:
+        its subject and first line say these replace them."""
+        outgoing = self.to_only(recipients)
+        message = copy.deepcopy(outgoing.message) if outgoing is self else outgoing.message
+        subject = str(message["Subject"])
+        message.replace_header("Subject", f"Corrected: {subject}")
+        body = message.get_body(preferencelist=("plain",))
+        if isinstance(body, EmailMessage):
+            note = (f"These figures replace those sent on {since:%Y-%m-%d %H:%M} UTC: the data of the period "
+                    "changed since.")  # fmt: skip
+            body.set_content(f"{note}\n\n{body.get_content()}")
+        return replace(outgoing, message=message, corrects=since)
 
 
 @dataclass
@@ -68,6 +104,10 @@ class Delivery:
     recipients: tuple[str, ...]
     subject: str
     attachments: tuple[str, ...]
+    kind: str = FINANCE
+    digest: str = ""
+    message_id: str = ""
+    corrects: dt.datetime | None = None  # when the documents this one replaces were sent
 
 
 def plan_messages(
@@ -78,11 +118,12 @@ def plan_messages(
     period = period_name(summary.window)
     plan = MailPlan(messages=[])
     if config.finance:
-        files = [summary_pdf, *([xlsx] if xlsx is not None else [])]
+        files = _read([summary_pdf, *([xlsx] if xlsx is not None else [])])
         subject = f"{config.subject_prefix} {organisation}: cloud costs {period} — finance summary".strip()
         body = _finance_body(summary, organisation, period, with_xlsx=xlsx is not None)
         message = _message(sender, config.finance, subject, body, files)
-        plan.messages.append(Outgoing("finance", tuple(config.finance), message, tuple(p.name for p in files)))
+        plan.messages.append(Outgoing(FINANCE, "finance", tuple(config.finance), message, tuple(files),
+                                      documents_digest(files)))  # fmt: skip
     else:
         log.warning("report email: report.email.finance is empty: the finance summary is not sent")
     by_lead: dict[str, list[ProjectReport]] = defaultdict(list)
@@ -96,20 +137,35 @@ def plan_messages(
             by_lead[config.team_leads[team]].append(report)
     for address, mine in sorted(by_lead.items()):
         teams = sorted({report.line.team for report in mine})
-        files = [project_pdfs[report.project_id] for report in mine]
+        files = _read([project_pdfs[report.project_id] for report in mine])
         label = ", ".join(teams)
         subject = f"{config.subject_prefix} {organisation}: cloud costs {period} — team {label}".strip()
         body = _team_body(mine, summary.currency, organisation, period, label)
         message = _message(sender, [address], subject, body, files)
-        plan.messages.append(Outgoing(f"team {label}", (address,), message, tuple(p.name for p in files),
-                                      tuple(report.project_id for report in mine)))  # fmt: skip
+        projects_sent = tuple(report.project_id for report in mine)
+        plan.messages.append(Outgoing(TEAM_LEAD, f"team {label}", (address,), message, tuple(files),
+                                      documents_digest(files), projects_sent))  # fmt: skip
     for reason, names in plan.unsent.items():
         log.warning("report email: %d project PDF(s) not sent (%s)", len(names), reason)
     return plan
 
 
-def send_messages(smtp: SmtpNotifierSettings, messages: Sequence[Outgoing]) -> list[Delivery]:
-    """Send each message on its own connection; raise ReportDeliveryError listing any that failed."""
+def documents_digest(files: Mapping[str, bytes]) -> str:
+    """sha256 of the attachments, names and bytes, in name order: the same documents, the same digest."""
+    digest = hashlib.sha256()
+    for name, data in sorted(files.items()):
+        digest.update(f"{name}\0{len(data)}\0".encode())
+        digest.update(data)
+    return digest.hexdigest()
+
+
+def send_messages(
+    smtp: SmtpNotifierSettings, messages: Sequence[Outgoing], on_sent: Callable[[Delivery], None] | None = None
+) -> list[Delivery]:
+    """Send each message on its own connection; raise ReportDeliveryError listing any that failed.
+
+    `on_sent` is called with each delivery as soon as the server accepted it, before the next
+    message is sent; what it raises stops the run."""
     sent: list[Delivery] = []
     failures: dict[str, str] = {}
     transient = True
@@ -122,8 +178,12 @@ def send_messages(smtp: SmtpNotifierSettings, messages: Sequence[Outgoing]) -> l
             transient &= _is_transient(error)
             log.error("report email to %s (%s) failed: %s", who, outgoing.audience, failures[who])
             continue
-        sent.append(Delivery(outgoing.audience, outgoing.recipients, str(outgoing.message["Subject"]),
-                             outgoing.attachments))  # fmt: skip
+        delivery = Delivery(outgoing.audience, outgoing.recipients, str(outgoing.message["Subject"]),
+                            outgoing.attachments, outgoing.kind, outgoing.digest,
+                            str(outgoing.message["Message-ID"]), outgoing.corrects)  # fmt: skip
+        if on_sent is not None:
+            on_sent(delivery)
+        sent.append(delivery)
     if failures:
         raise ReportDeliveryError(failures, transient=transient)
     return sent
@@ -132,7 +192,12 @@ def send_messages(smtp: SmtpNotifierSettings, messages: Sequence[Outgoing]) -> l
 # ---------------------------------------------------------------- messages
 
 
-def _message(sender: str, to: Sequence[str], subject: str, body: str, files: Sequence[Path]) -> EmailMessage:
+def _read(paths: Sequence[Path]) -> dict[str, bytes]:
+    """File name -> bytes, read once for both the message and its digest."""
+    return {path.name: path.read_bytes() for path in paths}
+
+
+def _message(sender: str, to: Sequence[str], subject: str, body: str, files: Mapping[str, bytes]) -> EmailMessage:
     mail = EmailMessage(policy=_POLICY)
     mail["Subject"] = subject
     mail["From"] = sender
@@ -140,9 +205,9 @@ def _message(sender: str, to: Sequence[str], subject: str, body: str, files: Seq
     mail["Date"] = formatdate(usegmt=True)
     mail["Message-ID"] = make_msgid(domain="stackledger")
     mail.set_content(body)
-    for path in files:
-        kind = XLSX if path.suffix == ".xlsx" else PDF
-        mail.add_attachment(path.read_bytes(), maintype=kind[0], subtype=kind[1], filename=path.name)
+    for name, data in files.items():
+        kind = XLSX if name.endswith(".xlsx") else PDF
+        mail.add_attachment(data, maintype=kind[0], subtype=kind[1], filename=name)
     return mail
 
 

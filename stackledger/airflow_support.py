@@ -368,7 +368,11 @@ def delivered(result: Any) -> dict[str, Any]:
     if unsent:
         listed = "; ".join(f"{why}: {', '.join(names)}" for why, names in unsent.items())
         log.warning("reports sent to nobody: %s", listed)
-    return {"files": len(result.paths), "messages": len(result.deliveries), "unsent": unsent}
+    skipped = sum(len(s.recipients) for s in getattr(result, "skipped", ()))
+    if skipped:  # a retry or re-run: they were sent before (`stackledger report --email --resend` sends again)
+        log.info("%d recipient(s) already had these reports: not sent again", skipped)
+    return {"files": len(result.paths), "messages": len(result.deliveries), "skipped_recipients": skipped,
+            "unsent": unsent}  # fmt: skip
 
 
 # ---------------------------------------------------------------- sensors and reports

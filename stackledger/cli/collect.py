@@ -68,6 +68,10 @@ def _report(results: Sequence[CollectResult]) -> None:
             kind = "transient" if failure.transient else "error"
             print(f"stackledger: {result.source} {result.window.label}: {failure.scope} ({kind}): {failure.reason}",
                   file=sys.stderr)  # fmt: skip
+    marked = sorted(set().union(*(result.rerate_days for result in results)))
+    if marked:
+        days = ", ".join(str(day) for day in marked)
+        print(f"stackledger: already-rated days whose usage changed, marked for re-rating: {days}", file=sys.stderr)
     for source in dict.fromkeys(result.source for result in results):
         mine = [result for result in results if result.source == source]
         stored = [result for result in mine if result.stored]

@@ -1,4 +1,4 @@
-"""`stackledger report --month YYYY-MM [--format pdf,projects,csv,xlsx,focus,json] [--out DIR] [--email]`."""
+"""`stackledger report --month YYYY-MM [--format pdf,projects,csv,xlsx,focus,json] [--out DIR] [--email [--resend]]`."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ from pathlib import Path
 
 from stackledger import pipeline
 from stackledger.cli.common import add_month, settings_from
+from stackledger.errors import ConfigError
 from stackledger.pipeline.report import FORMATS, email_reports
 
 EPILOG = """\
@@ -16,6 +17,9 @@ focus = FOCUS 1.2 CSV, one row per cost line; json = the summary's figures for o
 
 --email renders the PDFs (and the XLSX) and sends the finance summary to report.email.finance
 and each team lead (report.email.team_leads) only the PDFs of their own team's projects.
+Each recipient gets a month's documents once: a re-run skips who already received the same
+documents, and sends a correction to who received different ones (the figures changed).
+--resend sends everything again.
 """
 
 
@@ -36,6 +40,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--out", metavar="DIR", type=Path, help="output directory (default: report.out_dir)")
     parser.add_argument("--email", action="store_true", help="send the reports by email (settings: report.email)")
+    parser.add_argument(
+        "--resend", action="store_true", help="with --email: also send to recipients who already received these reports"
+    )
     parser.set_defaults(run=_run)
 
 
@@ -43,16 +50,22 @@ def _run(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     chosen = [name for value in args.formats for name in value.split(",")] if args.formats else None
     out_dir = settings.report.out_dir if args.out is None else args.out
+    if args.resend and not args.email:
+        raise ConfigError("--resend only applies with --email", key="--resend")
     if not args.email:
         for path in pipeline.render_reports(settings, args.month, chosen or list(FORMATS), out_dir):
             print(path)
         return 0
-    result = email_reports(settings, args.month, out_dir, chosen or [])
+    result = email_reports(settings, args.month, out_dir, chosen or [], resend=args.resend)
     for path in result.paths:
         print(path)
     for delivery in result.deliveries:
         files = ", ".join(delivery.attachments)
-        print(f"sent {delivery.audience} → {', '.join(delivery.recipients)}: {files}")
+        corrected = f" (corrects those sent {delivery.corrects:%Y-%m-%d %H:%M} UTC)" if delivery.corrects else ""
+        print(f"sent {delivery.audience} → {', '.join(delivery.recipients)}: {files}{corrected}")
+    for skipped in result.skipped:
+        print(f"skipped {skipped.audience} → {', '.join(skipped.recipients)}: already sent "
+              f"{skipped.sent_at:%Y-%m-%d %H:%M} UTC (--resend to send again)")  # fmt: skip
     for reason, names in result.unsent.items():
         print(f"not sent ({reason}): {', '.join(names)}")
     return 0

@@ -142,7 +142,7 @@ _PROJECTS = ("project_id", "name", "team", "budget_amount", "budget_currency", "
 
 def default_readers(settings: Settings, store: Store, sources: Iterable[str]) -> dict[str, MetricReader]:
     """The store's usage, and Gnocchi through the collector's client (settings `gnocchi`)."""
-    readers: dict[str, MetricReader] = {"store": StoreUsageReader(store)}
+    readers: dict[str, MetricReader] = {"store": StoreUsageReader(store, settings.usage.source)}
     if "gnocchi" in set(sources):
         grace = dt.timedelta(minutes=settings.gnocchi.stop_grace_minutes)
         readers["gnocchi"] = GnocchiReader(client_from_settings(settings.gnocchi), stop_grace=grace)

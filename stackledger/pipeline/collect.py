@@ -14,6 +14,12 @@ what failed. Re-running a checkpointed window is a no-op unless `force`, which r
 A window that ends less than `collect.settle_minutes` before now is stored but not
 checkpointed: its data may still arrive, so the next run collects it again.
 
+Re-collecting a day already rated (`force`, or a window collected again before it settled):
+when the collected source is the one rating reads (`usage.source`), every rated day whose usage
+rows the new ones change is marked in `rerate_days`, in the same transaction — as late samples
+mark theirs (DESIGN §4) — so the next `stackledger rate --pending` (the daily DAG) prices it
+again. A re-collect that changes nothing marks nothing.
+
 Project shards (`Shard(index, count)`, the Airflow DAG's mapped tasks): a project belongs to
 exactly one shard, by a stable hash of its id. A shard asks its source for the known projects
 it owns (the store's projects and resources) and for any project not known yet (`SHARDABLE`
@@ -29,17 +35,20 @@ import datetime as dt
 import hashlib
 import importlib
 import logging
-from collections.abc import Callable, Iterator, Sequence
+import math
+from collections import Counter
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import Connection, and_, select, tuple_
+from sqlalchemy import ColumnElement, Connection, and_, select, tuple_
 
 from collectors.base import Collected, Collector, Failure
 from stackledger.errors import ConfigError
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.inventory import project_rows, resource_rows, upsert_projects
 from stackledger.pipeline.usage import usage_records
+from stackledger.schema import USAGE_COLUMNS
 from stackledger.settings import Settings
 from stackledger.store import Store, tables
 from stackledger.window import Window
@@ -74,6 +83,7 @@ class CollectResult:
     open: bool = False  # stored, but too recent to checkpoint: collected again next run
     failures: list[Failure] = field(default_factory=list)
     shard: Shard | None = None
+    rerate_days: set[dt.date] = field(default_factory=set)  # rated days whose usage this run changed
 
     @property
     def complete(self) -> bool:
@@ -195,7 +205,8 @@ def collect_window(
     collected = _collect_shard(store, source, window, collector, shard) if shard else collector.collect(window)
     current = now if now is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
     settled = window.end <= current - dt.timedelta(minutes=settings.collect.settle_minutes)
-    result = _store_window(store, source, window, collected, checkpoint=settled, shard=shard)
+    rated = source == settings.usage.source  # rating reads this source's usage
+    result = _store_window(store, source, window, collected, checkpoint=settled, shard=shard, rated=rated)
     if result.complete:
         log.info(
             "collect %s %s: %d usage rows, %d resources, %d projects, %d requests%s",
@@ -266,7 +277,14 @@ def _known_projects(store: Store) -> list[str]:
 
 
 def _store_window(
-    store: Store, source: str, window: Window, collected: Collected, *, checkpoint: bool, shard: Shard | None = None
+    store: Store,
+    source: str,
+    window: Window,
+    collected: Collected,
+    *,
+    checkpoint: bool,
+    shard: Shard | None = None,
+    rated: bool = False,
 ) -> CollectResult:
     result = CollectResult(source, window, requests=collected.requests, failures=list(collected.failures), shard=shard)
     if not collected.complete:
@@ -275,6 +293,8 @@ def _store_window(
     resources = resource_rows(collected.resources, source=source) if len(collected.resources) else []
     projects = project_rows(collected.projects, source=source) if len(collected.projects) else []
     with store.transaction() as conn:
+        if rated:
+            result.rerate_days = _mark_changed_days(store, conn, source, window, usage, shard=shard)
         _replace_usage(store, conn, source, window, usage, shard=shard)
         _store_resources(store, conn, source, resources, partial=collected.resources_partial)
         upsert_projects(store, conn, projects)
@@ -290,11 +310,7 @@ def _replace_usage(
     store: Store, conn: Connection, source: str, window: Window, rows: list[dict[str, Any]], *, shard: Shard | None
 ) -> None:
     table = tables.usage
-    where = and_(
-        table.c.source == source,
-        table.c.charge_period_start >= window.start,
-        table.c.charge_period_start < window.end,
-    )
+    where = _window_usage(source, window)
     if shard is None:
         store.replace(conn, table, where, rows)
         return
@@ -306,6 +322,70 @@ def _replace_usage(
     for chunk in _chunks(mine):
         conn.execute(table.delete().where(where, table.c.project_id.in_(chunk)))
     store.insert(conn, table, rows)
+
+
+def _window_usage(source: str, window: Window) -> ColumnElement[bool]:
+    table = tables.usage
+    return and_(
+        table.c.source == source,
+        table.c.charge_period_start >= window.start,
+        table.c.charge_period_start < window.end,
+    )
+
+
+def _mark_changed_days(
+    store: Store, conn: Connection, source: str, window: Window, rows: list[dict[str, Any]], *, shard: Shard | None
+) -> set[dt.date]:
+    """Mark for re-rating the rated days of `window` whose stored usage rows (the shard's own)
+    differ from `rows`, which are about to replace them. Returns the days marked."""
+    rated = _rated_days(conn, window)
+    if not rated:  # the usual case, a window collected for the first time: nothing to compare
+        return set()
+    table = tables.usage
+    columns = [table.c[name] for name in USAGE_COLUMNS]
+    stored = [dict(row) for row in conn.execute(select(*columns).where(_window_usage(source, window))).mappings()]
+    if shard is not None:
+        stored = [row for row in stored if shard.owns(row["project_id"])]
+    before, after = _usage_by_day(stored), _usage_by_day(rows)
+    changed = {day for day in rated if before.get(day) != after.get(day)}
+    if changed:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        store.insert_ignore(conn, tables.rerate_days, [{"day": day, "marked_at": now} for day in sorted(changed)])
+        log.info("collect %s %s: usage of rated day(s) %s changed, marked for re-rating", source, window.label,
+                 ", ".join(map(str, sorted(changed))))  # fmt: skip
+    return changed
+
+
+def _rated_days(conn: Connection, window: Window) -> set[dt.date]:
+    period = tables.cost_lines.c.charge_period_start
+    # A cost line is one UTC day starting at midnight: a window of hours still finds its day.
+    day_start = dt.datetime.combine(window.start.date(), dt.time())
+    query = select(period).distinct().where(period >= day_start, period < window.end)
+    return {_as_datetime(stamp).date() for stamp in conn.execute(query).scalars()}
+
+
+def _usage_by_day(rows: Sequence[Mapping[str, Any]]) -> dict[dt.date, Counter[tuple[Any, ...]]]:
+    """Usage rows as a multiset per day, comparable between the store and a collector: floats
+    rounded (a database round trip may differ in the last bits), datetimes naive."""
+    days: dict[dt.date, Counter[tuple[Any, ...]]] = {}
+    for row in rows:
+        key = tuple(_comparable(row[name]) for name in USAGE_COLUMNS)
+        days.setdefault(_as_datetime(row["charge_period_start"]).date(), Counter())[key] += 1
+    return days
+
+
+def _comparable(value: Any) -> Any:
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 9)
+    if isinstance(value, dt.datetime):
+        return _as_datetime(value)
+    return value
+
+
+def _as_datetime(value: Any) -> dt.datetime:
+    """A stored timestamp as naive UTC (drivers may hand back aware ones or strings)."""
+    stamp = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return stamp.astimezone(dt.UTC).replace(tzinfo=None) if stamp.tzinfo is not None else stamp
 
 
 def _store_resources(

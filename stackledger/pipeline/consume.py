@@ -5,7 +5,7 @@ The loop, and why it is crash-safe:
 1. poll records into a pending batch, kept per partition;
 2. when the batch holds `kafka.batch_size` records (or `batch_max_bytes`), is `batch_timeout_ms`
    old, or the topic has nothing more right now, hand it to a worker, which parses it
-   (`collectors.kafka.parse_records`) and stores its samples AND dead letters in ONE transaction;
+   (`collectors.kafka.iter_rows`) as it stores its samples, then its dead letters, in ONE transaction;
 3. only after that transaction committed, and those of every earlier batch, commit exactly the
    batch's offsets (last offset + 1 per partition) to the group.
 
@@ -13,11 +13,12 @@ A crash before 3 leaves offsets where they were, so the batch is read again and 
 on `message_id` (dead letters on their fingerprint): nothing is lost, nothing counted twice. A
 database failure is retried with backoff and then raised, never followed by a commit.
 
-Workers: `kafka.workers` processes forked before the Kafka client starts (PostgreSQL only), each
-with its own connection, so parsing and storing run beside polling instead of sharing its GIL;
-with 0 workers, or on SQLite, one thread. Up to one batch per worker is in flight; offsets are
-committed in batch order, by the main thread, because a `KafkaConsumer` belongs to one thread.
-Workers ignore SIGINT/SIGTERM (the main process decides when to stop) and exit if it dies.
+Workers (`stackledger.pipeline.consume_worker`): `kafka.workers` processes forked before the Kafka
+client starts (PostgreSQL only), each with its own connection, so parsing and storing run beside
+polling instead of sharing its GIL; with 0 workers, or on SQLite, one thread. Up to one batch per
+worker is in flight; offsets are committed in batch order, by the main thread, because a
+`KafkaConsumer` belongs to one thread. Workers ignore SIGINT/SIGTERM (the main process decides when
+to stop) and exit if it dies.
 
 The invariant: an offset is committed for a partition only when every record of that partition
 below it is stored. Rebalances keep it: the listener only notes revoked partitions; after each poll
@@ -33,13 +34,10 @@ from __future__ import annotations
 import datetime as dt
 import gc
 import logging
-import multiprocessing
-import os
-import signal
 import threading
 import time
 from collections import Counter, deque
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from typing import Any, Final
@@ -54,21 +52,16 @@ from kafka.errors import (
     UnknownMemberIdError,
 )
 from kafka.structs import OffsetAndMetadata
-from sqlalchemy import exc as sa_exc
 
-from collectors.kafka import Parsed, Rebalances, lag_line, open_consumer, parse_records
+from collectors.kafka import Rebalances, lag_line, open_consumer
 from stackledger.errors import StackLedgerError, StoreError
 from stackledger.pipeline.base import store_for
-from stackledger.pipeline.sample_store import DeadLetter, store_dead_letters, store_samples
+from stackledger.pipeline.consume_worker import GC_THRESHOLD, Job, Stored, dispose_store, start_workers, store_job
 from stackledger.settings import KafkaSettings, Settings
 from stackledger.store import Store
 
 log = logging.getLogger(__name__)
 
-# Parsing allocates ~30 dicts and lists per sample, all acyclic and freed by reference counting once
-# the batch is stored; at CPython's default gen-0 threshold (700) the cyclic collector re-scans the
-# pending batch so often that it costs a quarter of the parse time. Raised for the loop, then restored.
-GC_THRESHOLD: Final = (100_000, 50, 100)
 POLL_MAX_MS: Final = 500  # the longest a poll blocks, so a stop request is seen quickly
 FINAL_COMMIT_S: Final = 15.0  # at the end, how long to wait out a rebalance to commit refused offsets
 BACKOFF_MAX_S: Final = 30.0
@@ -128,7 +121,7 @@ def consume(
         gc.set_threshold(*previous)
 
 
-# ------------------------------------------------------------------ batches and the worker side
+# ------------------------------------------------------------------ batches
 
 
 @dataclass
@@ -162,70 +155,6 @@ class _Batch:
         return {partition: records[-1][0] + 1 for partition, records in self.records.items()}
 
 
-@dataclass(frozen=True)
-class _Job:
-    """What a worker needs to parse and store one batch (pickled to worker processes)."""
-
-    url: str
-    echo: bool
-    origin: str
-    max_message_bytes: int
-    records: dict[int, list[tuple[int, bytes | None]]]
-
-
-@dataclass(frozen=True)
-class _Stored:
-    inserted: int
-    duplicates: int
-    rejected: int
-    rerate_days: set[dt.date]
-
-
-_STORES: dict[tuple[int, str], Store] = {}  # per process: a forked worker must not use its parent's pool
-
-
-def _store_job(job: _Job) -> _Stored:
-    """Parse a batch and store its samples and dead letters in one transaction (in a worker)."""
-    parsed = Parsed()
-    for partition, records in job.records.items():
-        parse_records(partition, records, job.origin, parsed, max_message_bytes=job.max_message_bytes)
-    letters = [DeadLetter.for_error(job.origin, r.location, r.error, r.raw) for r in parsed.rejected]
-    key = (os.getpid(), job.url)
-    store = _STORES.get(key) or _STORES.setdefault(key, Store(job.url, echo=job.echo))
-    marked: set[dt.date] = set()
-    try:
-        with store.transaction() as conn:
-            inserted, duplicates = store_samples(store, conn, parsed.rows, marked=marked)
-            store_dead_letters(store, conn, letters)
-    except sa_exc.DBAPIError as error:  # not an OperationalError (those are StoreErrors already)
-        raise StoreError(f"database error: {error.orig}") from None
-    return _Stored(inserted, duplicates, len(letters), marked)
-
-
-def _worker_started(parent: int) -> None:
-    """In each worker process: signals are the parent's business; die with the parent."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    gc.set_threshold(*GC_THRESHOLD)
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(1)  # orphaned (the consumer was killed): an open transaction rolls back
-
-    threading.Thread(target=watch, name="stackledger-parent-watch", daemon=True).start()
-
-
-def _executor(cfg: KafkaSettings, store: Store) -> tuple[Executor, int]:
-    """(executor, how many batches may be in flight)."""
-    if cfg.workers > 0 and store.dialect == "postgresql" and "fork" in multiprocessing.get_all_start_methods():
-        workers = ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("fork"),
-                                      initializer=_worker_started, initargs=(os.getpid(),))  # fmt: skip
-        workers.submit(int).result()  # fork them all now, before the Kafka client starts its IO thread
-        return workers, cfg.workers
-    return ThreadPoolExecutor(max_workers=1, thread_name_prefix="stackledger-store"), 1
-
-
 # ------------------------------------------------------------------ the loop
 
 
@@ -240,12 +169,12 @@ class _Loop:
         self.result = ConsumeResult(topic, group_id)
         self.rebalances = Rebalances()
         self.pending = _Batch()
-        self.inflight: deque[tuple[_Batch, Future[_Stored]]] = deque()
+        self.inflight: deque[tuple[_Batch, Future[Stored]]] = deque()
         self.done: dict[TopicPartition, int] = {}  # next offset committed (or read), for the lag line
         self.uncommitted: dict[TopicPartition, int] = {}  # stored, but the group refused the commit
         self.consumer: Any = None
         self._partitions_known_at: float | None = None
-        self.workers, self.depth = _executor(self.cfg, self.store)
+        self.workers, self.depth = start_workers(self.cfg, self.store)
         self.result.workers = self.cfg.workers if isinstance(self.workers, ProcessPoolExecutor) else 0
 
     def run(self, *, until_idle: float | None, max_messages: int | None) -> ConsumeResult:
@@ -378,10 +307,10 @@ class _Loop:
         while len(self.inflight) >= self.depth:
             self._finish_oldest()
         batch, self.pending = self.pending, _Batch()
-        self.inflight.append((batch, self.workers.submit(_store_job, self._job(batch))))
+        self.inflight.append((batch, self.workers.submit(store_job, self._job(batch))))
 
-    def _job(self, batch: _Batch) -> _Job:
-        return _Job(self.url, self.echo, self.origin, self.cfg.max_message_bytes, batch.records)
+    def _job(self, batch: _Batch) -> Job:
+        return Job(self.url, self.echo, self.origin, self.cfg.max_message_bytes, batch.records)
 
     def _flush(self) -> None:
         if self.pending:
@@ -396,8 +325,10 @@ class _Loop:
             self._drop_lost()
             self._commit({})
         if self.uncommitted:
-            log.warning("kafka: offsets of stored records not committed (%s): the next run reads them again "
-                        "and dedupes them", ", ".join(f"p{tp.partition}={n}" for tp, n in self.uncommitted.items()))
+            log.warning(
+                "kafka: offsets of stored records not committed (%s): the next run reads them again and dedupes them",
+                ", ".join(f"p{tp.partition}={n}" for tp, n in self.uncommitted.items()),
+            )
 
     def _finish_oldest(self) -> None:
         """Wait for the oldest batch in flight: retry its transaction while the database fails (never
@@ -420,7 +351,7 @@ class _Loop:
                 self.stop.wait(delay)
                 delay = min(delay * 2, BACKOFF_MAX_S)
                 attempt += 1
-                future = self.workers.submit(_store_job, self._job(batch))
+                future = self.workers.submit(store_job, self._job(batch))
                 self.inflight[0] = (batch, future)
         self.inflight.popleft()
         self._commit({TopicPartition(self.topic, p): offset for p, offset in batch.next_offsets().items()})
@@ -476,9 +407,7 @@ class _Loop:
         # After an error or a second signal, batches in flight finish or fail, but nothing more is committed.
         self.workers.shutdown(wait=True, cancel_futures=not clean)
         self.inflight.clear()
-        own = _STORES.pop((os.getpid(), self.url), None)  # the worker thread's store, in this process
-        if own is not None:
-            own.engine.dispose()
+        dispose_store(self.url)  # the worker thread's, when the batches were stored in this process
         if self.consumer is not None:
             try:
                 self.consumer.close(autocommit=False)

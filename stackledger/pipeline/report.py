@@ -6,7 +6,9 @@ figures for other tools). Every format is rendered from the same `ReportData` an
 `FinanceSummary`, so they show the same figures.
 
 `email_reports` renders the PDFs (and the XLSX) and sends the finance summary to the finance
-recipients and each team lead only their own team's project PDFs (`report.email`).
+recipients and each team lead only their own team's project PDFs (`report.email`), each
+recipient once per set of documents: a re-run skips who already has them, a correction goes
+out when the figures changed (`stackledger.pipeline.deliveries`).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ if TYPE_CHECKING:
     from reports.project import ProjectReport
     from reports.quality import Reconciliation
     from reports.summary import FinanceSummary
+    from stackledger.pipeline.deliveries import Skipped
     from stackledger.pipeline.reconcile import Reconciliation as NovaReconciliation
 
 log = logging.getLogger(__name__)
@@ -209,12 +212,20 @@ class EmailResult:
     paths: list[Path]  # every file rendered
     deliveries: list[Delivery]  # one per message sent
     unsent: dict[str, list[str]]  # reason -> project names whose PDF went to nobody
+    skipped: list[Skipped] = field(default_factory=list)  # recipients who already had these documents
 
 
-def email_reports(settings: Settings, window: Window, out_dir: Path, formats: Sequence[str] = ()) -> EmailResult:
+def email_reports(
+    settings: Settings, window: Window, out_dir: Path, formats: Sequence[str] = (), *, resend: bool = False
+) -> EmailResult:
     """Render the PDFs (plus `formats`) and send them: the finance summary to `report.email.finance`,
-    and to each team lead (`report.email.team_leads`) only the PDFs of their team's projects."""
+    and to each team lead (`report.email.team_leads`) only the PDFs of their team's projects.
+
+    A recipient who already received the same documents for the window is skipped (unless
+    `resend`); each message is recorded as soon as it is sent, so a re-run after a failure
+    sends only what did not go out."""
     from reports.mail import plan_messages, send_messages
+    from stackledger.pipeline.deliveries import DeliveryLog, still_to_send
 
     config = settings.report.email
     if config is None:
@@ -231,10 +242,13 @@ def email_reports(settings: Settings, window: Window, out_dir: Path, formats: Se
         xlsx=run.written.get("xlsx", [None])[0] if config.attach_xlsx else None,
         config=config, sender=smtp.sender, organisation=run.organisation,
     )  # fmt: skip
-    deliveries = send_messages(smtp, plan.messages)
-    log.info("report %s: emailed %d messages (%d recipients)", window.label, len(deliveries),
-             sum(len(d.recipients) for d in deliveries))  # fmt: skip
-    return EmailResult(rendered.paths, deliveries, plan.unsent)
+    sent_log = DeliveryLog(store_for(settings), window.label)
+    todo, skipped = still_to_send(window.label, plan.messages, sent_log.latest(), resend=resend)
+    deliveries = send_messages(smtp, todo, on_sent=sent_log.record)
+    log.info("report %s: emailed %d messages (%d recipients), %d recipients skipped (already sent)", window.label,
+             len(deliveries), sum(len(d.recipients) for d in deliveries),
+             sum(len(s.recipients) for s in skipped))  # fmt: skip
+    return EmailResult(rendered.paths, deliveries, plan.unsent, skipped)
 
 
 # ---------------------------------------------------------------- helpers

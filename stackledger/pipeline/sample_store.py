@@ -16,11 +16,12 @@ import datetime as dt
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, Final
 
+from psycopg.types.json import set_json_dumps
 from sqlalchemy import Connection, Table, exc, select, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import TextClause
@@ -94,18 +95,85 @@ def store_samples(
     for row in rows:
         unique.setdefault(row["message_id"], row)
     now = _utcnow()
-    records = [{**row, "ingested_at": now} for row in unique.values()]
-    if store.dialect == "postgresql" and conn.dialect.driver == "psycopg":
-        inserted = _pg_copy_samples(conn, records)
-    elif store.dialect == "postgresql":
-        inserted = _pg_insert_ignore(conn, tables.samples, records, returning="message_id")
+    if _copies(store, conn):
+        inserted = _pg_copy_samples(conn, list(unique.values()), now)
     else:
-        # Order is not needed (ids are looked up), and unordered RETURNING is batched, not row by row.
-        inserted = store.insert_ignore(conn, tables.samples, records, returning="message_id", ordered=False)
-    days = _mark_rerate(store, conn, (unique[message_id] for message_id in inserted), now)
-    if marked is not None:
-        marked.update(days)
+        records = [{**row, "ingested_at": now} for row in unique.values()]
+        if store.dialect == "postgresql":
+            inserted = _pg_insert_ignore(conn, tables.samples, records, returning="message_id")
+        else:
+            # Order is not needed (ids are looked up), and unordered RETURNING is batched, not row by row.
+            inserted = store.insert_ignore(conn, tables.samples, records, returning="message_id", ordered=False)
+    _mark_rerate(store, conn, _days_to_rerate(unique[message_id] for message_id in inserted), now, marked)
     return len(inserted), len(rows) - len(inserted)
+
+
+def store_sample_stream(
+    store: Store,
+    conn: Connection,
+    rows: Callable[[], Iterable[Mapping[str, Any]]],
+    *,
+    marked: set[dt.date] | None = None,
+) -> tuple[int, int]:
+    """`store_samples` for rows made one at a time, such as the Kafka consumer's, parsed from its
+    records as the COPY takes them: on PostgreSQL a batch is never held whole, so each row is
+    still in the CPU cache when it is written (a third less client CPU than parsing it all first).
+
+    `rows()` starts the rows; it is called a second time, and the rows stored the conflict-proof
+    way, when some of them are stored already. Unlike `store_samples` the rows are not sorted by id:
+    two consumers writing the same ids at once (the old and new owner of a partition just after a
+    rebalance) read them from the same partition, in the same order, so they do not deadlock."""
+    if not _copies(store, conn):
+        return store_samples(store, conn, list(rows()), marked=marked)
+    now = _utcnow()
+    try:
+        with conn.begin_nested():
+            inserted, duplicates, days = _copy_new_rows(conn, rows(), now)
+    except exc.IntegrityError:
+        log.debug("some samples of the batch are stored already: inserting them with ON CONFLICT")
+        return _store_staged(store, conn, list(rows()), now, marked)
+    _mark_rerate(store, conn, days, now, marked)
+    return inserted, duplicates
+
+
+def _copy_new_rows(
+    conn: Connection, rows: Iterable[Mapping[str, Any]], now: dt.datetime
+) -> tuple[int, int, set[dt.date]]:
+    """COPY rows into `samples`, each `message_id` once: (written, repeats skipped, their days to
+    re-rate). A unique violation (an id stored already) is raised, as `exc.IntegrityError`."""
+    seen: set[str] = set()
+    days: set[dt.date] = set()
+    repeats = 0
+
+    def new_rows() -> Iterator[Mapping[str, Any]]:
+        nonlocal repeats
+        for row in rows:
+            message_id = row["message_id"]
+            if message_id in seen:
+                repeats += 1
+                continue
+            seen.add(message_id)
+            _add_days(days, row)
+            yield row
+
+    _copy_rows(conn, tables.samples.name, new_rows(), now)
+    return len(seen), repeats, days
+
+
+def _store_staged(
+    store: Store, conn: Connection, rows: Sequence[Mapping[str, Any]], now: dt.datetime, marked: set[dt.date] | None
+) -> tuple[int, int]:
+    unique: dict[str, Mapping[str, Any]] = {}
+    for row in rows:
+        unique.setdefault(row["message_id"], row)
+    inserted = _pg_copy_staged(conn, sorted(unique.values(), key=_message_id), now)
+    _mark_rerate(store, conn, _days_to_rerate(unique[message_id] for message_id in inserted), now, marked)
+    return len(inserted), len(rows) - len(inserted)
+
+
+def _copies(store: Store, conn: Connection) -> bool:
+    """Whether samples go in by COPY: PostgreSQL through psycopg (3)."""
+    return store.dialect == "postgresql" and conn.dialect.driver == "psycopg"
 
 
 def store_dead_letters(store: Store, conn: Connection, letters: Iterable[DeadLetter]) -> int:
@@ -116,15 +184,27 @@ def store_dead_letters(store: Store, conn: Connection, letters: Iterable[DeadLet
     return len(store.insert_ignore(conn, tables.dead_letters, rows, returning="fingerprint", ordered=False))
 
 
-def _mark_rerate(store: Store, conn: Connection, rows: Iterable[Mapping[str, Any]], now: dt.datetime) -> set[dt.date]:
+def _days_to_rerate(rows: Iterable[Mapping[str, Any]]) -> set[dt.date]:
     days: set[dt.date] = set()
     for row in rows:
-        day = row["timestamp"].date()
-        days.add(day)
-        if row["type"] == "cumulative":
-            days.add(day + _DAY)
+        _add_days(days, row)
+    return days
+
+
+def _add_days(days: set[dt.date], row: Mapping[str, Any]) -> None:
+    """The days a new sample may change the cost of: its own; a cumulative counter's next day too."""
+    day = row["timestamp"].date()
+    days.add(day)
+    if row["type"] == "cumulative":
+        days.add(day + _DAY)
+
+
+def _mark_rerate(
+    store: Store, conn: Connection, days: set[dt.date], now: dt.datetime, marked: set[dt.date] | None
+) -> None:
+    """Mark those of `days` that have cost lines in `rerate_days` (and in `marked`, when given)."""
     if not days:
-        return set()
+        return
     period = tables.cost_lines.c.charge_period_start
     start = dt.datetime.combine(min(days), dt.time())
     end = dt.datetime.combine(max(days), dt.time()) + _DAY
@@ -133,59 +213,94 @@ def _mark_rerate(store: Store, conn: Connection, rows: Iterable[Mapping[str, Any
     if rated:
         store.insert_ignore(conn, tables.rerate_days, [{"day": day, "marked_at": now} for day in sorted(rated)])
         log.info("marked %d rated day(s) for re-rating: %s", len(rated), ", ".join(map(str, sorted(rated))))
-    return rated
+        if marked is not None:
+            marked.update(rated)
 
 
 # ------------------------------------------------------------------ PostgreSQL bulk path
 
-# The columns COPY writes, in the order `_pg_copy_samples` builds each row's tuple.
-_COPY_COLUMNS: Final = ("message_id", "meter", "type", "unit", "volume", "project_id", "user_id", "resource_id",
-                        "timestamp", "metadata", "source", "ingested_at")  # fmt: skip
+# The columns COPY writes, with the types binary COPY sends them as (varchar columns take text), in the
+# order `_copy_rows` builds each row's tuple.
+_COPY_COLUMNS: Final = (("message_id", "text"), ("meter", "text"), ("type", "text"), ("unit", "text"),
+                        ("volume", "float8"), ("project_id", "text"), ("user_id", "text"), ("resource_id", "text"),
+                        ("timestamp", "timestamp"), ("metadata", "json"), ("source", "text"),
+                        ("ingested_at", "timestamp"))  # fmt: skip
 _STAGE: Final = "stackledger_samples_stage"  # a temporary table: per session, emptied at commit
 
 
-def _pg_copy_samples(conn: Connection, records: Sequence[Mapping[str, Any]]) -> list[str]:
-    """`INSERT … ON CONFLICT DO NOTHING RETURNING message_id` for PostgreSQL through psycopg's COPY
-    into a session-local staging table: half the server CPU of `_pg_insert_ignore` (no JSON document
-    to parse, no tuplestore spilling to disk) and less client CPU. Returns the inserted ids."""
+def _pg_copy_samples(conn: Connection, records: Sequence[Mapping[str, Any]], now: dt.datetime) -> list[str]:
+    """`INSERT … ON CONFLICT DO NOTHING RETURNING message_id` for PostgreSQL, optimistically: one
+    binary COPY straight into `samples`: about half the time of COPY into a staging table and
+    `INSERT … SELECT … ON CONFLICT`, which writes every row twice. Returns the inserted ids.
+
+    When some ids are stored already (a batch read again after a crash or a rebalance, a replayed
+    file), the COPY fails with a unique violation: it is rolled back to a savepoint and the rows go
+    the staged way, whose ON CONFLICT skips them. Rows are sorted by id, so two writers of the same
+    ids take their row locks in the same order and wait for each other instead of deadlocking."""
     if not records:
         return []
+    rows = sorted(records, key=_message_id)
+    try:
+        with conn.begin_nested():
+            _copy_rows(conn, tables.samples.name, rows, now)
+    except exc.IntegrityError:
+        log.debug("some of %d samples are stored already: inserting them with ON CONFLICT", len(rows))
+        return _pg_copy_staged(conn, rows, now)
+    return [r["message_id"] for r in rows]
+
+
+def _message_id(row: Mapping[str, Any]) -> str:
+    return str(row["message_id"])
+
+
+def _pg_copy_staged(conn: Connection, records: Sequence[Mapping[str, Any]], now: dt.datetime) -> list[str]:
+    """The conflict-proof way: COPY into a session-local staging table, then `INSERT … SELECT … ON
+    CONFLICT DO NOTHING RETURNING message_id`."""
     quote = postgresql.dialect().identifier_preparer.quote
-    columns = ", ".join(quote(name) for name in _COPY_COLUMNS)
     table = quote(tables.samples.name)
+    columns = ", ".join(quote(name) for name, _ in _COPY_COLUMNS)
     # A temporary table lives in this session's pg_temp: no other session sees or races it.
     conn.exec_driver_sql(
         f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (LIKE {table} INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
     )
-    statement = f"COPY {_STAGE} ({columns}) FROM STDIN"
-    dumps = _metadata_encoder()
+    _copy_rows(conn, _STAGE, records, now)
+    insert = (
+        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_STAGE} "  # noqa: S608
+        f"ON CONFLICT DO NOTHING RETURNING {quote('message_id')}"
+    )
+    inserted = list(conn.exec_driver_sql(insert).scalars())
+    conn.exec_driver_sql(f"TRUNCATE {_STAGE}")  # a second call in the same transaction starts empty
+    return inserted
+
+
+def _copy_rows(conn: Connection, table: str, records: Iterable[Mapping[str, Any]], now: dt.datetime) -> None:
+    """COPY sample rows into `table` in binary: no text to format here or to parse on the server.
+    Raises SQLAlchemy's DBAPIError subclasses, as a statement through SQLAlchemy would."""
+    quote = postgresql.dialect().identifier_preparer.quote
+    columns = ", ".join(quote(name) for name, _ in _COPY_COLUMNS)
+    statement = f"COPY {quote(table)} ({columns}) FROM STDIN (FORMAT BINARY)"
     driver = conn.connection.driver_connection
     assert driver is not None  # a live connection inside the caller's transaction
     try:
-        with driver.cursor() as cursor, cursor.copy(statement) as copy:
-            write = copy.write_row
-            for r in records:
-                metadata = r["metadata"]
-                write((r["message_id"], r["meter"], r["type"], r["unit"], r["volume"], r["project_id"],
-                       r["user_id"], r["resource_id"], r["timestamp"],
-                       None if metadata is None else dumps(metadata), r["source"], r["ingested_at"]))  # fmt: skip
+        with driver.cursor() as cursor:
+            set_json_dumps(_metadata_encoder(), context=cursor)
+            with cursor.copy(statement) as copy:
+                copy.set_types([kind for _, kind in _COPY_COLUMNS])
+                write = copy.write_row
+                for r in records:
+                    write((r["message_id"], r["meter"], r["type"], r["unit"], r["volume"], r["project_id"],
+                           r["user_id"], r["resource_id"], r["timestamp"], r["metadata"], r["source"],
+                           now))  # fmt: skip
     except driver.Error as error:  # psycopg's own, raised outside SQLAlchemy: wrap it as SQLAlchemy would
         raise exc.DBAPIError.instance(statement, None, error, driver.Error) from error
-    inserted = conn.exec_driver_sql(
-        f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {_STAGE} "  # noqa: S608
-        f"ON CONFLICT DO NOTHING RETURNING {quote('message_id')}"
-    ).scalars().all()
-    conn.exec_driver_sql(f"TRUNCATE {_STAGE}")  # a second call in the same transaction starts empty
-    return list(inserted)
 
 
-def _metadata_encoder() -> Callable[[Any], str]:
-    """JSON text of a metadata dict: msgspec's encoder when installed (4x faster), else json's. The
+def _metadata_encoder() -> Callable[[Any], bytes | str]:
+    """JSON of a metadata dict: msgspec's encoder when installed (4x faster), else json's. The
     parser has rejected NaN, Infinity and unstorable strings, so both write the same JSON values."""
     if msgspec is None:
         return json.JSONEncoder(separators=(",", ":")).encode
-    encode = msgspec.json.Encoder().encode
-    return lambda value: encode(value).decode("utf-8")
+    return msgspec.json.Encoder().encode
 
 
 def _pg_insert_ignore(
@@ -237,4 +352,4 @@ def _utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
 
 
-__all__ = ["DeadLetter", "store_dead_letters", "store_samples"]
+__all__ = ["DeadLetter", "store_dead_letters", "store_sample_stream", "store_samples"]

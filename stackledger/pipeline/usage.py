@@ -29,6 +29,10 @@ from transforms.usage import hourly_usage
 
 log = logging.getLogger(__name__)
 
+# The sources that own the inventory (Nova's servers, Cinder's volumes): their revision wins over
+# another source's revision of the same resource from the same instant.
+INVENTORY_FIRST: Final = ("nova", "cinder")
+
 SOURCE: Final = "ceilometer"  # the usage rows this step owns (Gnocchi-derived usage would be another)
 # Only counters with a service need their previous reading; `cpu` only marks presence.
 LOOKBACK_METERS: Final = tuple(name for name, m in METERS.items() if m.kind == "cumulative" and m.service)
@@ -145,5 +149,15 @@ def _load_resources(store: Store, window: Window, lookback: dt.timedelta) -> pd.
             or_(ended.is_(None), ended > window.start - lookback),
         )
     )
-    query = select(*(resources.c[name] for name in RESOURCE_COLUMNS)).where(resources.c.resource_id.in_(alive))
-    return canonical_frame(store.frame(query), RESOURCE_COLUMNS, stage="stored resources")
+    columns = [resources.c[name] for name in RESOURCE_COLUMNS]
+    query = select(*columns, resources.c.source).where(resources.c.resource_id.in_(alive))
+    return canonical_frame(_one_revision_per_instant(store.frame(query)), RESOURCE_COLUMNS, stage="stored resources")
+
+
+def _one_revision_per_instant(frame: pd.DataFrame) -> pd.DataFrame:
+    """Each source keeps its own revisions; where two hold one from the same instant, the
+    inventory APIs' (INVENTORY_FIRST) wins, else the first source by name — so the transform
+    never sees two revisions starting together, and which one it sees does not depend on row order."""
+    rank = frame["source"].map({name: n for n, name in enumerate(INVENTORY_FIRST)}).fillna(len(INVENTORY_FIRST))
+    ordered = frame.assign(_rank=rank).sort_values(["resource_id", "valid_from", "_rank", "source"], kind="stable")
+    return ordered.drop_duplicates(["resource_id", "valid_from"]).drop(columns=["_rank", "source"])

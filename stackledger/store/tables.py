@@ -50,7 +50,8 @@ samples = Table(
     Column("metadata", JSON),
     Column("source", String(255)),
     Column("ingested_at", DateTime, nullable=False),
-    Index(None, "meter", "timestamp"),
+    # One index besides the key: each costs every ingested sample a B-tree insert, and reads select
+    # by time (usage takes every known meter of a window). Migration 0005 dropped (meter, timestamp).
     Index(None, "timestamp"),
 )
 
@@ -85,7 +86,8 @@ resources = Table(
     Column("size_gib", Float),
     Column("started_at", DateTime),
     Column("ended_at", DateTime),
-    Column("source", String(64), nullable=False),
+    # Part of the key: each collector keeps its own revisions of a resource (migration 0004).
+    Column("source", String(64), primary_key=True),
     Index(None, "project_id"),
 )
 
@@ -227,4 +229,22 @@ alarm_history = Table(
     Column("delivery", String(36), unique=True),
     Index(None, "rule", "at"),
     Index(None, "at"),
+)
+
+# Report emails sent (stackledger.pipeline.deliveries), one row per recipient: `report --email`
+# skips a recipient who already received the same documents (`digest`, the sha256 of the
+# attachments) of that kind for the window, so a re-run or a retry sends nothing twice.
+report_deliveries = Table(
+    "report_deliveries",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("window_label", String(100), nullable=False),  # Window.label: '2026-10'
+    Column("kind", String(16), nullable=False),  # finance | team-lead
+    Column("recipient", String(320), nullable=False),
+    Column("digest", String(64), nullable=False),
+    Column("audience", String(512), nullable=False),  # 'finance', 'team data'
+    Column("attachments", JSON, nullable=False),  # file names
+    Column("message_id", String(255)),
+    Column("sent_at", DateTime, nullable=False),
+    Index(None, "window_label", "kind", "recipient"),
 )

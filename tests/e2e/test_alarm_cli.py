@@ -39,11 +39,13 @@ rules:
 """
 
 
-def usage_row(project: str, resource: str, start: dt.datetime, vcpus: float) -> dict[str, Any]:
+def usage_row(
+    project: str, resource: str, start: dt.datetime, vcpus: float, source: str = "ceilometer"
+) -> dict[str, Any]:
     return {
         "charge_period_start": start, "charge_period_end": start + HOUR, "project_id": project,
         "resource_id": resource, "resource_type": "instance", "service": "compute.vcpu", "consumed_quantity": vcpus,
-        "consumed_unit": "vcpu-hour", "flavor_name": "m1.large", "source": "test",
+        "consumed_unit": "vcpu-hour", "flavor_name": "m1.large", "source": source,
     }  # fmt: skip
 
 
@@ -70,6 +72,8 @@ def seeded(any_settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPat
     usage = [usage_row("p-hot", r, t, 4.0) for t in hours for r in ("vm-1", "vm-2")]  # 8 vCPU per hour
     usage += [usage_row("p-cool", "vm-3", t, 2.0) for t in hours]
     usage += [usage_row("p-cool", "vm-3", AT - 8 * HOUR, 50.0)]  # too old to count
+    # The same hours as Gnocchi saw them: not the usage source rating reads (usage.source: ceilometer).
+    usage += [usage_row("p-hot", "vm-1", t, 100.0, source="gnocchi") for t in hours]
     with store.transaction() as conn:
         store.insert(conn, tables.usage, usage)
         store.insert(conn, tables.projects, [
@@ -120,7 +124,7 @@ def test_evaluate_list_history_and_rerun(seeded: Settings, capsys: pytest.Captur
 
 
 def test_store_usage_reader_sums_resources_then_aggregates_buckets(seeded: Settings) -> None:
-    reader = StoreUsageReader(store_for(seeded))
+    reader = StoreUsageReader(store_for(seeded), seeded.usage.source)  # ceilometer: Gnocchi's rows not added
     rule = MetricThresholdRule.model_validate({
         "name": "r", "kind": "metric_threshold", "metric": "compute.vcpu", "aggregation": "max",
         "group_by": "project", "comparison": "gt", "threshold": 1, "granularity": 7200,
@@ -133,3 +137,5 @@ def test_store_usage_reader_sums_resources_then_aggregates_buckets(seeded: Setti
     total = reader.read(rule.model_copy(update={"group_by": "total", "aggregation": "mean", "projects": ["p-cool"]}),
                         AT - 4 * HOUR, AT)  # fmt: skip
     assert total.series == {"total": [(AT - 4 * HOUR, 2.0), (AT - 2 * HOUR, 2.0)]}
+    gnocchi = StoreUsageReader(store_for(seeded), "gnocchi").read(rule, AT - 4 * HOUR, AT)
+    assert gnocchi.series == {"project:p-hot": [(AT - 4 * HOUR, 100.0), (AT - 2 * HOUR, 100.0)]}

@@ -23,7 +23,7 @@ from stackledger.errors import ConfigError
 from stackledger.pipeline import collect as collect_step
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.collect import collect_window, windows
-from stackledger.pipeline.rate import internal_rater, rate_window
+from stackledger.pipeline.rate import internal_rater, rate_pending, rate_window
 from stackledger.pipeline.usage import load_usage, prepare_usage
 from stackledger.schema import RESOURCE_COLUMNS, USAGE_COLUMNS
 from stackledger.settings import Settings
@@ -191,3 +191,44 @@ def test_rating_reads_only_the_configured_usage_source(sqlite_settings: Settings
     lines = store.frame(select(tables.cost_lines))
     assert list(lines["consumed_quantity"]) == [48.0]  # Gnocchi's 2 vCPU-h × 24, Ceilometer's rows not added
     assert Decimal(str(lines["cost"].iloc[0])) == Decimal("1.008")  # 48 × 0.0210
+
+
+def test_a_recollect_that_changes_rated_usage_marks_the_day_for_rerating(any_settings: Settings, stub: Stub) -> None:
+    usage = any_settings.usage.model_copy(update={"source": "gnocchi"})
+    settings = any_settings.model_copy(update={"usage": usage})
+    card = [internal_rater(settings)]
+
+    def recollect(quantity: float) -> set[dt.date]:
+        stub.outcomes = [Collected(usage=usage_frame(DAY, "gnocchi", quantity))]
+        result = collect_window(settings, "gnocchi", DAY, force=True, collector=stub, now=LATER)
+        assert result.stored
+        return result.rerate_days
+
+    def costs() -> list[Decimal]:
+        return [Decimal(str(cost)) for cost in store_for(settings).frame(select(tables.cost_lines.c.cost))["cost"]]
+
+    assert recollect(1.0) == set()  # collected for the first time: nothing rated yet
+    rate_window(settings, DAY, card)
+    assert costs() == [Decimal("0.504")]  # 24 vCPU-h × 0.0210
+
+    assert recollect(1.0) == set()  # the same data again: nothing to re-rate
+    assert count(settings, tables.rerate_days) == 0 and rate_pending(settings, card) == []
+
+    assert recollect(2.0) == {DAY.start.date()}  # Gnocchi's data changed after the day was rated
+    assert count(settings, tables.rerate_days) == 1
+    [rerated] = rate_pending(settings, card)
+    assert rerated.window == DAY and costs() == [Decimal("1.008")]
+    assert count(settings, tables.rerate_days) == 0
+
+
+def test_a_recollect_of_a_source_rating_does_not_read_marks_nothing(sqlite_settings: Settings, stub: Stub) -> None:
+    usage = sqlite_settings.usage.model_copy(update={"source": "gnocchi"})
+    gnocchi = sqlite_settings.model_copy(update={"usage": usage})
+    stub.outcomes = [Collected(usage=usage_frame(DAY, "gnocchi", 1.0))]
+    collect_window(gnocchi, "gnocchi", DAY, collector=stub, now=LATER)
+    rate_window(gnocchi, DAY, [internal_rater(gnocchi)])  # the day is rated (from Gnocchi's usage)
+
+    stub.outcomes = [Collected(usage=usage_frame(DAY, "gnocchi", 2.0))]  # but now rating reads ceilometer
+    result = collect_window(sqlite_settings, "gnocchi", DAY, force=True, collector=stub, now=LATER)
+    assert result.stored and result.rerate_days == set()
+    assert count(sqlite_settings, tables.rerate_days) == 0

@@ -10,12 +10,14 @@ import pandas as pd
 import pytest
 from sqlalchemy import select
 
-from stackledger.errors import SchemaError, StoreError
+from stackledger.errors import SchemaError
 from stackledger.pipeline import store_for
 from stackledger.pipeline.inventory import store_projects, store_resources
+from stackledger.pipeline.usage import _load_resources
 from stackledger.schema import PROJECT_COLUMNS, RESOURCE_COLUMNS
 from stackledger.settings import Settings
 from stackledger.store import tables
+from stackledger.window import Window
 
 T0 = dt.datetime(2026, 10, 1)
 HOUR = dt.timedelta(hours=1)
@@ -135,10 +137,18 @@ def test_missing_columns_are_a_schema_error(any_settings: Settings) -> None:
         store_projects(any_settings, projects({"project_id": "p1", "name": "a"}).drop(columns=["tags"]))
 
 
-def test_a_conflicting_key_fails_the_whole_frame(any_settings: Settings) -> None:
-    store_resources(any_settings, resources(revision("vm1", T0, None)), "gnocchi")
-    frame = resources(revision("vm2", T0, None), revision("vm1", T0, None))  # vm1@T0 belongs to gnocchi
-    with pytest.raises(StoreError, match="resources"):
-        store_resources(any_settings, frame, "nova")
-    rows = stored(any_settings, tables.resources, ["resource_id"])
-    assert list(rows["resource_id"]) == ["vm1"]  # vm2 was not written either
+def test_two_sources_keep_separate_revisions_of_the_same_resource(any_settings: Settings) -> None:
+    """(resource_id, valid_from, source) is the key: Gnocchi's and Nova's view of vm1 from the same
+    instant both stay, each source replaces only its own, and usage reads Nova's (the inventory API)."""
+    store_resources(any_settings, resources(revision("vm1", T0, None, flavor_name="from-gnocchi")), "gnocchi")
+    store_resources(any_settings, resources(revision("vm1", T0, None), revision("vm2", T0, None)), "nova")
+    store_resources(any_settings, resources(revision("vm1", T0, None, flavor_name="m1.large")), "nova")
+
+    rows = stored(any_settings, tables.resources, ["resource_id", "source", "valid_from"])
+    assert list(zip(rows["resource_id"], rows["source"], rows["flavor_name"], strict=True)) == [
+        ("vm1", "gnocchi", "from-gnocchi"), ("vm1", "nova", "m1.large"), ("vm2", "nova", "m1.small"),
+    ]  # fmt: skip
+    inventory = _load_resources(store_for(any_settings), Window(T0, T0 + HOUR), dt.timedelta(hours=24))
+    assert sorted(zip(inventory["resource_id"], inventory["flavor_name"], strict=True)) == [
+        ("vm1", "m1.large"), ("vm2", "m1.small"),
+    ]  # fmt: skip

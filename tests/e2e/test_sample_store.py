@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,15 +15,23 @@ from collectors.samples import parse_message
 from stackledger.errors import InputError
 from stackledger.pipeline import ingest_paths, store_for
 from stackledger.pipeline.ingest import DeadLetter, store_dead_letters, store_samples
+from stackledger.pipeline.sample_store import store_sample_stream
 from stackledger.settings import Settings
 from stackledger.store import Store, tables
 
 
 def row(message_id: str, **extra: Any) -> dict[str, Any]:
     sample = {
-        "message_id": message_id, "counter_name": "volume.size", "counter_type": "gauge", "counter_unit": "GiB",
-        "counter_volume": 0.1 + 0.2, "resource_id": "vol-1", "project_id": "p-1", "user_id": None,
-        "timestamp": "2026-10-01T10:00:00.123456Z", "source": "openstack",
+        "message_id": message_id,
+        "counter_name": "volume.size",
+        "counter_type": "gauge",
+        "counter_unit": "GiB",
+        "counter_volume": 0.1 + 0.2,
+        "resource_id": "vol-1",
+        "project_id": "p-1",
+        "user_id": None,
+        "timestamp": "2026-10-01T10:00:00.123456Z",
+        "source": "openstack",
         "resource_metadata": {"display_name": "données ☁", "tags": ["a", {"b": None}], "size": 10**20},
     }
     sample.update(extra)
@@ -55,13 +64,44 @@ def test_store_samples_counts_and_round_trips_exactly(any_settings: Settings) ->
     assert first.ingested_at is not None
 
 
+def test_sample_stream_skips_stored_and_repeated_ids(any_settings: Settings) -> None:
+    """The Kafka consumer's way in: rows made as they are written. When some are stored already
+    (a batch read again), PostgreSQL's COPY fails and the rows are made again and stored with ON
+    CONFLICT: counts, rows and re-rating marks are what `store_samples` gives."""
+    store = store_for(any_settings)
+    with store.transaction() as conn:
+        assert store_samples(store, conn, [row("m-1")]) == (1, 0)
+    calls = 0
+
+    def rows() -> Iterator[dict[str, Any]]:
+        nonlocal calls
+        calls += 1
+        yield from (row("m-2"), row("m-1"), row("m-3"), row("m-2"))
+
+    with store.transaction() as conn:
+        assert store_sample_stream(store, conn, rows) == (2, 2)
+    assert calls == (2 if store.dialect == "postgresql" else 1)
+    with store.transaction() as conn:
+        assert store_sample_stream(store, conn, lambda: iter([row("m-4"), row("m-4")])) == (1, 1)
+    assert set(stored(store)) == {"m-1", "m-2", "m-3", "m-4"}
+    assert stored(store)["m-4"].metadata == {"display_name": "données ☁", "tags": ["a", {"b": None}], "size": 10**20}
+
+
 def test_dead_letters_are_stored_once_and_keep_what_is_needed_to_replay(any_settings: Settings) -> None:
     store = store_for(any_settings)
     errors: list[InputError] = []
-    raw = json.dumps({"oslo.version": "2.0", "oslo.message": json.dumps({
-        "event_type": "metering", "priority": "SAMPLE",
-        "payload": [{"message_id": "x", "counter_name": "memory"}],
-    })})
+    raw = json.dumps(
+        {
+            "oslo.version": "2.0",
+            "oslo.message": json.dumps(
+                {
+                    "event_type": "metering",
+                    "priority": "SAMPLE",
+                    "payload": [{"message_id": "x", "counter_name": "memory"}],
+                }
+            ),
+        }
+    )
     parse_message(raw, "kafka metering.sample partition 0 offset 7", rejects=errors)
     letters = [
         DeadLetter.for_error("metering.sample", "partition 0 offset 7", errors[0], raw.encode()),
@@ -96,6 +136,11 @@ def test_progress_bar_draws_on_stderr_and_clears_itself(
 
 def row_source(i: int) -> dict[str, Any]:
     return {
-        "message_id": f"p-{i}", "meter": "vcpus", "type": "gauge", "unit": "vcpu", "volume": 1,
-        "resource_id": "inst-1", "timestamp": "2026-10-01T10:00:00",
+        "message_id": f"p-{i}",
+        "meter": "vcpus",
+        "type": "gauge",
+        "unit": "vcpu",
+        "volume": 1,
+        "resource_id": "inst-1",
+        "timestamp": "2026-10-01T10:00:00",
     }

@@ -13,8 +13,11 @@ from typing import Any, ClassVar
 
 import pytest
 
+from collectors.gnocchi import GnocchiCollector
 from collectors.gnocchi_client import GnocchiClient, iso
 from stackledger.errors import SourceError, TransientSourceError
+from stackledger.settings import GnocchiSourceSettings
+from stackledger.window import Window
 
 START, STOP = dt.datetime(2026, 10, 14), dt.datetime(2026, 10, 15)
 
@@ -103,6 +106,45 @@ def test_a_dead_server_fails_fast_after_the_first_full_retry() -> None:
     with pytest.raises(TransientSourceError):
         fetch(client)
     assert client.requests_sent == 4  # one try only while the server is down
+
+
+def aggregates_asked(server: str, **options: Any) -> tuple[str, Any]:
+    """The aggregates request (path with query, body) of one vcpus-only collect (empty answers)."""
+    Scripted.script = [(200, [], {}), (200, [], {})]  # the instance search and the vcpus aggregates
+    collector = GnocchiCollector(GnocchiClient(server), meters=["vcpus"], concurrency=1, **options)
+    collector.collect(Window(START, STOP))
+    return next((path, body) for path, body in Scripted.seen if path.startswith("/v1/aggregates"))
+
+
+@pytest.mark.parametrize(
+    ("options", "history"),
+    [
+        ({}, False),  # the default, every project: plain groupby (the same usage, less Gnocchi CPU)
+        ({"projects": ["p1"]}, True),  # a project filter: a resource moved out keeps its hours in p1
+        ({"use_history": True}, True),
+        ({"projects": ["p1"], "use_history": False}, False),
+    ],
+)
+def test_auto_asks_use_history_only_under_a_project_filter(server: str, options: dict[str, Any], history: bool) -> None:
+    path, body = aggregates_asked(server, **options)
+    assert ("use_history=true" in path) is history
+    # Plain groupby must be told which resources were alive; use_history keeps to the span itself.
+    assert ("started_at" in json.dumps(body["search"])) is not history
+
+
+def test_a_shard_asks_use_history(server: str) -> None:
+    """A shard sets known_projects (projects nobody owns yet are asked as "not in known")."""
+    Scripted.script = [(200, [], {}), (200, [], {})]
+    collector = GnocchiCollector(GnocchiClient(server), meters=["vcpus"], concurrency=1)
+    collector.known_projects = ["p1", "p2"]
+    collector.collect(Window(START, STOP))
+    assert any("use_history=true" in path for path, _ in Scripted.seen if path.startswith("/v1/aggregates"))
+
+
+def test_use_history_setting_defaults_to_auto_and_takes_booleans() -> None:
+    assert GnocchiSourceSettings().use_history == "auto"
+    assert GnocchiSourceSettings(use_history="true").use_history is True  # as from STACKLEDGER__GNOCCHI__...
+    assert GnocchiSourceSettings(use_history="false").use_history is False
 
 
 def test_iso_is_explicit_utc() -> None:

@@ -1,6 +1,6 @@
 """The report's pure pieces on tiny hand-made data: budgets and burn-down, the finance summary's
 figures, data-quality helpers, the flavor table, formula neutralising, file names, the XLSX's
-bytes and the JSON's numbers."""
+bytes, the JSON's numbers and the compacted chart SVG."""
 
 from __future__ import annotations
 
@@ -11,10 +11,12 @@ import zipfile
 from collections import Counter
 from collections.abc import Sequence
 from decimal import Decimal
+from xml.etree import ElementTree
 
 from openpyxl import load_workbook
 
 from reports.budget import FORECAST_OVER, NEARLY, NOT_COMPARABLE, ON_TRACK, OVER, budget_status, burn_down
+from reports.charts import compact_svg
 from reports.data import CostRow, ReportData
 from reports.facts import DayCost, MonthFacts, ProjectInfo
 from reports.formatting import neutralise, percent, signed
@@ -198,3 +200,35 @@ def test_a_nova_reconciliation_becomes_the_summary_section() -> None:
     section = reconciliation_summary(result)
     assert section.available and "1 of 2 projects agree" in section.summary
     assert section.rows == (("web", "744.0", "744.0", "+0.0"), ("db", "740.0", "744.0", "+4.0"))
+
+
+def test_compact_svg_keeps_the_drawing_in_fewer_elements() -> None:
+    svg = """<?xml version="1.0" encoding="utf-8" standalone="no"?>
+<svg xmlns:xlink="http://www.w3.org/1999/xlink" width="10pt" height="10pt" viewBox="0 0 10 10"
+ xmlns="http://www.w3.org/2000/svg" version="1.1">
+ <metadata><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#"/></metadata>
+ <defs>
+  <style type="text/css">*{stroke-linejoin: round; stroke-linecap: butt}</style>
+ </defs>
+ <g id="figure_1">
+  <g id="axes_1" clip-path="url(#c1)">
+   <defs><path id="m1" d="M 0 0 L 0 3" style="stroke: #444444"/></defs>
+   <use xlink:href="#m1" x="1" y="2" style="fill: #444444"/>
+   <text style="font-size: 8px; font-family: 'DejaVu Sans'; text-anchor: middle" x="5" y="5"
+    transform="rotate(-0 5 5)">&lt;b&gt; 数据 &amp; Ærø</text>
+   <text style="font-size: 8px" x="1" y="9" transform="rotate(-90 1 9)">EUR</text>
+  </g>
+ </g>
+</svg>""".encode()
+    compact = compact_svg(svg).decode("utf-8")
+    assert compact.startswith('<svg xmlns="http://www.w3.org/2000/svg" xmlns:xlink="http://www.w3.org/1999/xlink"')
+    assert 'stroke-linejoin="round" stroke-linecap="butt"' in compact
+    for gone in ("<metadata", "<style", 'id="figure_1"', "style=", "rotate(-0 "):
+        assert gone not in compact
+    assert '<g id="axes_1" clip-path="url(#c1)">' in compact  # a group that does something stays
+    assert '<use x="1" y="2" xlink:href="#m1" fill="#444444" />' in compact
+    assert 'transform="rotate(-90 1 9)"' in compact
+    texts = ElementTree.fromstring(compact).findall(".//{http://www.w3.org/2000/svg}text")
+    assert [(t.text, t.get("font-family"), t.get("text-anchor")) for t in texts] == [
+        ("<b> 数据 & Ærø", "'DejaVu Sans'", "middle"), ("EUR", None, None)]  # fmt: skip
+    assert compact_svg(svg) == compact_svg(svg)

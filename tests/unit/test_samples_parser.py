@@ -33,9 +33,14 @@ def counter(name: str = "memory", kind: str = "gauge", unit: str = "MiB", volume
         "resource_id": "1f8bbd6b-8ad3-4a2c-9f6e-4f4e3a4c1d2e",
         "timestamp": "2026-10-01T10:15:02.123456+00:00",
         "resource_metadata": {  # polled instance metadata (compute/pollsters/util.py)
-            "display_name": "web-1", "instance_type": "m1.small", "vcpus": 1, "memory_mb": 2048,
+            "display_name": "web-1",
+            "instance_type": "m1.small",
+            "vcpus": 1,
+            "memory_mb": 2048,
             "flavor": {"name": "m1.small", "vcpus": 1, "ram": 2048, "disk": 20, "id": "2"},
-            "host": "compute-1", "status": "active", "image_ref": "70a599e0-31e7-49b7-b260-868f441e862b",
+            "host": "compute-1",
+            "status": "active",
+            "image_ref": "70a599e0-31e7-49b7-b260-868f441e862b",
         },
         "message_id": "e3b0c442-a4b6-11ef-8f1c-0242ac120002",
         "monotonic_time": None,
@@ -118,7 +123,10 @@ def test_every_meter_ceilometer_defines_is_accepted_with_its_declared_type_and_u
     """Known meters must match schema.METERS; unknown ones (image.download, bandwidth …) are stored too."""
     row = parse_one(counter(definition["name"], definition["type"], str(definition["unit"]), volume=3))
     assert (row["meter"], row["type"], row["unit"], row["volume"]) == (
-        definition["name"], definition["type"], str(definition["unit"]), 3.0,
+        definition["name"],
+        definition["type"],
+        str(definition["unit"]),
+        3.0,
     )
 
 
@@ -130,11 +138,19 @@ def test_every_meter_we_rate_is_accepted(name: str) -> None:
 
 
 def test_hand_written_short_keys_are_accepted() -> None:
-    row = parse_one({
-        "message_id": "hand-1", "meter": "volume.size", "type": "gauge", "unit": "GiB", "volume": "20",
-        "resource_id": "vol-1", "project_id": "p1", "timestamp": "2026-10-01T10:00:00Z",
-        "metadata": {"volume_type": "ssd"},
-    })
+    row = parse_one(
+        {
+            "message_id": "hand-1",
+            "meter": "volume.size",
+            "type": "gauge",
+            "unit": "GiB",
+            "volume": "20",
+            "resource_id": "vol-1",
+            "project_id": "p1",
+            "timestamp": "2026-10-01T10:00:00Z",
+            "metadata": {"volume_type": "ssd"},
+        }
+    )
     assert row["volume"] == 20.0
     assert row["metadata"] == {"volume_type": "ssd"}
     assert row["user_id"] is None and row["source"] is None
@@ -153,7 +169,9 @@ def test_oslo_envelope_with_several_samples() -> None:
     ]
     rows = parse_message(envelope(notification(samples)).encode(), WHERE)
     assert [(r["message_id"], r["meter"], r["volume"]) for r in rows] == [
-        ("m-1", "vcpus", 2.0), ("m-2", "memory", 2048.0), ("m-3", "cpu", 1.2e12),
+        ("m-1", "vcpus", 2.0),
+        ("m-2", "memory", 2048.0),
+        ("m-3", "cpu", 1.2e12),
     ]
 
 
@@ -230,6 +248,7 @@ def test_a_mapping_built_in_python_may_carry_a_datetime() -> None:
         ({"timestamp": 1727777702}, "timestamp must be an ISO 8601 string, got number"),
         ({"counter_type": "counter"}, "counter_type 'counter' is not one of gauge, delta, cumulative"),
         ({"counter_type": None}, "missing counter_type"),
+        ({"counter_type": ["gauge"]}, "counter_type must be one of gauge, delta, cumulative, got array"),
         ({"counter_unit": None}, "missing counter_unit"),
         ({"counter_unit": "B"}, "unit 'B' does not match meter memory's unit 'MiB'"),
         ({"counter_type": "cumulative"}, "counter_type 'cumulative' does not match meter memory's type 'gauge'"),
@@ -256,8 +275,10 @@ def test_bad_sample_is_rejected_with_a_clear_reason(change: dict, expected: str)
         (json.dumps(counter()).replace("512", "NaN"), "counter_volume nan is not a finite number"),
         (json.dumps(counter()).replace("512", "Infinity"), "counter_volume inf is not a finite number"),
         (json.dumps(counter()).replace("512", "1e999"), "counter_volume inf is not a finite number"),
-        (json.dumps(counter(resource_metadata={"ratio": 1.0})).replace("1.0", "-Infinity"),
-         "resource_metadata.ratio is not a finite number"),
+        (
+            json.dumps(counter(resource_metadata={"ratio": 1.0})).replace("1.0", "-Infinity"),
+            "resource_metadata.ratio is not a finite number",
+        ),
         (json.dumps(counter(resource_metadata={"name": "a\x00b"})), "resource_metadata.name contains a NUL character"),
         (json.dumps(counter(resource_metadata={"name": "caf\ud800"})), "contains invalid Unicode"),
         (json.dumps(counter(resource_id="r\x00")), "resource_id contains a NUL character"),
@@ -298,13 +319,17 @@ def test_negative_values_allowed_where_upstream_sends_them() -> None:
         ("[" * 100_000 + "]" * 100_000, "not valid JSON (nested too deeply)"),
         (envelope(notification([counter()]), version="1.0"), "unsupported oslo.version '1.0'"),
         (json.dumps({"oslo.message": json.dumps(notification([counter()]))}), "unsupported oslo.version None"),
-        (json.dumps({"oslo.version": "2.0", "oslo.message": notification([counter()])}),
-         "oslo.message must be a JSON string, got object"),
+        (
+            json.dumps({"oslo.version": "2.0", "oslo.message": notification([counter()])}),
+            "oslo.message must be a JSON string, got object",
+        ),
         (json.dumps({"oslo.version": "2.0"}), "oslo.message must be a JSON string, got null"),
         (envelope("{not json"), "oslo.message is not valid JSON"),
         (envelope("[]"), "oslo.message must hold a JSON object, got array"),
-        (envelope(notification([counter()], "compute.instance.exists")),
-         "event_type 'compute.instance.exists' is not a metering notification"),
+        (
+            envelope(notification([counter()], "compute.instance.exists")),
+            "event_type 'compute.instance.exists' is not a metering notification",
+        ),
         (envelope(notification([counter()], "meteringfoo")), "is not a metering notification"),
         (envelope(notification([counter()], priority="INFO")), "priority 'INFO' is not SAMPLE"),
         (json.dumps({"payload": [counter()]}), "notification has no event_type"),
