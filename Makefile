@@ -14,6 +14,7 @@ bench: venv
 
 lint: venv
 	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
 	.venv/bin/mypy
 
 venv:

@@ -101,10 +101,17 @@ def in_force(frame: pd.DataFrame, resources: pd.DataFrame, column: str) -> pd.Da
     keys = _keyed(codes.get_indexer(changed["resource_id"].to_numpy(dtype=object)), changes)
     low = np.searchsorted(keys, _keyed(code, start), side="right")
     high = np.searchsorted(keys, _keyed(code, start + HOUR.value), side="left")
-    ends = pd.DataFrame({"t": start + HOUR.value - 1, "row": np.arange(len(frame)),
-                         "resource_id": pd.Series(frame["resource_id"].to_numpy(dtype=object), dtype=object)})
-    starts = revisions.assign(t=revisions["valid_from"].to_numpy(dtype="datetime64[ns]").view(np.int64),
-                              resource_id=revisions["resource_id"].astype(object))
+    ends = pd.DataFrame(
+        {
+            "t": start + HOUR.value - 1,
+            "row": np.arange(len(frame)),
+            "resource_id": pd.Series(frame["resource_id"].to_numpy(dtype=object), dtype=object),
+        }
+    )
+    starts = revisions.assign(
+        t=revisions["valid_from"].to_numpy(dtype="datetime64[ns]").view(np.int64),
+        resource_id=revisions["resource_id"].astype(object),
+    )
     at_end = pd.merge_asof(ends.sort_values("t"), starts.sort_values("t"), on="t", by="resource_id",
                            direction="backward").sort_values("row")  # fmt: skip
     # Before its first revision a resource has its first revision's value (as transforms.usage reads it).
@@ -139,9 +146,7 @@ def sizes(frame: pd.DataFrame, *, per: str = "resource") -> pd.Series:
     return pd.Series(latest["value"].to_numpy(dtype=float), index=index, dtype="float64")
 
 
-def readings(
-    hours: pd.DataFrame, meter: str, *, lifetimes: pd.DataFrame, attribute: str | None
-) -> pd.DataFrame:
+def readings(hours: pd.DataFrame, meter: str, *, lifetimes: pd.DataFrame, attribute: str | None) -> pd.DataFrame:
     """Hourly values as SAMPLE_COLUMNS readings of `meter`, one per resource and hour.
 
     Each reading sits in its hour's last second — or the last second before the resource ended,

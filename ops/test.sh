@@ -19,7 +19,7 @@ done
 "$REPO_ROOT/ops/up.sh" "${TEST_SERVICES[@]}"
 set -a; source "$OPS_DIR/env"; set +a
 
-log "ruff"; .venv/bin/ruff check .
+log "ruff"; .venv/bin/ruff check .; .venv/bin/ruff format --check .
 log "mypy"; .venv/bin/mypy
 log "pytest"
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.

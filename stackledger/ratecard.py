@@ -375,4 +375,3 @@ class _Checker:
         exponent = value.normalize().as_tuple().exponent
         if isinstance(exponent, int) and -exponent > decimals:
             raise self.fail(key, f"expected at most {decimals} decimal places (got {value})")
-

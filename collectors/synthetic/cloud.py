@@ -189,9 +189,7 @@ class _Builder:
     # ------------------------------------------------------------ projects
 
     def projects(self) -> dict[str, Project]:
-        users = {
-            team: tuple(User(self.hex_id(), name) for name in names) for team, names in self.spec.users.items()
-        }
+        users = {team: tuple(User(self.hex_id(), name) for name in names) for team, names in self.spec.users.items()}
         projects: dict[str, Project] = {}
         for p in self.spec.projects:
             parent = projects[p.parent].project_id if p.parent else None

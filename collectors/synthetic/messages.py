@@ -243,8 +243,10 @@ def _lifecycle(r: Resource) -> list[tuple[dt.datetime, str]]:
     """(time the notification was emitted, event_type) for a resource's create/resize/delete."""
     second = dt.timedelta(seconds=1)
     if r.resource_type == "instance":
-        create, resize, delete = "compute.instance.create.end", "compute.instance.resize_finish.end", (
-            "compute.instance.delete.end"
+        create, resize, delete = (
+            "compute.instance.create.end",
+            "compute.instance.resize_finish.end",
+            ("compute.instance.delete.end"),
         )
     elif r.resource_type == "image":
         create, resize, delete = "image.upload", "image.update", "image.delete"
@@ -289,8 +291,13 @@ class _MetadataCache:
             "host": hashlib.sha224((r.project.project_id + (r.host or "")).encode()).hexdigest(),
             "instance_host": r.host,
             "flavor": {
-                "id": flavor.flavor_id, "name": flavor.name, "vcpus": flavor.vcpus, "ram": flavor.ram_mib,
-                "disk": flavor.disk_gib, "ephemeral": 0, "swap": 0,
+                "id": flavor.flavor_id,
+                "name": flavor.name,
+                "vcpus": flavor.vcpus,
+                "ram": flavor.ram_mib,
+                "disk": flavor.disk_gib,
+                "ephemeral": 0,
+                "swap": 0,
             },
             "status": "active",
             "state": "active",

@@ -33,8 +33,14 @@ from collectors.synthetic.counters import counter_deltas, counter_series, cycle_
 from stackledger.schema import SERVICES
 
 TRUTH_COLUMNS = (
-    "project_id", "resource_id", "resource_type", "service", "flavor_name", "volume_type",
-    "consumed_quantity", "consumed_unit",
+    "project_id",
+    "resource_id",
+    "resource_type",
+    "service",
+    "flavor_name",
+    "volume_type",
+    "consumed_quantity",
+    "consumed_unit",
 )
 _HOUR = dt.timedelta(hours=1)
 _GIB = 1024**3

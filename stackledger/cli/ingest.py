@@ -54,8 +54,10 @@ def _report(result: IngestResult) -> None:
         print(f"stackledger: rejected {example}", file=sys.stderr)
     if result.rejected > len(result.examples):
         more = result.rejected - len(result.examples)
-        print(f"stackledger: … and {more} more rejected (first {EXAMPLES_MAX} shown; all are in dead_letters)",
-              file=sys.stderr)
+        print(
+            f"stackledger: … and {more} more rejected (first {EXAMPLES_MAX} shown; all are in dead_letters)",
+            file=sys.stderr,
+        )
     if result.rerate_days:
         days = ", ".join(str(day) for day in sorted(result.rerate_days))
         print(f"stackledger: already-rated days marked for re-rating: {days}", file=sys.stderr)

@@ -192,7 +192,13 @@ def read_states(conn: Connection) -> dict[AlarmKey, AlarmState]:
     rows = conn.execute(select(tables.alarm_states)).mappings().all()
     return {
         (key := AlarmKey(r["rule"], r["condition"], r["scope_key"])): AlarmState(
-            key, r["state"], r["severity"], r["since"], r["evaluated_at"], r["reason"] or "", r["last_notified_at"],
+            key,
+            r["state"],
+            r["severity"],
+            r["since"],
+            r["evaluated_at"],
+            r["reason"] or "",
+            r["last_notified_at"],
             bool(r["snoozed_pending"]),
         )
         for r in rows
@@ -229,8 +235,12 @@ def _record_outcomes(store: Store, deliveries: list[Delivery], ids: Mapping[tupl
         for delivery in deliveries:
             row = history.c.delivery == ids[(id(delivery.notification), delivery.notifier)]
             conn.execute(
-                history.update().where(row).values(
-                    outcome="sent" if delivery.ok else "failed", attempts=delivery.attempts, error=delivery.error,
+                history.update()
+                .where(row)
+                .values(
+                    outcome="sent" if delivery.ok else "failed",
+                    attempts=delivery.attempts,
+                    error=delivery.error,
                     recorded_at=delivery.finished_at,
                 )
             )
@@ -291,4 +301,3 @@ def _instant(at: dt.datetime | None) -> dt.datetime:
 
 def _wall_clock() -> dt.datetime:
     return dt.datetime.now(dt.UTC).replace(tzinfo=None)
-

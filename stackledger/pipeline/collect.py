@@ -388,9 +388,7 @@ def _as_datetime(value: Any) -> dt.datetime:
     return stamp.astimezone(dt.UTC).replace(tzinfo=None) if stamp.tzinfo is not None else stamp
 
 
-def _store_resources(
-    store: Store, conn: Connection, source: str, rows: list[dict[str, Any]], *, partial: bool
-) -> None:
+def _store_resources(store: Store, conn: Connection, source: str, rows: list[dict[str, Any]], *, partial: bool) -> None:
     """Replace every stored revision of these resources, or (`partial`) just the same revisions."""
     table = tables.resources
     if partial:
@@ -410,7 +408,11 @@ def _checkpoint(store: Store, conn: Connection, source: str, window: Window, row
     where = and_(table.c.source == source, table.c.window_start == window.start)
     now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
     record = {
-        "source": source, "window_start": window.start, "window_end": window.end, "rows": rows, "completed_at": now,
+        "source": source,
+        "window_start": window.start,
+        "window_end": window.end,
+        "rows": rows,
+        "completed_at": now,
     }
     store.replace(conn, table, where, [record])
 

@@ -95,7 +95,11 @@ def ingest_paths(settings: Settings, paths: Sequence[str], *, progress: bool = F
             continue
         log.info(
             "ingest %s: read %d lines, ingested %d, duplicates %d, rejected %d%s",
-            source.name, counts.read, counts.ingested, counts.duplicates, counts.rejected,
+            source.name,
+            counts.read,
+            counts.ingested,
+            counts.duplicates,
+            counts.rejected,
             f" (stopped: {counts.error.reason})" if counts.error else "",
         )
     return result

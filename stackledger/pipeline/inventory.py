@@ -134,9 +134,11 @@ def resource_rows(frame: pd.DataFrame, *, source: str) -> list[dict[str, Any]]:
             raise SchemaError(f"{where}: valid_from is missing (use started_at for a single revision)")
         if record["valid_to"] is not None and record["valid_to"] <= record["valid_from"]:
             raise SchemaError(f"{where}: valid_to {record['valid_to']} is not after valid_from {record['valid_from']}")
-        if record["ended_at"] is not None and record["started_at"] is not None and record["ended_at"] < record[
-            "started_at"
-        ]:
+        if (
+            record["ended_at"] is not None
+            and record["started_at"] is not None
+            and record["ended_at"] < record["started_at"]
+        ):
             raise SchemaError(f"{where}: ended_at {record['ended_at']} is before started_at {record['started_at']}")
         record["source"] = source
         rows.append(record)

@@ -19,15 +19,32 @@ from stackledger.settings import Settings
 from stackledger.store import Store, tables
 
 
-def counter(message_id: str, name: str = "vcpus", kind: str = "gauge", unit: str = "vcpu", volume: Any = 2,
-            timestamp: str = "2026-10-01T10:00:00.000000+00:00", **extra: Any) -> dict[str, Any]:
+def counter(
+    message_id: str,
+    name: str = "vcpus",
+    kind: str = "gauge",
+    unit: str = "vcpu",
+    volume: Any = 2,
+    timestamp: str = "2026-10-01T10:00:00.000000+00:00",
+    **extra: Any,
+) -> dict[str, Any]:
     """A sample as ceilometer/publisher/utils.py::meter_message_from_counter builds it."""
     sample = {
-        "source": "openstack", "counter_name": name, "counter_type": kind, "counter_unit": unit,
-        "counter_volume": volume, "user_id": "u-1", "user_name": None, "project_id": "p-1",
-        "project_name": None, "resource_id": "inst-1", "timestamp": timestamp,
+        "source": "openstack",
+        "counter_name": name,
+        "counter_type": kind,
+        "counter_unit": unit,
+        "counter_volume": volume,
+        "user_id": "u-1",
+        "user_name": None,
+        "project_id": "p-1",
+        "project_name": None,
+        "resource_id": "inst-1",
+        "timestamp": timestamp,
         "resource_metadata": {"instance_type": "m1.small", "display_name": "web-1"},
-        "message_id": message_id, "monotonic_time": None, "message_signature": "",
+        "message_id": message_id,
+        "monotonic_time": None,
+        "message_signature": "",
     }
     sample.update(extra)
     return sample
@@ -35,8 +52,13 @@ def counter(message_id: str, name: str = "vcpus", kind: str = "gauge", unit: str
 
 def envelope(samples: list[Any], event_type: str = "metering", version: str = "2.0") -> str:
     inner = {
-        "message_id": "n-1", "publisher_id": "telemetry.publisher.ctl-1", "event_type": event_type,
-        "priority": "SAMPLE", "payload": samples, "timestamp": "2026-10-01 10:00:01.028195", "_context": {},
+        "message_id": "n-1",
+        "publisher_id": "telemetry.publisher.ctl-1",
+        "event_type": event_type,
+        "priority": "SAMPLE",
+        "payload": samples,
+        "timestamp": "2026-10-01 10:00:01.028195",
+        "_context": {},
     }
     return json.dumps({"oslo.version": version, "oslo.message": json.dumps(inner)})
 
@@ -48,8 +70,20 @@ LINES: list[tuple[str, str | None]] = [
     ("", None),  # blank: skipped, still counted
     (envelope([counter("good-3"), counter("good-4", "cpu", "cumulative", "ns", 1.5e12)]), None),
     (envelope([counter("good-3")], event_type="metering.vcpus"), None),  # per_meter_topic copy → duplicate
-    (json.dumps({"message_id": "good-5", "meter": "volume.size", "type": "gauge", "unit": "GiB", "volume": 10,
-                 "resource_id": "vol-1", "timestamp": "2026-10-01T11:00:00Z"}), None),
+    (
+        json.dumps(
+            {
+                "message_id": "good-5",
+                "meter": "volume.size",
+                "type": "gauge",
+                "unit": "GiB",
+                "volume": 10,
+                "resource_id": "vol-1",
+                "timestamp": "2026-10-01T11:00:00Z",
+            }
+        ),
+        None,
+    ),
     (json.dumps(counter("unknown-meter", "hardware.cpu.util", unit="%", volume=12.5)), None),
     ("this is not json", "not valid JSON"),
     ("[1, 2, 3]", "expected a JSON object, got array"),
@@ -65,8 +99,10 @@ LINES: list[tuple[str, str | None]] = [
     (envelope([counter("bad-event")], event_type="compute.instance.exists"), "is not a metering notification"),
     (json.dumps(counter("bad-nul", resource_metadata={"display_name": "web\x00"})), "contains a NUL character"),
     (json.dumps(counter("bad-long", resource_id="r" * 300)), "resource_id longer than 255 characters"),
-    (envelope([counter("good-6"), counter("bad-in-envelope", volume="two"), counter("good-7")]),
-     "counter_volume 'two' is not a number"),
+    (
+        envelope([counter("good-6"), counter("bad-in-envelope", volume="two"), counter("good-7")]),
+        "counter_volume 'two' is not a number",
+    ),
 ]
 GOOD_IDS = {"good-1", "good-2", "good-3", "good-4", "good-5", "good-6", "good-7", "unknown-meter"}
 # (location, reason fragment) of every dead letter the file must produce
@@ -194,13 +230,27 @@ def _rate(store: Store, day: dt.date) -> None:
     """Simulate `stackledger rate` having priced a day: one cost line."""
     start = dt.datetime.combine(day, dt.time())
     with store.transaction() as conn:
-        conn.execute(tables.cost_lines.insert(), {
-            "charge_period_start": start, "charge_period_end": start + dt.timedelta(days=1),
-            "project_id": "p-1", "resource_id": "inst-1", "resource_type": "instance", "service": "compute.vcpu",
-            "flavor_name": "m1.small", "consumed_quantity": 48.0, "consumed_unit": "vCPU-hour",
-            "price_book": "internal", "sku": "compute.vcpu", "list_unit_price": 0.01, "pricing_quantity": 48,
-            "pricing_unit": "vCPU-hour", "cost": 0.48, "currency": "EUR",
-        })
+        conn.execute(
+            tables.cost_lines.insert(),
+            {
+                "charge_period_start": start,
+                "charge_period_end": start + dt.timedelta(days=1),
+                "project_id": "p-1",
+                "resource_id": "inst-1",
+                "resource_type": "instance",
+                "service": "compute.vcpu",
+                "flavor_name": "m1.small",
+                "consumed_quantity": 48.0,
+                "consumed_unit": "vCPU-hour",
+                "price_book": "internal",
+                "sku": "compute.vcpu",
+                "list_unit_price": 0.01,
+                "pricing_quantity": 48,
+                "pricing_unit": "vCPU-hour",
+                "cost": 0.48,
+                "currency": "EUR",
+            },
+        )
 
 
 def rerate_days(store: Store) -> list[dt.date]:
@@ -216,13 +266,16 @@ def test_late_sample_for_a_rated_day_marks_it_for_rerating(
     _rate(cli_env, dt.date(2026, 10, 1))
     _rate(cli_env, dt.date(2026, 10, 4))
 
-    late = write(tmp_path / "late.jsonl", [
-        json.dumps(counter("early", timestamp="2026-10-01T09:00:00Z")),  # duplicate: marks nothing
-        json.dumps(counter("late", timestamp="2026-10-01T23:30:00Z")),  # rated day → marked
-        json.dumps(counter("unrated", timestamp="2026-10-02T08:00:00Z")),  # day not rated → not marked
-        # A late counter reading changes the next reading's delta, which may fall on the next day.
-        json.dumps(counter("late-counter", "cpu", "cumulative", "ns", 9e11, timestamp="2026-10-03T23:55:00Z")),
-    ])
+    late = write(
+        tmp_path / "late.jsonl",
+        [
+            json.dumps(counter("early", timestamp="2026-10-01T09:00:00Z")),  # duplicate: marks nothing
+            json.dumps(counter("late", timestamp="2026-10-01T23:30:00Z")),  # rated day → marked
+            json.dumps(counter("unrated", timestamp="2026-10-02T08:00:00Z")),  # day not rated → not marked
+            # A late counter reading changes the next reading's delta, which may fall on the next day.
+            json.dumps(counter("late-counter", "cpu", "cumulative", "ns", 9e11, timestamp="2026-10-03T23:55:00Z")),
+        ],
+    )
     code, out, err = run(capsys, str(late))
     assert (code, out) == (0, "ingested 3, duplicates 1, rejected 0\n")
     assert "already-rated days marked for re-rating: 2026-10-01, 2026-10-04" in err

@@ -89,7 +89,8 @@ def test_store_resources_replaces_the_sources_rows_for_the_given_ids(any_setting
     store_resources(
         any_settings,
         resources(
-            revision("vm1", T0, resize), revision("vm1", resize, None, flavor_name="m1.large", vcpus=4.0),
+            revision("vm1", T0, resize),
+            revision("vm1", resize, None, flavor_name="m1.large", vcpus=4.0),
             revision("vm2", T0, None),
         ),
         "nova",

@@ -36,7 +36,7 @@ from stackledger.store import tables
 MONTH = "2026-10"
 XSS_NAME = "<script>alert(1)</script> Ærø"
 CJK_NAME = "数据平台 中文"
-FORMULA_NAME = "=HYPERLINK(\"http://x\",\"y\")"
+FORMULA_NAME = '=HYPERLINK("http://x","y")'
 PROJECTS: list[dict[str, Any]] = [
     {"project_id": "p-xss", "name": XSS_NAME, "team": "Nordic & Co", "cost_center": "4711", "source": "keystone",
      "budget_amount": Decimal("60000"), "budget_currency": "EUR", "budget_period": "month"},

@@ -19,9 +19,18 @@ T0 = dt.datetime(2026, 10, 1)
 
 def sample(message_id: str) -> dict[str, object]:
     return {
-        "message_id": message_id, "meter": "vcpus", "type": "gauge", "unit": "vcpu", "volume": 2.0,
-        "project_id": "p1", "user_id": "u1", "resource_id": "r1", "timestamp": T0,
-        "metadata": {"flavor_name": "m1.small"}, "source": "openstack", "ingested_at": T0,
+        "message_id": message_id,
+        "meter": "vcpus",
+        "type": "gauge",
+        "unit": "vcpu",
+        "volume": 2.0,
+        "project_id": "p1",
+        "user_id": "u1",
+        "resource_id": "r1",
+        "timestamp": T0,
+        "metadata": {"flavor_name": "m1.small"},
+        "source": "openstack",
+        "ingested_at": T0,
     }
 
 

@@ -367,8 +367,15 @@ def test_starttls_login_and_https_webhook_are_verified(any_settings: Settings, t
     # repeat_actions: the second evaluation notifies again although nothing changed.
     rules.write_text(RULES.replace("[log, email, webhook, kafka]", "[email, webhook]\n    repeat_actions: true"))
     with smtp_server(tls) as (mailbox, port), webhook_server(tls=tls) as hook:
-        email_config = {"host": "127.0.0.1", "port": port, "security": "starttls", "ca_bundle": str(ca_file),
-                        "username": "alarms", "password": SMTP_PASSWORD, "recipients": ["ops@cloud.example"]}
+        email_config = {
+            "host": "127.0.0.1",
+            "port": port,
+            "security": "starttls",
+            "ca_bundle": str(ca_file),
+            "username": "alarms",
+            "password": SMTP_PASSWORD,
+            "recipients": ["ops@cloud.example"],
+        }
         settings = configure(any_settings, rules, {
             "email": email_config, "webhook": {"url": url_of(hook, "https"), "secret": SECRET,
                                                "ca_bundle": str(ca_file)},

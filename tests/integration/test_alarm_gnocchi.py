@@ -139,8 +139,11 @@ rules:
     threshold: 1
 """)  # fmt: skip
     alarms = AlarmSettings.model_validate({"rules": str(rules)})
-    gnocchi = GnocchiSourceSettings(url=seeded["url"], user=seeded["user"],  # the collector's section
-                                    stop_grace_minutes=int(GRACE.total_seconds() // 60))
+    gnocchi = GnocchiSourceSettings(
+        url=seeded["url"],
+        user=seeded["user"],  # the collector's section
+        stop_grace_minutes=int(GRACE.total_seconds() // 60),
+    )
     settings = any_settings.model_copy(update={"alarms": alarms, "gnocchi": gnocchi})
     result = evaluate_alarms(settings, NOW)
     states = alarm_states(settings).set_index("scope_key")["state"].to_dict()

@@ -64,8 +64,10 @@ BAD: list[tuple[bytes | None, str]] = [
     (HUGE, "over kafka.max_message_bytes"),
     (b"[" * 50_000 + b"]" * 50_000, "nested too deeply"),
     (json.dumps({"oslo.version": "1.0", "oslo.message": "{}"}).encode(), "unsupported oslo.version '1.0'"),
-    (json.dumps({"oslo.version": "2.0", "oslo.message": {"payload": []}}).encode(),
-     "oslo.message must be a JSON string, got object"),
+    (
+        json.dumps({"oslo.version": "2.0", "oslo.message": {"payload": []}}).encode(),
+        "oslo.message must be a JSON string, got object",
+    ),
     (json.dumps({"oslo.version": "2.0", "oslo.message": "{not json"}).encode(), "oslo.message is not valid JSON"),
     (json.dumps({"oslo.version": "2.0", "oslo.message": "[1]"}).encode(), "oslo.message must hold a JSON object"),
     (_notification(event_type="compute.instance.exists"), "is not a metering notification"),

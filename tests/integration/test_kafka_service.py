@@ -61,8 +61,7 @@ def test_round_trip_exact_counts_per_partition() -> None:
 def _round_trip(bootstrap: str, topic: str) -> None:
     producer = KafkaProducer(bootstrap_servers=bootstrap, acks="all")
     sent = [
-        producer.send(topic, value=f"{i}".encode(), partition=i % PARTITIONS)
-        for i in range(PARTITIONS * PER_PARTITION)
+        producer.send(topic, value=f"{i}".encode(), partition=i % PARTITIONS) for i in range(PARTITIONS * PER_PARTITION)
     ]
     producer.flush()
     acked = Counter(future.get(timeout=10).partition for future in sent)

@@ -59,9 +59,6 @@ COLUMNS = ("resource_id", "resource_type", "project_id", "name", "region", "flav
 # ---------------------------------------------------------------- services and fleets
 
 
-
-
-
 @functools.cache
 def _admin() -> Any:
     """One admin connection for the fleet swaps (a Keystone token costs about a second)."""

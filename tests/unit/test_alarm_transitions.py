@@ -203,9 +203,12 @@ def test_same_instant_twice_sends_nothing_the_second_time() -> None:
 
 
 def test_outside_time_constraints_nothing_changes() -> None:
-    text = METRIC_RULE.format(repeat="false") + """    time_constraints:
+    text = (
+        METRIC_RULE.format(repeat="false")
+        + """    time_constraints:
       - {name: office, start: "0 8 * * mon-fri", duration: 10h, timezone: Europe/Berlin}
 """
+    )
     rules = parse_rules(text, notifiers=NOTIFIERS)
     saturday = dt.datetime(2026, 10, 17, 12, 0)
     result = evaluate(rules, snapshot(saturday, [11, 12, 13]), state(OK, saturday - HOUR))
@@ -308,7 +311,9 @@ def test_composite(case: str, expression: Op, leaves: dict[str, Verdict], previo
 
 
 def test_composite_rule_over_a_budget_and_an_anomaly() -> None:
-    text = BUDGET + """  - name: spike
+    text = (
+        BUDGET
+        + """  - name: spike
     kind: cost_anomaly
     select: [p1]
     min_impact: 100
@@ -318,6 +323,7 @@ def test_composite_rule_over_a_budget_and_an_anomaly() -> None:
     and: [{rule: spike}, {rule: b, threshold: actual 80%}]
     notify: [kafka]
 """
+    )
     rules = parse_rules(text, notifiers=NOTIFIERS)
     daily = {d: "60.00" for d in range(1, 14)} | {14: "400.00"}
     result = evaluate(rules, budget_snapshot(dt.datetime(2026, 10, 15), daily), {})

@@ -57,8 +57,18 @@ def test_without_history_the_revisions_say_which_flavor_was_in_force() -> None:
         resource("vm", "instance", "2026-10-14T12:00:00+00:00", None, flavor_name="large", display_name="renamed"),
     ])  # fmt: skip
     h09 = "2026-10-14T09:00:00+00:00"
-    frame = points([group("vm", "p1", [(h09, 1.0), (H10, 3.0), (H11, 4.0), ("2026-10-14T12:00:00+00:00", 4.0)],
-                          flavor_name="large"), group("new", "p1", [(H10, 2.0)], flavor_name="tiny")], "flavor_name")
+    frame = points(
+        [
+            group(
+                "vm",
+                "p1",
+                [(h09, 1.0), (H10, 3.0), (H11, 4.0), ("2026-10-14T12:00:00+00:00", 4.0)],
+                flavor_name="large",
+            ),
+            group("new", "p1", [(H10, 2.0)], flavor_name="tiny"),
+        ],
+        "flavor_name",
+    )
     marked = in_force(frame, revisions, "flavor_name")  # fmt: skip
     assert list(marked["attribute"]) == ["small", "large", "large", "large", "tiny"]
     assert list(marked["whole"]) == [True, False, True, True, True]  # 10:00 mixes; the 12:00 rename does not

@@ -103,12 +103,15 @@ def test_per_gib_month_price_is_per_730_hours() -> None:
     assert (v2["pricing_quantity"], v2["cost"]) == (D(1), D("0.08"))
 
 
-OVERRIDES = BASE + """overrides:
+OVERRIDES = (
+    BASE
+    + """overrides:
   - {service: compute.instance, match: {flavor_name: m1.large, region: RegionTwo}, price: 0.5}
   - {service: compute.instance, match: {flavor_name: m1.large}, price: 0.01}
   - {service: block.volume, match: {volume_type: ssd}, price: 0.15, per: GiB-month}
   - {service: block.volume, match: {volume_type: standard}, price: 0.000073}
 """
+)
 
 
 def test_overrides_by_flavor_and_volume_type_win_over_the_base_rate() -> None:
@@ -324,6 +327,7 @@ def test_daily_usage_agrees_with_a_pandas_groupby_on_mixed_shuffled_input() -> N
     hours = hours.sample(frac=1, random_state=1).reset_index(drop=True)
     daily = daily_usage(hours)
     keys = ["day", "resource_id", "flavor_name"]
+
     def keyed(frame: pd.DataFrame, day: pd.Series) -> pd.DataFrame:  # NaN keys do not join: name them
         return frame.assign(day=day, resource_id=frame["resource_id"].astype(str),
                             flavor_name=frame["flavor_name"].fillna("<none>"))  # fmt: skip

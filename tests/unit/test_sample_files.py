@@ -38,7 +38,9 @@ def test_iter_lines_names_file_and_line(tmp_path: Path) -> None:
     first.write_bytes(b"{}\n\n{}\n")
     second.write_bytes(b"{}\n")
     assert [loc for loc, _ in iter_lines([str(first), str(second)])] == [
-        f"{first} line 1", f"{first} line 3", f"{second} line 1",
+        f"{first} line 1",
+        f"{first} line 3",
+        f"{second} line 1",
     ]
 
 
