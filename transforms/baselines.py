@@ -70,6 +70,7 @@ from transforms.rating import (
     _div_half_even,
     _mul_div_half_even,
     _to_decimals,
+    as_objects,
     to_nanos,
 )
 
@@ -353,18 +354,18 @@ def _cost_frame(
     ].take(lines.row).reset_index(drop=True)  # fmt: skip
     out["consumed_quantity"] = lines.nanos / NANO
     out["price_book"] = config.provider
-    out["sku"] = sku
-    out["list_unit_price"] = np.array([price for price, _cap in rules], dtype=object)[rule]
-    out["pricing_quantity"] = _to_decimals(quantity, -QUANTITY_DECIMALS)
-    out["pricing_unit"] = units
-    out["cost"] = _to_decimals(micros, -COST_DECIMALS)
-    out["currency"] = np.where(converted, currency, source_currency)
-    out["price_as_of"] = prices["as_of"].to_numpy(dtype=object)[lines.price]
-    out["fx_rate"] = rate_used
-    out["source_unit_price"] = prices["price"].to_numpy(dtype=object)[lines.price]
-    out["source_currency"] = source_currency
-    out["pricing_region"] = prices["region"].to_numpy(dtype=object)[lines.price]
-    out["mapping"] = lines.mapping
+    out["sku"] = as_objects(sku)
+    out["list_unit_price"] = as_objects(np.array([price for price, _cap in rules], dtype=object)[rule])
+    out["pricing_quantity"] = as_objects(_to_decimals(quantity, -QUANTITY_DECIMALS))
+    out["pricing_unit"] = as_objects(units)
+    out["cost"] = as_objects(_to_decimals(micros, -COST_DECIMALS))
+    out["currency"] = as_objects(np.where(converted, currency, source_currency))
+    out["price_as_of"] = as_objects(prices["as_of"].to_numpy(dtype=object)[lines.price])
+    out["fx_rate"] = as_objects(rate_used)
+    out["source_unit_price"] = as_objects(prices["price"].to_numpy(dtype=object)[lines.price])
+    out["source_currency"] = as_objects(source_currency)
+    out["pricing_region"] = as_objects(prices["region"].to_numpy(dtype=object)[lines.price])
+    out["mapping"] = as_objects(lines.mapping)
     return out
 
 

@@ -92,15 +92,27 @@ def combined_key(columns: Iterable[np.ndarray]) -> np.ndarray:
 
 
 def group_codes(*arrays: pd.Series | np.ndarray) -> np.ndarray:
-    """Dense codes 0..k-1 of the rows' combined values (a missing value is a value of its own),
-    numbered in the order the combined values sort."""
-    key = combined_key(sorted_codes(array)[0] for array in arrays)
-    return pd.factorize(key, sort=True)[0]
+    """Dense codes 0..k-1 of the rows' combined values (a missing value is a value of its own)."""
+    return pd.factorize(combined_key(_ordinal(array) for array in arrays))[0]
 
 
 def sorted_order(*arrays: pd.Series | np.ndarray) -> np.ndarray:
     """The stable permutation that sorts rows by the arrays' values, first array first."""
-    return np.argsort(combined_key(sorted_codes(array)[0] for array in arrays), kind="stable")
+    return np.argsort(combined_key(_ordinal(array) for array in arrays), kind="stable")
+
+
+def _ordinal(values: pd.Series | np.ndarray) -> np.ndarray:
+    """Non-negative integers that order like the values: integers and instants shifted by their
+    minimum (no hashing), anything else `sorted_codes`."""
+    array = values.to_numpy() if isinstance(values, pd.Series) and values.dtype.kind in "iuMm" else values
+    if isinstance(array, np.ndarray) and array.dtype.kind in "iuMm" and len(array) and not _has_nat(array):
+        numbers = array.view(np.int64) if array.dtype.kind in "Mm" else array.astype(np.int64, copy=False)
+        return numbers - numbers.min()
+    return sorted_codes(values)[0]
+
+
+def _has_nat(array: np.ndarray) -> bool:
+    return array.dtype.kind in "Mm" and bool(np.isnat(array).any())
 
 
 @dataclass(frozen=True)

@@ -360,13 +360,13 @@ def _cost_frame(frame: pd.DataFrame, lines: _Lines, rules: _Rules, card: Card) -
     ].take(lines.row).reset_index(drop=True)  # fmt: skip
     out["consumed_quantity"] = lines.nanos / NANO
     out["price_book"] = PRICE_BOOK
-    out["sku"] = np.array(rules.sku, dtype=object)[lines.rule]
-    out["list_unit_price"] = np.array([r.price for r in rules.rate], dtype=object)[lines.rule]
-    out["pricing_quantity"] = _to_decimals(quantity, -QUANTITY_DECIMALS)
-    out["pricing_unit"] = np.array([r.per for r in rules.rate], dtype=object)[lines.rule]
-    out["cost"] = _to_decimals(micros, -COST_DECIMALS)
+    out["sku"] = as_objects(np.array(rules.sku, dtype=object)[lines.rule])
+    out["list_unit_price"] = as_objects(np.array([r.price for r in rules.rate], dtype=object)[lines.rule])
+    out["pricing_quantity"] = as_objects(_to_decimals(quantity, -QUANTITY_DECIMALS))
+    out["pricing_unit"] = as_objects(np.array([r.per for r in rules.rate], dtype=object)[lines.rule])
+    out["cost"] = as_objects(_to_decimals(micros, -COST_DECIMALS))
     out["currency"] = card.currency
-    out["price_as_of"] = np.array(rules.as_of, dtype=object)[lines.rule]
+    out["price_as_of"] = as_objects(np.array(rules.as_of, dtype=object)[lines.rule])
     return validate_frame(out, COST_COLUMNS, stage="rate")
 
 
@@ -390,6 +390,12 @@ def _mul_div_half_even(a: np.ndarray, b: np.ndarray, divisor: int) -> np.ndarray
     if len(a) and int(a.max()) * int(b.max()) > _INT64_MAX // 2:
         a, b = a.astype(object), b.astype(object)
     return _div_half_even(a * b, np.full(len(a), divisor, dtype=a.dtype))
+
+
+def as_objects(values: np.ndarray) -> pd.Series:
+    """A column of Python objects kept as such: assigning a bare object array of strings makes
+    pandas infer its string dtype row by row, which cost rating a tenth of its time."""
+    return pd.Series(values, dtype=object, copy=False)
 
 
 def _to_decimals(units: np.ndarray, exponent: int) -> np.ndarray:
