@@ -18,7 +18,10 @@ Re-collecting a day already rated (`force`, or a window collected again before i
 when the collected source is the one rating reads (`usage.source`), every rated day whose usage
 rows the new ones change is marked in `rerate_days`, in the same transaction — as late samples
 mark theirs (DESIGN §4) — so the next `stackledger rate --pending` (the daily DAG) prices it
-again. A re-collect that changes nothing marks nothing.
+again. With `usage.source: ceilometer` usage is computed from samples and the inventory, so any
+source's resources write (Nova's, Cinder's) marks, in the same transaction, the rated days whose
+usage its changed revisions alter (`pipeline.inventory.replace_resources`). A re-collect that
+changes nothing marks nothing.
 
 Project shards (`Shard(index, count)`, the Airflow DAG's mapped tasks): a project belongs to
 exactly one shard, by a stable hash of its id. A shard asks its source for the known projects
@@ -35,18 +38,24 @@ import datetime as dt
 import hashlib
 import importlib
 import logging
-import math
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Connection, and_, select, tuple_
+from sqlalchemy import ColumnElement, Connection, and_, select
 
 from collectors.base import Collected, Collector, Failure
 from stackledger.errors import ConfigError
 from stackledger.pipeline.base import store_for
-from stackledger.pipeline.inventory import project_rows, resource_rows, upsert_projects
+from stackledger.pipeline.inventory import (
+    inventory_feeds_usage,
+    project_rows,
+    replace_resources,
+    resource_rows,
+    upsert_projects,
+)
+from stackledger.pipeline.rerate import as_naive_utc, comparable, mark_rerate, rated_days
 from stackledger.pipeline.usage import usage_records
 from stackledger.schema import USAGE_COLUMNS
 from stackledger.settings import Settings
@@ -206,7 +215,8 @@ def collect_window(
     current = now if now is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
     settled = window.end <= current - dt.timedelta(minutes=settings.collect.settle_minutes)
     rated = source == settings.usage.source  # rating reads this source's usage
-    result = _store_window(store, source, window, collected, checkpoint=settled, shard=shard, rated=rated)
+    result = _store_window(store, source, window, collected, checkpoint=settled, shard=shard, rated=rated,
+                           inventory_rated=inventory_feeds_usage(settings))  # fmt: skip
     if result.complete:
         log.info(
             "collect %s %s: %d usage rows, %d resources, %d projects, %d requests%s",
@@ -285,6 +295,7 @@ def _store_window(
     checkpoint: bool,
     shard: Shard | None = None,
     rated: bool = False,
+    inventory_rated: bool = False,
 ) -> CollectResult:
     result = CollectResult(source, window, requests=collected.requests, failures=list(collected.failures), shard=shard)
     if not collected.complete:
@@ -296,7 +307,8 @@ def _store_window(
         if rated:
             result.rerate_days = _mark_changed_days(store, conn, source, window, usage, shard=shard)
         _replace_usage(store, conn, source, window, usage, shard=shard)
-        _store_resources(store, conn, source, resources, partial=collected.resources_partial)
+        replace_resources(store, conn, source, resources, partial=collected.resources_partial,
+                          rerate=inventory_rated, marked=result.rerate_days)  # fmt: skip
         upsert_projects(store, conn, projects)
         if checkpoint:
             key = shard.checkpoint(source) if shard else source
@@ -338,7 +350,8 @@ def _mark_changed_days(
 ) -> set[dt.date]:
     """Mark for re-rating the rated days of `window` whose stored usage rows (the shard's own)
     differ from `rows`, which are about to replace them. Returns the days marked."""
-    rated = _rated_days(conn, window)
+    # A cost line is one UTC day starting at midnight: a window of hours still finds its day.
+    rated = rated_days(conn, dt.datetime.combine(window.start.date(), dt.time()), window.end)
     if not rated:  # the usual case, a window collected for the first time: nothing to compare
         return set()
     table = tables.usage
@@ -348,20 +361,7 @@ def _mark_changed_days(
         stored = [row for row in stored if shard.owns(row["project_id"])]
     before, after = _usage_by_day(stored), _usage_by_day(rows)
     changed = {day for day in rated if before.get(day) != after.get(day)}
-    if changed:
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        store.insert_ignore(conn, tables.rerate_days, [{"day": day, "marked_at": now} for day in sorted(changed)])
-        log.info("collect %s %s: usage of rated day(s) %s changed, marked for re-rating", source, window.label,
-                 ", ".join(map(str, sorted(changed))))  # fmt: skip
-    return changed
-
-
-def _rated_days(conn: Connection, window: Window) -> set[dt.date]:
-    period = tables.cost_lines.c.charge_period_start
-    # A cost line is one UTC day starting at midnight: a window of hours still finds its day.
-    day_start = dt.datetime.combine(window.start.date(), dt.time())
-    query = select(period).distinct().where(period >= day_start, period < window.end)
-    return {_as_datetime(stamp).date() for stamp in conn.execute(query).scalars()}
+    return mark_rerate(store, conn, changed, why=f"collect {source} {window.label}: usage changed")
 
 
 def _usage_by_day(rows: Sequence[Mapping[str, Any]]) -> dict[dt.date, Counter[tuple[Any, ...]]]:
@@ -369,38 +369,9 @@ def _usage_by_day(rows: Sequence[Mapping[str, Any]]) -> dict[dt.date, Counter[tu
     rounded (a database round trip may differ in the last bits), datetimes naive."""
     days: dict[dt.date, Counter[tuple[Any, ...]]] = {}
     for row in rows:
-        key = tuple(_comparable(row[name]) for name in USAGE_COLUMNS)
-        days.setdefault(_as_datetime(row["charge_period_start"]).date(), Counter())[key] += 1
+        key = tuple(comparable(row[name]) for name in USAGE_COLUMNS)
+        days.setdefault(as_naive_utc(row["charge_period_start"]).date(), Counter())[key] += 1
     return days
-
-
-def _comparable(value: Any) -> Any:
-    if isinstance(value, float):
-        return None if math.isnan(value) else round(value, 9)
-    if isinstance(value, dt.datetime):
-        return _as_datetime(value)
-    return value
-
-
-def _as_datetime(value: Any) -> dt.datetime:
-    """A stored timestamp as naive UTC (drivers may hand back aware ones or strings)."""
-    stamp = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-    return stamp.astimezone(dt.UTC).replace(tzinfo=None) if stamp.tzinfo is not None else stamp
-
-
-def _store_resources(store: Store, conn: Connection, source: str, rows: list[dict[str, Any]], *, partial: bool) -> None:
-    """Replace every stored revision of these resources, or (`partial`) just the same revisions."""
-    table = tables.resources
-    if partial:
-        keys = sorted({(row["resource_id"], row["valid_from"]) for row in rows})
-        revision = tuple_(table.c.resource_id, table.c.valid_from)
-        for chunk in _chunks(keys):
-            conn.execute(table.delete().where(table.c.source == source, revision.in_(chunk)))
-    else:
-        ids = sorted({row["resource_id"] for row in rows})
-        for chunk in _chunks(ids):
-            conn.execute(table.delete().where(table.c.source == source, table.c.resource_id.in_(chunk)))
-    store.insert(conn, table, rows)
 
 
 def _checkpoint(store: Store, conn: Connection, source: str, window: Window, rows: int) -> None:

@@ -22,12 +22,13 @@ from functools import cache
 from typing import Any, Final
 
 from psycopg.types.json import set_json_dumps
-from sqlalchemy import Connection, Table, exc, select, text
+from sqlalchemy import Connection, Table, exc, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import TextClause
 
 from collectors.samples import SampleError
 from stackledger.errors import InputError
+from stackledger.pipeline.rerate import mark_rerate
 from stackledger.store import Store, tables
 
 try:
@@ -104,7 +105,7 @@ def store_samples(
         else:
             # Order is not needed (ids are looked up), and unordered RETURNING is batched, not row by row.
             inserted = store.insert_ignore(conn, tables.samples, records, returning="message_id", ordered=False)
-    _mark_rerate(store, conn, _days_to_rerate(unique[message_id] for message_id in inserted), now, marked)
+    mark_rerate(store, conn, _days_to_rerate(unique[message_id] for message_id in inserted), now=now, marked=marked)
     return len(inserted), len(rows) - len(inserted)
 
 
@@ -132,7 +133,7 @@ def store_sample_stream(
     except exc.IntegrityError:
         log.debug("some samples of the batch are stored already: inserting them with ON CONFLICT")
         return _store_staged(store, conn, list(rows()), now, marked)
-    _mark_rerate(store, conn, days, now, marked)
+    mark_rerate(store, conn, days, now=now, marked=marked)
     return inserted, duplicates
 
 
@@ -167,7 +168,7 @@ def _store_staged(
     for row in rows:
         unique.setdefault(row["message_id"], row)
     inserted = _pg_copy_staged(conn, sorted(unique.values(), key=_message_id), now)
-    _mark_rerate(store, conn, _days_to_rerate(unique[message_id] for message_id in inserted), now, marked)
+    mark_rerate(store, conn, _days_to_rerate(unique[message_id] for message_id in inserted), now=now, marked=marked)
     return len(inserted), len(rows) - len(inserted)
 
 
@@ -197,24 +198,6 @@ def _add_days(days: set[dt.date], row: Mapping[str, Any]) -> None:
     days.add(day)
     if row["type"] == "cumulative":
         days.add(day + _DAY)
-
-
-def _mark_rerate(
-    store: Store, conn: Connection, days: set[dt.date], now: dt.datetime, marked: set[dt.date] | None
-) -> None:
-    """Mark those of `days` that have cost lines in `rerate_days` (and in `marked`, when given)."""
-    if not days:
-        return
-    period = tables.cost_lines.c.charge_period_start
-    start = dt.datetime.combine(min(days), dt.time())
-    end = dt.datetime.combine(max(days), dt.time()) + _DAY
-    query = select(period).distinct().where(period >= start, period < end)
-    rated = {stamp.date() for stamp in conn.execute(query).scalars()} & days
-    if rated:
-        store.insert_ignore(conn, tables.rerate_days, [{"day": day, "marked_at": now} for day in sorted(rated)])
-        log.info("marked %d rated day(s) for re-rating: %s", len(rated), ", ".join(map(str, sorted(rated))))
-        if marked is not None:
-            marked.update(rated)
 
 
 # ------------------------------------------------------------------ PostgreSQL bulk path

@@ -24,6 +24,7 @@ from stackledger.pipeline import collect as collect_step
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.collect import collect_window, windows
 from stackledger.pipeline.rate import internal_rater, rate_pending, rate_window
+from stackledger.pipeline.sample_store import store_samples
 from stackledger.pipeline.usage import load_usage, prepare_usage
 from stackledger.schema import RESOURCE_COLUMNS, USAGE_COLUMNS
 from stackledger.settings import Settings
@@ -232,3 +233,39 @@ def test_a_recollect_of_a_source_rating_does_not_read_marks_nothing(sqlite_setti
     result = collect_window(sqlite_settings, "gnocchi", DAY, force=True, collector=stub, now=LATER)
     assert result.stored and result.rerate_days == set()
     assert count(sqlite_settings, tables.rerate_days) == 0
+
+
+def test_a_nova_recollect_that_changes_a_flavor_marks_the_rated_day(any_settings: Settings, stub: Stub) -> None:
+    """`usage.source: ceilometer` (the default) computes usage from samples and the inventory, so a
+    re-collect of Nova whose revisions differ marks the rated days they change."""
+    card = [internal_rater(any_settings)]
+    samples = [
+        {"message_id": f"vcpus-{hour}", "meter": "vcpus", "type": "gauge", "unit": "vcpu", "volume": 1.0,
+         "project_id": "p1", "user_id": "u1", "resource_id": "vm-1", "timestamp": DAY.start + dt.timedelta(hours=hour),
+         "metadata": {}, "source": "openstack"}
+        for hour in range(24)
+    ]  # fmt: skip
+    store = store_for(any_settings)
+    with store.transaction() as conn:
+        store_samples(store, conn, samples)
+
+    def recollect(flavor: str) -> set[dt.date]:
+        stub.outcomes = [
+            Collected(resources=pd.DataFrame([revision("2026-10-01", None, flavor)]).astype(RESOURCE_COLUMNS))
+        ]
+        result = collect_window(any_settings, "nova", DAY, force=True, collector=stub, now=LATER)
+        assert result.stored
+        return result.rerate_days
+
+    def instance_cost() -> Decimal:
+        c = tables.cost_lines.c
+        query = select(c.cost).where(c.service == "compute.instance")
+        return Decimal(str(store.frame(query)["cost"].iloc[0]))
+
+    assert recollect("m1.small") == set()  # nothing rated yet
+    rate_window(any_settings, DAY, card)
+    assert instance_cost() == 0
+    assert recollect("m1.small") == set() and count(any_settings, tables.rerate_days) == 0  # unchanged
+    assert recollect("m1.large") == {DAY.start.date()}  # a corrected flavor: the day is marked
+    [rerated] = rate_pending(any_settings, card)
+    assert rerated.window == DAY and instance_cost() == Decimal("0.24")  # 24 instance-h × 0.0100

@@ -13,6 +13,8 @@ from sqlalchemy import select
 from stackledger.errors import SchemaError
 from stackledger.pipeline import store_for
 from stackledger.pipeline.inventory import store_projects, store_resources
+from stackledger.pipeline.rate import internal_rater, rate_pending, rate_window
+from stackledger.pipeline.sample_store import store_samples
 from stackledger.pipeline.usage import _load_resources
 from stackledger.schema import PROJECT_COLUMNS, RESOURCE_COLUMNS
 from stackledger.settings import Settings
@@ -153,3 +155,90 @@ def test_two_sources_keep_separate_revisions_of_the_same_resource(any_settings: 
     assert sorted(zip(inventory["resource_id"], inventory["flavor_name"], strict=True)) == [
         ("vm1", "m1.large"), ("vm2", "m1.small"),
     ]  # fmt: skip
+
+
+# ---------------------------------------------------------------- re-rating what an inventory change alters
+
+RATED = dt.date(2026, 10, 14)  # the example card: compute.vcpu 0.0210/vCPU-h, m1.large 0.0100/instance-h
+RATED_DAY = Window(dt.datetime(2026, 10, 14), dt.datetime(2026, 10, 15))
+
+
+def rated_cloud(settings: Settings) -> None:
+    """vm1 (nova, m1.small since the 1st) read at :30 every hour of RATED, and RATED rated."""
+    store_resources(settings, resources(revision("vm1", T0, None)), "nova")
+    rows = []
+    for hour in range(24):
+        at = dt.datetime.combine(RATED, dt.time(hour, 30))
+        rows.append({
+            "message_id": f"vcpus-{hour}", "meter": "vcpus", "type": "gauge", "unit": "vcpu", "volume": 1.0,
+            "project_id": "p1", "user_id": "u1", "resource_id": "vm1", "timestamp": at,
+            "metadata": {"flavor_name": "m1.small"}, "source": "openstack",
+        })  # fmt: skip
+    store = store_for(settings)
+    with store.transaction() as conn:
+        store_samples(store, conn, rows)
+    rate_window(settings, RATED_DAY, [internal_rater(settings)])
+
+
+def costs(settings: Settings) -> dict[str, Decimal]:
+    c = tables.cost_lines.c
+    with store_for(settings).engine.connect() as conn:
+        rows = conn.execute(select(c.service, c.cost).where(c.charge_period_start == RATED_DAY.start)).all()
+    return {service: Decimal(str(cost)).normalize() for service, cost in rows}
+
+
+def marked(settings: Settings) -> list[dt.date]:
+    with store_for(settings).engine.connect() as conn:
+        return [_day(d) for d in conn.execute(select(tables.rerate_days.c.day)).scalars()]
+
+
+def _day(value: Any) -> dt.date:
+    return value if type(value) is dt.date else pd.Timestamp(value).date()
+
+
+def test_an_inventory_change_marks_the_rated_days_it_alters_and_rate_pending_recomputes_them(
+    any_settings: Settings,
+) -> None:
+    rated_cloud(any_settings)
+    card = [internal_rater(any_settings)]
+    assert costs(any_settings) == {"compute.vcpu": Decimal("0.504"), "compute.instance": Decimal(0)}
+
+    store_resources(any_settings, resources(revision("vm1", T0, None)), "nova")  # the same inventory again
+    assert marked(any_settings) == [] and rate_pending(any_settings, card) == []
+
+    # Nova's flavor corrected: m1.large pays 0.01 per instance-hour. Only RATED has cost lines.
+    store_resources(any_settings, resources(revision("vm1", T0, None, flavor_name="m1.large")), "nova")
+    assert marked(any_settings) == [RATED]
+    [rerated] = rate_pending(any_settings, card)
+    assert rerated.window == RATED_DAY and marked(any_settings) == []
+    assert costs(any_settings) == {"compute.vcpu": Decimal("0.504"), "compute.instance": Decimal("0.24")}
+
+    # A deletion learned later: vm1 ended at noon, so the afternoon's readings no longer count.
+    noon = dt.datetime.combine(RATED, dt.time(12))
+    store_resources(any_settings, resources(revision("vm1", T0, None, flavor_name="m1.large", ended_at=noon)), "nova")
+    assert marked(any_settings) == [RATED]
+    rate_pending(any_settings, card)
+    assert costs(any_settings) == {"compute.vcpu": Decimal("0.252"), "compute.instance": Decimal("0.12")}
+
+
+def test_inventory_changes_outside_the_rated_days_or_usage_mark_nothing(sqlite_settings: Settings) -> None:
+    rated_cloud(sqlite_settings)
+    # A resize after the rated day, a name rating never reads, another resource's lifetime after it.
+    later = dt.datetime.combine(RATED, dt.time()) + dt.timedelta(days=2)
+    store_resources(
+        sqlite_settings,
+        resources(
+            revision("vm1", T0, later, name="renamed"),
+            revision("vm1", later, None, flavor_name="m1.large"),
+            revision("vm2", later, None, started_at=later),
+        ),
+        "nova",
+    )
+    assert marked(sqlite_settings) == []
+
+    # With `usage.source: gnocchi` the inventory feeds no usage: nothing to re-rate.
+    gnocchi = sqlite_settings.model_copy(
+        update={"usage": sqlite_settings.usage.model_copy(update={"source": "gnocchi"})}
+    )
+    store_resources(gnocchi, resources(revision("vm1", T0, None, flavor_name="m1.xlarge")), "nova")
+    assert marked(gnocchi) == []

@@ -1,0 +1,80 @@
+"""Marking rated days for re-rating (`rerate_days`, DESIGN §4), shared by every write that can
+change the usage of a day already priced: late samples (`sample_store`), a re-collect whose usage
+rows differ (`collect`) and inventory whose revisions differ (`inventory`).
+
+A day is "rated" when it has cost lines (any price book). `mark_rerate` marks, inside the
+caller's transaction, those of the given days that are rated; `stackledger rate --pending`
+(`pipeline.rate.rate_pending`, the daily DAG) recomputes their usage and prices them again.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import math
+from collections.abc import Iterable
+from typing import Any, Final
+
+from sqlalchemy import Connection, select
+
+from stackledger.store import Store, tables
+
+log = logging.getLogger(__name__)
+
+_DAY: Final = dt.timedelta(days=1)
+
+
+def rated_days(conn: Connection, start: dt.datetime | None = None, end: dt.datetime | None = None) -> set[dt.date]:
+    """The days with cost lines whose line starts in [start, end) (unbounded where None)."""
+    period = tables.cost_lines.c.charge_period_start
+    query = select(period).distinct()
+    if start is not None:
+        query = query.where(period >= start)
+    if end is not None:
+        query = query.where(period < end)
+    return {as_naive_utc(stamp).date() for stamp in conn.execute(query).scalars()}
+
+
+def mark_rerate(
+    store: Store,
+    conn: Connection,
+    days: Iterable[dt.date],
+    *,
+    now: dt.datetime | None = None,
+    marked: set[dt.date] | None = None,
+    why: str = "",
+) -> set[dt.date]:
+    """Mark those of `days` that have cost lines in `rerate_days` (and add them to `marked`, when
+    given); returns them. Marking a day marked already is a no-op."""
+    wanted = set(days)
+    if not wanted:
+        return set()
+    start = dt.datetime.combine(min(wanted), dt.time())
+    rated = rated_days(conn, start, dt.datetime.combine(max(wanted), dt.time()) + _DAY) & wanted
+    if rated:
+        stamp = now if now is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        store.insert_ignore(conn, tables.rerate_days, [{"day": day, "marked_at": stamp} for day in sorted(rated)])
+        log.info("%smarked %d rated day(s) for re-rating: %s", f"{why}: " if why else "", len(rated),
+                 ", ".join(map(str, sorted(rated))))  # fmt: skip
+        if marked is not None:
+            marked.update(rated)
+    return rated
+
+
+def comparable(value: Any) -> Any:
+    """A stored or collected value as compared for "did it change": floats rounded (a database
+    round trip may differ in the last bits), NaN as None, datetimes naive UTC."""
+    if isinstance(value, float):
+        return None if math.isnan(value) else round(value, 9)
+    if isinstance(value, dt.datetime):
+        return as_naive_utc(value)
+    return value
+
+
+def as_naive_utc(value: Any) -> dt.datetime:
+    """A stored timestamp as naive UTC (drivers may hand back aware ones or strings)."""
+    stamp = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
+    return stamp.astimezone(dt.UTC).replace(tzinfo=None) if stamp.tzinfo is not None else stamp
+
+
+__all__ = ["as_naive_utc", "comparable", "mark_rerate", "rated_days"]
