@@ -7,6 +7,7 @@ import os
 import socket
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 from sqlalchemy import create_engine, text
@@ -78,6 +79,20 @@ def any_settings(request: pytest.FixtureRequest) -> Settings:
     """Runs a test once on SQLite and once on PostgreSQL."""
     name = "sqlite_settings" if request.param == "sqlite" else "pg_settings"
     return request.getfixturevalue(name)
+
+
+def gnocchi_endpoint() -> tuple[str, str]:
+    """Gnocchi from ops/: (url, basic-auth user). Call it from test bodies, not fixtures, so a
+    missing server reports FAILED, not ERROR (and never skips)."""
+    url = os.environ.get("STACKLEDGER_GNOCCHI_URL")
+    if not url:
+        pytest.fail("STACKLEDGER_GNOCCHI_URL is not set: run `ops/up.sh gnocchi` and `source .ops/env`", pytrace=False)
+    parts = urlsplit(url)
+    try:
+        socket.create_connection((parts.hostname, parts.port or 80), timeout=2).close()
+    except OSError as exc:
+        pytest.fail(f"no Gnocchi at {url} ({exc}): run `ops/up.sh gnocchi`", pytrace=False)
+    return url, os.environ.get("STACKLEDGER_GNOCCHI_USER", "admin")
 
 
 def require_openstack() -> None:

@@ -10,13 +10,11 @@ collect stores; transient failures are retried, terminal ones fail at once.
 from __future__ import annotations
 
 import datetime as dt
-import os
 import socket
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
 
 import pytest
 
@@ -25,7 +23,7 @@ from stackledger.pipeline.completeness import check_complete
 from stackledger.pipeline.inventory import store_projects
 from stackledger.settings import load_settings
 from stackledger.window import Window
-from tests.conftest import require_openstack
+from tests.conftest import gnocchi_endpoint, require_openstack
 from tests.dags.conftest import CLOUD, UTC, checkpoints, states, totals, tries, write_config
 
 HOUR = dt.timedelta(hours=1)
@@ -144,18 +142,6 @@ def test_backfilling_three_days_hourly_equals_one_three_day_collect(dag_of: Any,
 
 
 # ---------------------------------------------------------------- the real Gnocchi, sharded, in the pool
-
-
-def gnocchi_endpoint() -> tuple[str, str]:
-    url = os.environ.get("STACKLEDGER_GNOCCHI_URL")
-    if not url:
-        pytest.fail("STACKLEDGER_GNOCCHI_URL is not set: run `ops/up.sh gnocchi` and `source .ops/env`", pytrace=False)
-    parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname, parts.port or 80), timeout=2).close()
-    except OSError as exc:
-        pytest.fail(f"no Gnocchi at {url} ({exc}): run `ops/up.sh gnocchi`", pytrace=False)
-    return url, os.environ.get("STACKLEDGER_GNOCCHI_USER", "admin")
 
 
 @pytest.mark.services

@@ -27,7 +27,7 @@ from alarms.rules import MetricThresholdRule, parse_rules
 from collectors.gnocchi_client import GnocchiClient
 from stackledger.pipeline.alarms import alarm_states, evaluate_alarms
 from stackledger.settings import AlarmSettings, GnocchiSourceSettings, Settings
-from tests.integration.test_gnocchi_service import gnocchi_endpoint
+from tests.conftest import gnocchi_endpoint
 
 pytestmark = pytest.mark.services
 

@@ -47,7 +47,7 @@ from stackledger.pipeline.usage import load_usage
 from stackledger.settings import GnocchiSourceSettings, Settings
 from stackledger.store import tables
 from stackledger.window import Window
-from tests.conftest import REPO, settings_for
+from tests.conftest import REPO, gnocchi_endpoint, settings_for
 from tests.integration.gnocchi_fleet import Fleet
 
 pytestmark = pytest.mark.services
@@ -56,19 +56,6 @@ TODAY = dt.datetime.now(dt.UTC).replace(tzinfo=None, hour=0, minute=0, second=0,
 START = TODAY - dt.timedelta(days=3)
 WINDOW = Window(START, START + dt.timedelta(days=2))  # two daily windows, ended a day ago
 KEY = ["charge_period_start", "resource_id", "service", "flavor_name"]
-
-
-def gnocchi_endpoint() -> tuple[str, str]:
-    # Called from test bodies (not fixtures), so a missing server reports FAILED, not ERROR.
-    url = os.environ.get("STACKLEDGER_GNOCCHI_URL")
-    if not url:
-        pytest.fail("STACKLEDGER_GNOCCHI_URL is not set: run `ops/up.sh gnocchi` and `source .ops/env`", pytrace=False)
-    parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname, parts.port or 80), timeout=2).close()
-    except OSError as exc:
-        pytest.fail(f"no Gnocchi at {url} ({exc}): run `ops/up.sh gnocchi`", pytrace=False)
-    return url, os.environ.get("STACKLEDGER_GNOCCHI_USER", "admin")
 
 
 _pushed: list[Fleet] = []

@@ -14,18 +14,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
-import socket
 import time
 import uuid
 from collections.abc import Iterator
 from typing import Any, NamedTuple
-from urllib.parse import urlsplit
 
 import pytest
 import requests
 from gnocchiclient import auth, client
 
-from tests.conftest import OPENSTACK_FIXTURES
+from tests.conftest import OPENSTACK_FIXTURES, gnocchi_endpoint
 
 pytestmark = pytest.mark.services
 
@@ -43,19 +41,6 @@ FLAVORS = {"m1.small": Flavor("2", 1, 2048), "m1.large": Flavor("4", 4, 8192)}
 GROUPBY = ["id", "project_id", "flavor_name"]
 # metricd polls the file incoming driver every second; allow for a loaded CI machine.
 PROCESSING_DEADLINE_S = 60
-
-
-def gnocchi_endpoint() -> tuple[str, str]:
-    # Called from the test body, not a fixture, so a missing server reports FAILED, not ERROR.
-    url = os.environ.get("STACKLEDGER_GNOCCHI_URL")
-    if not url:
-        pytest.fail("STACKLEDGER_GNOCCHI_URL is not set: run `ops/up.sh gnocchi` and `source .ops/env`", pytrace=False)
-    parts = urlsplit(url)
-    try:
-        socket.create_connection((parts.hostname, parts.port or 80), timeout=2).close()
-    except OSError as exc:
-        pytest.fail(f"no Gnocchi at {url} ({exc}): run `ops/up.sh gnocchi`", pytrace=False)
-    return url, os.environ.get("STACKLEDGER_GNOCCHI_USER", "admin")
 
 
 def gnocchi_client(url: str, user: str) -> Any:
