@@ -172,6 +172,9 @@ class GnocchiClient:
             raise _Unreachable(f"{where}: no answer within {self.timeout_s:g} s", source=SOURCE) from None
         except requests.ConnectionError as error:
             raise _Unreachable(f"{where}: cannot connect ({_reason(error)})", source=SOURCE) from None
+        except requests.exceptions.ChunkedEncodingError as error:
+            # The connection broke half way through the answer (a worker restarting): worth another try.
+            raise TransientSourceError(f"{where}: answer cut off ({_short(str(error))})", source=SOURCE) from None
         except requests.RequestException as error:
             raise SourceError(f"{where}: {type(error).__name__}: {_short(str(error))}", source=SOURCE) from None
         if response.ok or (no_data_404 and _is_no_such_metric(response)):

@@ -36,7 +36,8 @@ class Scripted(http.server.BaseHTTPRequestHandler):
         self.send_response(status)
         for name, value in {"Content-Type": "application/json", **headers}.items():
             self.send_header(name, value.replace("PORT", str(self.server.server_address[1])))
-        self.send_header("Content-Length", str(len(raw)))
+        cut = headers.get("X-Test-Cut") == "yes"  # promise more than is sent, then hang up
+        self.send_header("Content-Length", str(len(raw) + (100 if cut else 0)))
         self.end_headers()
         self.wfile.write(raw)
 
@@ -69,6 +70,15 @@ def test_transient_errors_are_retried(server: str) -> None:
 
     Scripted.script = [(500, {}, {})] * 3
     with pytest.raises(TransientSourceError, match="answered 500"):
+        fetch(client)
+
+
+def test_an_answer_cut_off_half_way_is_retried(server: str) -> None:
+    Scripted.script = [(200, [{"partial": True}], {"X-Test-Cut": "yes"}), (200, [], {})]
+    client = GnocchiClient(server, retries=2, backoff_s=0)
+    assert fetch(client) == [] and client.requests_sent == 2
+    Scripted.script = [(200, [], {"X-Test-Cut": "yes"})] * 3
+    with pytest.raises(TransientSourceError, match="answer cut off"):
         fetch(client)
 
 
