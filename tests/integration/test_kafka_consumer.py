@@ -276,15 +276,19 @@ def test_sigkilled_five_times_loses_nothing_and_doubles_nothing(tmp_path: Path) 
         group = f"crash-{uuid.uuid4().hex[:8]}"
         # Small batches: many commits to land a kill between; static membership: a restart takes the
         # partitions back at once instead of waiting for the killed member's session to expire.
-        env = consumer_env(bootstrap, url, batch_size=1500, batch_timeout_ms=300, group_instance_id="crash-test")
+        env = consumer_env(bootstrap, url, batch_size=500, batch_timeout_ms=300, group_instance_id="crash-test")
         log = tmp_path / "consume.log"
         for kill in range(5):
-            before = count(url)
+            # Each run is killed once the store has passed a random point in its fifth of the stream
+            # (12-80% over the five runs), then a random moment later: mid-poll, mid-transaction,
+            # mid-commit. Chosen by progress, not by clock, so a fast machine cannot finish the topic
+            # before the fifth kill.
+            target = max(count(url), 12_000 + 16_000 * kill + rng.randrange(4_000))
             process = start_consumer(env, topic, group, log)
-            wait_for(lambda b=before, p=process: count(url) > b or p.poll() is not None, 120,
-                     f"run {kill + 1} to store a batch")  # fmt: skip
+            wait_for(lambda t=target, p=process: count(url) > t or p.poll() is not None, 120,
+                     f"run {kill + 1} to store past sample {target}")  # fmt: skip
             assert process.poll() is None, log.read_text()[-3000:]
-            time.sleep(rng.uniform(0.0, 0.8))  # a random moment: mid-poll, mid-transaction, mid-commit
+            time.sleep(rng.uniform(0.0, 0.1))
             at_kill = count(url)
             process.send_signal(signal.SIGKILL)
             process.wait(timeout=30)
