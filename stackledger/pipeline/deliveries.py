@@ -14,6 +14,9 @@ the window decides:
   (subject "Corrected: …", a first line saying which sending it replaces);
 - none: sent.
 `resend=True` sends everything again (recorded like any other delivery).
+
+Deciding and sending run under a lock named for the window (`stackledger.store.locks`), so a
+second run started while one is sending waits, then skips what the first recorded.
 """
 
 from __future__ import annotations

@@ -226,6 +226,7 @@ def email_reports(
     sends only what did not go out."""
     from reports.mail import plan_messages, send_messages
     from stackledger.pipeline.deliveries import DeliveryLog, still_to_send
+    from stackledger.store.locks import exclusive
 
     config = settings.report.email
     if config is None:
@@ -242,9 +243,13 @@ def email_reports(
         xlsx=run.written.get("xlsx", [None])[0] if config.attach_xlsx else None,
         config=config, sender=smtp.sender, organisation=run.organisation,
     )  # fmt: skip
-    sent_log = DeliveryLog(store_for(settings), window.label)
-    todo, skipped = still_to_send(window.label, plan.messages, sent_log.latest(), resend=resend)
-    deliveries = send_messages(smtp, todo, on_sent=sent_log.record)
+    store = store_for(settings)
+    sent_log = DeliveryLog(store, window.label)
+    # Two runs at once (an operator and the monthly DAG) would both read "not sent yet": the
+    # second waits here, then reads what the first recorded and skips it.
+    with exclusive(store, f"report-email:{window.label}"):
+        todo, skipped = still_to_send(window.label, plan.messages, sent_log.latest(), resend=resend)
+        deliveries = send_messages(smtp, todo, on_sent=sent_log.record)
     log.info("report %s: emailed %d messages (%d recipients), %d recipients skipped (already sent)", window.label,
              len(deliveries), sum(len(d.recipients) for d in deliveries),
              sum(len(s.recipients) for s in skipped))  # fmt: skip

@@ -3,12 +3,15 @@
 The same real SMTP server as tests/e2e/test_report_email.py (aiosmtpd on 127.0.0.1). A second
 run sends nothing; `--resend` sends everything; a changed figure sends a correction to the
 recipients whose documents changed; a recipient the server refused mid-run is the only one a
-re-run sends to.
+re-run sends to; two runs at once send each message once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
+import logging
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from email.message import EmailMessage
@@ -21,8 +24,10 @@ from sqlalchemy import select
 
 from stackledger.cli import main
 from stackledger.pipeline.base import store_for
-from stackledger.settings import Settings
+from stackledger.pipeline.report import EmailResult, email_reports
+from stackledger.settings import Settings, load_settings
 from stackledger.store import tables
+from stackledger.window import Window
 from tests.e2e.test_report import MONTH, config, seed
 from tests.e2e.test_report_email import FINANCE, email_config, received
 from tests.integration.test_alarm_delivery import Mailbox, free_port, smtp_server
@@ -140,3 +145,64 @@ def test_a_rerun_after_a_refused_recipient_sends_only_the_missing_message(
     assert f"sent team data → {DATA_LEAD}" in printed and printed.count("\nsent ") == 1
     assert printed.count("skipped ") == 2
     assert sorted(r for _w, _k, r in logged(sqlite_settings)) == sorted([*FINANCE, DATA_LEAD, NORDIC_LEAD])
+
+
+class Holding(Mailbox):
+    """A mailbox that keeps the first message's DATA waiting until the test lets it go."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.arrived, self.release = threading.Event(), threading.Event()
+
+    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        self.arrived.set()
+        while not self.release.is_set():
+            await asyncio.sleep(0.05)
+        return await super().handle_DATA(server, session, envelope)
+
+
+def test_two_runs_at_once_send_each_message_once(
+    any_settings: Settings, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An operator's run while the monthly DAG's is sending: the second waits for the first, then
+    finds everything recorded and sends nothing (without the lock both read "not sent yet")."""
+    seed(any_settings)
+    box, port = Holding(), free_port()
+    controller = Controller(box, hostname="127.0.0.1", port=port)
+    controller.start()
+    caplog.set_level(logging.INFO, logger="stackledger.store.locks")
+    results: dict[str, EmailResult | BaseException] = {}
+
+    def run(name: str) -> None:
+        # The first run's message waits while the second renders: a generous SMTP timeout.
+        smtp_timeout = "      timeout_s: 600\n"
+        settings = load_settings(config(any_settings, tmp_path / name, email_config(port, tls=smtp_timeout)), {})
+        try:
+            results[name] = email_reports(settings, Window.month(MONTH), tmp_path / name / "out")
+        except BaseException as error:  # reported by the assertions below
+            results[name] = error
+
+    try:
+        for name in ("first", "second"):
+            (tmp_path / name).mkdir()
+        first = threading.Thread(target=run, args=("first",))
+        first.start()
+        assert box.arrived.wait(120), "the first run never reached the SMTP server"
+        second = threading.Thread(target=run, args=("second",))
+        second.start()
+        deadline = dt.datetime.now() + dt.timedelta(seconds=120)
+        while "waiting for another run holding report-email:" + MONTH not in caplog.text:
+            assert dt.datetime.now() < deadline and second.is_alive(), f"the second run did not wait: {results}"
+            threading.Event().wait(0.05)
+        box.release.set()
+        first.join(120)
+        second.join(120)
+    finally:
+        box.release.set()
+        controller.stop()
+    done_first, done_second = results["first"], results["second"]
+    assert isinstance(done_first, EmailResult) and isinstance(done_second, EmailResult), results
+    assert len(done_first.deliveries) == 3 and done_second.deliveries == []
+    assert sum(len(s.recipients) for s in done_second.skipped) == len(FINANCE) + 2
+    assert len(box.messages) == 3 and set(received(box)) == EVERYONE
+    assert len(logged(any_settings)) == len(FINANCE) + 2
