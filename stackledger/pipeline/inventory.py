@@ -23,7 +23,8 @@ changes what the usage step would read (`rerate=True`; `store_resources` decides
 settings) marks in `rerate_days`, in the same transaction, the rated days of the spans it
 changes: between the old and the new `started_at` / `ended_at` of a resource's lifetime, where
 the revision in force differs in those attributes (clipped to the resource's lifetime), or the
-whole lifetime of a resource added or removed. `stackledger rate --pending` then recomputes those
+whole lifetime of a resource added or removed — each with a day's margin on both sides, for
+samples trailing a deletion past midnight. `stackledger rate --pending` then recomputes those
 days' usage and prices them again. Columns usage does not read (name, disk size, `valid_to`) and
 identical rows mark nothing.
 """
@@ -167,12 +168,23 @@ def _changed_days(conn: Connection, source: str, rows: Sequence[Mapping[str, Any
     ]
     if not spans:
         return set()
-    # A span's days, both ends' included; an open end reaches the first or last rated day.
-    first, last = min(start for start, _ in spans), max(end for _, end in spans)
-    since = None if first == _PAST else dt.datetime.combine(first.date(), dt.time())
-    until = None if last == _FUTURE else dt.datetime.combine(last.date(), dt.time()) + dt.timedelta(days=1)
+    # A span's days, both ends' included, and the day on each side: a sample trailing a deletion
+    # (or a counter's previous reading) can fall on the next (previous) day. An open end reaches
+    # the first or last rated day.
+    days = [(_day_before(start), _day_after(end)) for start, end in spans]
+    first, last = min(start for start, _ in days), max(end for _, end in days)
+    since = None if first == dt.date.min else dt.datetime.combine(first, dt.time())
+    until = None if last == dt.date.max else dt.datetime.combine(last, dt.time()) + dt.timedelta(days=1)
     rated = rated_days(conn, since, until)
-    return {day for day in rated if any(start.date() <= day <= end.date() for start, end in spans)}
+    return {day for day in rated if any(start <= day <= end for start, end in days)}
+
+
+def _day_before(start: dt.datetime) -> dt.date:
+    return dt.date.min if start == _PAST else start.date() - dt.timedelta(days=1)
+
+
+def _day_after(end: dt.datetime) -> dt.date:
+    return dt.date.max if end == _FUTURE else end.date() + dt.timedelta(days=1)
 
 
 class _Usage:

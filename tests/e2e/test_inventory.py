@@ -221,6 +221,30 @@ def test_an_inventory_change_marks_the_rated_days_it_alters_and_rate_pending_rec
     assert costs(any_settings) == {"compute.vcpu": Decimal("0.252"), "compute.instance": Decimal("0.12")}
 
 
+def test_a_deletion_learned_later_marks_the_day_of_a_trailing_sample(any_settings: Settings) -> None:
+    """vm9, unknown to the inventory, reports once just after midnight of RATED (billed: no
+    inventory means it existed). Nova then says it was deleted the evening before: that trailing
+    sample no longer counts, so RATED must be re-rated although the lifetime ends the day before."""
+    store = store_for(any_settings)
+    after_midnight = dt.datetime.combine(RATED, dt.time(0, 5))
+    sample = {
+        "message_id": "vm9-vcpus", "meter": "vcpus", "type": "gauge", "unit": "vcpu", "volume": 2.0,
+        "project_id": "p1", "user_id": "u1", "resource_id": "vm9", "timestamp": after_midnight,
+        "metadata": {"flavor_name": "m1.small"}, "source": "openstack",
+    }  # fmt: skip
+    with store.transaction() as conn:
+        store_samples(store, conn, [sample])
+    card = [internal_rater(any_settings)]
+    rate_window(any_settings, RATED_DAY, card)
+    assert costs(any_settings)["compute.vcpu"] == Decimal("0.042")  # 2 vCPU x 1 h x 0.021
+
+    deleted = after_midnight - dt.timedelta(minutes=15)
+    store_resources(any_settings, resources(revision("vm9", T0, None, vcpus=2.0, ended_at=deleted)), "nova")
+    assert marked(any_settings) == [RATED]
+    rate_pending(any_settings, card)
+    assert costs(any_settings).get("compute.vcpu", Decimal(0)) == 0
+
+
 def test_inventory_changes_outside_the_rated_days_or_usage_mark_nothing(sqlite_settings: Settings) -> None:
     rated_cloud(sqlite_settings)
     # A resize after the rated day, a name rating never reads, another resource's lifetime after it.
