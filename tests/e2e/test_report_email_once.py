@@ -51,14 +51,22 @@ class Refusing(Mailbox):
 
 
 @contextmanager
-def refusing_server(refuse: set[str]) -> Iterator[tuple[Refusing, int]]:
-    box, port = Refusing(refuse), free_port()
+def serving(box: Mailbox) -> Iterator[int]:
+    """`box` behind a real SMTP server on 127.0.0.1; yields its port."""
+    port = free_port()
     controller = Controller(box, hostname="127.0.0.1", port=port)
     controller.start()
     try:
-        yield box, port
+        yield port
     finally:
         controller.stop()
+
+
+@contextmanager
+def refusing_server(refuse: set[str]) -> Iterator[tuple[Refusing, int]]:
+    box = Refusing(refuse)
+    with serving(box) as port:
+        yield box, port
 
 
 def email(cfg: str, tmp_path: Path, *extra: str) -> int:
@@ -167,13 +175,11 @@ def test_two_runs_at_once_send_each_message_once(
     """An operator's run while the monthly DAG's is sending: the second waits for the first, then
     finds everything recorded and sends nothing (without the lock both read "not sent yet")."""
     seed(any_settings)
-    box, port = Holding(), free_port()
-    controller = Controller(box, hostname="127.0.0.1", port=port)
-    controller.start()
+    box = Holding()
     caplog.set_level(logging.INFO, logger="stackledger.store.locks")
     results: dict[str, EmailResult | BaseException] = {}
 
-    def run(name: str) -> None:
+    def run(name: str, port: int) -> None:
         # The first run's message waits while the second renders: a generous SMTP timeout.
         smtp_timeout = "      timeout_s: 600\n"
         settings = load_settings(config(any_settings, tmp_path / name, email_config(port, tls=smtp_timeout)), {})
@@ -182,24 +188,24 @@ def test_two_runs_at_once_send_each_message_once(
         except BaseException as error:  # reported by the assertions below
             results[name] = error
 
-    try:
-        for name in ("first", "second"):
-            (tmp_path / name).mkdir()
-        first = threading.Thread(target=run, args=("first",))
-        first.start()
-        assert box.arrived.wait(120), "the first run never reached the SMTP server"
-        second = threading.Thread(target=run, args=("second",))
-        second.start()
-        deadline = dt.datetime.now() + dt.timedelta(seconds=120)
-        while "waiting for another run holding report-email:" + MONTH not in caplog.text:
-            assert dt.datetime.now() < deadline and second.is_alive(), f"the second run did not wait: {results}"
-            threading.Event().wait(0.05)
-        box.release.set()
-        first.join(120)
-        second.join(120)
-    finally:
-        box.release.set()
-        controller.stop()
+    for name in ("first", "second"):
+        (tmp_path / name).mkdir()
+    with serving(box) as port:
+        try:
+            first = threading.Thread(target=run, args=("first", port))
+            first.start()
+            assert box.arrived.wait(120), "the first run never reached the SMTP server"
+            second = threading.Thread(target=run, args=("second", port))
+            second.start()
+            deadline = dt.datetime.now() + dt.timedelta(seconds=120)
+            while "waiting for another run holding report-email:" + MONTH not in caplog.text:
+                assert dt.datetime.now() < deadline and second.is_alive(), f"the second run did not wait: {results}"
+                threading.Event().wait(0.05)
+            box.release.set()
+            first.join(120)
+            second.join(120)
+        finally:
+            box.release.set()
     done_first, done_second = results["first"], results["second"]
     assert isinstance(done_first, EmailResult) and isinstance(done_second, EmailResult), results
     assert len(done_first.deliveries) == 3 and done_second.deliveries == []
