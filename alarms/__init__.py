@@ -15,11 +15,11 @@ Errors: `RuleError` (a ConfigError) for rule files; `DeliveryError` (transient o
 notifier, which `deliver` records and never lets stop the others.
 """
 
-from alarms.data import MetricPoints, Snapshot
-from alarms.engine import Evaluation, decide, evaluate
-from alarms.evaluators import Options
-from alarms.rules import RuleError, RuleSet, load_rules, parse_rules
-from alarms.states import ALARM, OK, UNKNOWN, AlarmKey, AlarmState, Notification, Transition
+from stackledger.alarms.data import MetricPoints, Snapshot
+from stackledger.alarms.engine import Evaluation, decide, evaluate
+from stackledger.alarms.evaluators import Options
+from stackledger.alarms.rules import RuleError, RuleSet, load_rules, parse_rules
+from stackledger.alarms.states import ALARM, OK, UNKNOWN, AlarmKey, AlarmState, Notification, Transition
 
 __all__ = [
     "ALARM",

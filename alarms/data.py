@@ -18,8 +18,8 @@ from decimal import Decimal
 import numpy as np
 import pandas as pd
 
-from alarms.stats import MICRO
-from transforms.currency import FxRate, pair_rates
+from stackledger.alarms.stats import MICRO
+from stackledger.transforms.currency import FxRate, pair_rates
 
 DAILY_COST_COLUMNS = ("day", "project_id", "price_book", "currency", "cost")
 PROJECT_COLUMNS = ("project_id", "name", "team", "budget_amount", "budget_currency", "budget_period")

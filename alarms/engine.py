@@ -25,11 +25,11 @@ import datetime as dt
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 
-from alarms.data import Snapshot
-from alarms.evaluators import Context, Options
-from alarms.rules import BudgetRule, Rule, RuleSet
-from alarms.schedule import within
-from alarms.states import UNKNOWN, AlarmKey, AlarmState, Notification, Transition, Verdict
+from stackledger.alarms.data import Snapshot
+from stackledger.alarms.evaluators import Context, Options
+from stackledger.alarms.rules import BudgetRule, Rule, RuleSet
+from stackledger.alarms.schedule import within
+from stackledger.alarms.states import UNKNOWN, AlarmKey, AlarmState, Notification, Transition, Verdict
 
 
 @dataclass

@@ -23,8 +23,8 @@ from typing import Any
 
 import numpy as np
 
-from alarms.data import MONTHLY_PERIODS, CostCube, MetricPoints, Snapshot, build_cube, money
-from alarms.rules import (
+from stackledger.alarms.data import MONTHLY_PERIODS, CostCube, MetricPoints, Snapshot, build_cube, money
+from stackledger.alarms.rules import (
     BudgetRule,
     BudgetThreshold,
     CompositeRule,
@@ -35,8 +35,8 @@ from alarms.rules import (
     Rule,
     RuleSet,
 )
-from alarms.states import ALARM, OK, UNKNOWN, AlarmKey, Verdict
-from alarms.stats import MICRO, Forecast, forecast_month_end, is_anomalous, robust_score
+from stackledger.alarms.states import ALARM, OK, UNKNOWN, AlarmKey, Verdict
+from stackledger.alarms.stats import MICRO, Forecast, forecast_month_end, is_anomalous, robust_score
 
 COMPARATORS: dict[str, Callable[[Any, Any], bool]] = {
     "gt": operator.gt, "lt": operator.lt, "ge": operator.ge, "le": operator.le, "eq": operator.eq, "ne": operator.ne,

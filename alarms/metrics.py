@@ -28,8 +28,8 @@ from typing import Any, Protocol
 import pandas as pd
 from sqlalchemy import select
 
-from alarms.data import MetricPoints
-from alarms.rules import MetricThresholdRule
+from stackledger.alarms.data import MetricPoints
+from stackledger.alarms.rules import MetricThresholdRule
 from stackledger.errors import StackLedgerError
 from stackledger.store import Store, tables
 

@@ -36,7 +36,7 @@ from pydantic import (
     model_validator,
 )
 
-from alarms.schedule import Cron, TimeWindow, parse_duration
+from stackledger.alarms.schedule import Cron, TimeWindow, parse_duration
 from stackledger.errors import ConfigError
 
 Comparison = Literal["lt", "le", "eq", "ne", "ge", "gt"]
@@ -464,6 +464,6 @@ def _cycle(name: str, by_name: Mapping[str, Rule], path: list[str]) -> bool:
 
 
 def _registry_names() -> set[str]:
-    from alarms.notifiers import REGISTRY  # late: the notifier modules import their clients
+    from stackledger.alarms.notifiers import REGISTRY  # late: the notifier modules import their clients
 
     return set(REGISTRY)

@@ -25,8 +25,8 @@ from typing import Any
 import pandas as pd
 import yaml
 
-from alarms import Snapshot, evaluate, load_rules, parse_rules
 from benchmarks.common import emit, peak_rss_mib, timed
+from stackledger.alarms import Snapshot, evaluate, load_rules, parse_rules
 from stackledger.pipeline import store_for
 from stackledger.pipeline.alarms import evaluate_alarms, options_from
 from stackledger.settings import load_settings

@@ -35,8 +35,8 @@ from typing import Any
 import requests
 
 from benchmarks.common import emit, timed
-from collectors.gnocchi import GnocchiCollector
-from collectors.gnocchi_client import GnocchiClient, iso
+from stackledger.collectors.gnocchi import GnocchiCollector
+from stackledger.collectors.gnocchi_client import GnocchiClient, iso
 from stackledger.window import Window
 from tests.integration.gnocchi_fleet import Fleet
 

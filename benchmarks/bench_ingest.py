@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.common import emit, peak_rss_mib, timed
-from collectors import synthetic
+from stackledger.collectors import synthetic
 from stackledger.pipeline.demo import write_messages
 from stackledger.pipeline.ingest import ingest_paths
 from stackledger.settings import load_settings

@@ -41,8 +41,8 @@ from kafka.admin import NewTopic
 from sqlalchemy import create_engine, make_url, text
 
 from benchmarks.common import emit, peak_rss_mib
-from collectors import synthetic
-from collectors.kafka import HAS_C_CRC32C, consumer_config
+from stackledger.collectors import synthetic
+from stackledger.collectors.kafka import HAS_C_CRC32C, consumer_config
 from stackledger.pipeline.consume import consume
 from stackledger.settings import Settings, load_settings
 from stackledger.store import Store

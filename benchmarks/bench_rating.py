@@ -13,7 +13,7 @@ from benchmarks.common import emit, peak_rss_mib, timed
 from stackledger.ratecard import load_rate_card
 from stackledger.schema import SERVICES, USAGE_COLUMNS
 from stackledger.settings import DEFAULT_RATE_CARD
-from transforms.rating import daily_usage, rate
+from stackledger.transforms.rating import daily_usage, rate
 
 INSTANCES = 1_000
 PROJECTS = 50

@@ -21,11 +21,11 @@ from benchmarks.common import emit, peak_rss_mib, timed
 from stackledger.ratecard import load_rate_card
 from stackledger.schema import SERVICES, USAGE_COLUMNS
 from stackledger.settings import DEFAULT_RATE_CARD
-from transforms.baselines import rate_baseline
-from transforms.currency import FxRate
-from transforms.equivalents import BaselineConfig
-from transforms.pricebooks import packaged_price_book
-from transforms.rating import daily_usage, rate
+from stackledger.transforms.baselines import rate_baseline
+from stackledger.transforms.currency import FxRate
+from stackledger.transforms.equivalents import BaselineConfig
+from stackledger.transforms.pricebooks import packaged_price_book
+from stackledger.transforms.rating import daily_usage, rate
 
 BENCH = "rating_books"
 INSTANCES = 10_000

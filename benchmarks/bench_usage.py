@@ -16,8 +16,8 @@ import pandas as pd
 
 from benchmarks.common import emit, peak_rss_mib, timed
 from stackledger.schema import METERS, RESOURCE_COLUMNS, SAMPLE_COLUMNS
+from stackledger.transforms.usage import hourly_usage
 from stackledger.window import Window
-from transforms.usage import hourly_usage
 
 WINDOW = Window.month("2026-10")
 INSTANCES, VOLUMES, FLOATING_IPS = 1000, 200, 100

@@ -26,8 +26,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
-from collectors.base import Collected, Failure
-from collectors.openstack_common import (
+from stackledger.collectors.base import Collected, Failure
+from stackledger.collectors.openstack_common import (
     Api,
     History,
     Observed,

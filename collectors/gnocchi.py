@@ -74,9 +74,9 @@ from typing import Any, Final, Literal
 
 import pandas as pd
 
-from collectors.base import Collected, Failure
-from collectors.gnocchi_client import GnocchiClient, client_from_settings, iso
-from collectors.gnocchi_frames import (
+from stackledger.collectors.base import Collected, Failure
+from stackledger.collectors.gnocchi_client import GnocchiClient, client_from_settings, iso
+from stackledger.collectors.gnocchi_frames import (
     hourly,
     in_force,
     inventory,
@@ -90,8 +90,8 @@ from collectors.gnocchi_frames import (
 from stackledger.errors import ConfigError, SourceError
 from stackledger.schema import METERS, SAMPLE_COLUMNS, UNIT_FACTORS, empty_frame
 from stackledger.settings import Settings
+from stackledger.transforms.usage import hourly_usage
 from stackledger.window import Window
-from transforms.usage import hourly_usage
 
 log = logging.getLogger(__name__)
 

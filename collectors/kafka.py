@@ -30,7 +30,7 @@ from kafka import KafkaConsumer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.errors import KafkaError
 
-from collectors.samples import parse_message
+from stackledger.collectors.samples import parse_message
 from stackledger.errors import InputError, SourceError, TransientSourceError
 from stackledger.settings import KafkaSettings
 

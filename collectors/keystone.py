@@ -30,8 +30,8 @@ from typing import Any, Final
 
 import pandas as pd
 
-from collectors.base import Collected, Failure
-from collectors.openstack_common import Api, connect
+from stackledger.collectors.base import Collected, Failure
+from stackledger.collectors.openstack_common import Api, connect
 from stackledger.errors import SourceError
 from stackledger.schema import PROJECT_COLUMNS, validate_frame
 from stackledger.settings import ProjectTagSettings, Settings

@@ -47,8 +47,8 @@ from typing import Any, Final
 
 import pandas as pd
 
-from collectors.base import Collected, Failure
-from collectors.openstack_common import (
+from stackledger.collectors.base import Collected, Failure
+from stackledger.collectors.openstack_common import (
     Api,
     History,
     Observed,

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
-from reports.data import ZERO
-from reports.facts import DayCost, ProjectInfo
+from stackledger.reports.data import ZERO
+from stackledger.reports.facts import DayCost, ProjectInfo
 from stackledger.window import Window
 
 # (internal cost of each complete day so far, in order; days in the month) → month-end total,

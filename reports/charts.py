@@ -32,9 +32,9 @@ from matplotlib.patches import PathPatch
 from matplotlib.path import Path as MplPath
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
-from reports.budget import BurnDown
-from reports.data import ReportData
-from reports.formatting import MONTH_NAMES
+from stackledger.reports.budget import BurnDown
+from stackledger.reports.data import ReportData
+from stackledger.reports.formatting import MONTH_NAMES
 
 TOP_PROJECTS: Final = 15  # bars drawn; the rest are summed into one "others" bar
 OKABE_ITO: Final = {

@@ -22,8 +22,8 @@ from typing import Any, Final
 
 from sqlalchemy import select
 
-from reports.data import INTERNAL_BOOK, ZERO, ReportData
-from reports.formatting import BOOK_TITLES, exact_cost, money, neutralise
+from stackledger.reports.data import INTERNAL_BOOK, ZERO, ReportData
+from stackledger.reports.formatting import BOOK_TITLES, exact_cost, money, neutralise
 from stackledger.store import Store
 from stackledger.store.tables import cost_lines
 from stackledger.window import Window

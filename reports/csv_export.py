@@ -16,8 +16,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Final
 
-from reports.data import CostRow, ReportData
-from reports.formatting import exact_cost, neutralise, quantity
+from stackledger.reports.data import CostRow, ReportData
+from stackledger.reports.formatting import exact_cost, neutralise, quantity
 
 CSV_COLUMNS: Final = (
     "project_id",

@@ -22,10 +22,10 @@ from typing import Any
 
 from sqlalchemy import Select, func, select
 
-from reports.alarm_history import AlarmEvent, alarm_events
-from reports.data import INTERNAL_BOOK, ZERO, cost_units_sum, from_units, in_window
-from reports.methodology import Methodology, PriceSource, methodology
-from reports.quality import DataQuality, data_quality
+from stackledger.reports.alarm_history import AlarmEvent, alarm_events
+from stackledger.reports.data import INTERNAL_BOOK, ZERO, cost_units_sum, from_units, in_window
+from stackledger.reports.methodology import Methodology, PriceSource, methodology
+from stackledger.reports.quality import DataQuality, data_quality
 from stackledger.store import Store
 from stackledger.store.tables import cost_lines, projects, resources
 from stackledger.window import Window

@@ -18,11 +18,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Select, func, select
 
-from reports.formatting import neutralise
+from stackledger.reports.formatting import neutralise
 from stackledger.store import Store
 from stackledger.store.tables import cost_lines, projects, resources
+from stackledger.transforms.focus import FOCUS_COLUMNS, to_focus
 from stackledger.window import Window
-from transforms.focus import FOCUS_COLUMNS, to_focus
 
 log = logging.getLogger(__name__)
 

@@ -18,12 +18,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Final
 
-from reports.budget import BudgetStatus
-from reports.compare import ComparisonRow
-from reports.csv_export import CSV_COLUMNS, csv_rows
-from reports.data import Total
-from reports.formatting import exact_cost
-from reports.summary import Change, FinanceSummary, ProjectLine, ResourceLine, TeamLine
+from stackledger.reports.budget import BudgetStatus
+from stackledger.reports.compare import ComparisonRow
+from stackledger.reports.csv_export import CSV_COLUMNS, csv_rows
+from stackledger.reports.data import Total
+from stackledger.reports.formatting import exact_cost
+from stackledger.reports.summary import Change, FinanceSummary, ProjectLine, ResourceLine, TeamLine
 
 SCHEMA: Final = "stackledger.monthly-report/1"
 

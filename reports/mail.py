@@ -32,10 +32,10 @@ from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import Final
 
-from reports.formatting import amounts, money, percent, period_name, signed
-from reports.project import ProjectReport
-from reports.summary import FinanceSummary
 from stackledger.errors import StackLedgerError
+from stackledger.reports.formatting import amounts, money, percent, period_name, signed
+from stackledger.reports.project import ProjectReport
+from stackledger.reports.summary import FinanceSummary
 from stackledger.settings import ReportEmailSettings, SmtpNotifierSettings
 
 log = logging.getLogger(__name__)

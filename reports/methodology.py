@@ -17,7 +17,7 @@ from typing import Any, Final
 
 from sqlalchemy import func, select
 
-from reports.data import INTERNAL_BOOK, in_window
+from stackledger.reports.data import INTERNAL_BOOK, in_window
 from stackledger.store import Store
 from stackledger.store.tables import cost_lines
 from stackledger.window import Window

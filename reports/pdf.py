@@ -31,14 +31,14 @@ from typing import Any, Final
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
-from reports import charts
-from reports.data import ZERO, ReportData
-from reports.facts import MonthFacts
-from reports.formatting import FILTERS, day_name, period_name
-from reports.project import ProjectReport
-from reports.summary import FinanceSummary, finance_summary
-from reports.tables import cost_table
 from stackledger import __version__
+from stackledger.reports import charts
+from stackledger.reports.data import ZERO, ReportData
+from stackledger.reports.facts import MonthFacts
+from stackledger.reports.formatting import FILTERS, day_name, period_name
+from stackledger.reports.project import ProjectReport
+from stackledger.reports.summary import FinanceSummary, finance_summary
+from stackledger.reports.tables import cost_table
 from stackledger.window import Window
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,7 @@ TEAMS_CHARTED: Final = 10  # bars on the cover; the other teams are summed into 
 
 def environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("reports", "templates"),
+        loader=PackageLoader("stackledger.reports", "templates"),
         autoescape=select_autoescape(enabled_extensions=("html", "j2"), default_for_string=True),
         undefined=StrictUndefined,
         trim_blocks=True,
@@ -80,7 +80,7 @@ class Renderer:
         # stops the render instead of leaving a hole in the report.
         self.fetcher = URLFetcher(allowed_protocols={"data"}, fail_on_errors=True)
         self.fonts = FontConfiguration()
-        text = resources.files("reports").joinpath("templates", STYLESHEET).read_text("utf-8")
+        text = resources.files("stackledger.reports").joinpath("templates", STYLESHEET).read_text("utf-8")
         self.css = CSS(string=text, url_fetcher=self.fetcher, font_config=self.fonts)
 
     def summary_html(self, summary: FinanceSummary, organisation: str) -> str:

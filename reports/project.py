@@ -15,13 +15,13 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Final
 
-from reports.alarm_history import AlarmEvent, events_for
-from reports.budget import BurnDown, burn_down, day_axis
-from reports.compare import ComparisonRow
-from reports.data import ZERO, CostRow, ReportData
-from reports.facts import ResourceCost
-from reports.summary import FinanceSummary, ProjectLine
-from reports.tables import Column, ProjectTable, cost_table
+from stackledger.reports.alarm_history import AlarmEvent, events_for
+from stackledger.reports.budget import BurnDown, burn_down, day_axis
+from stackledger.reports.compare import ComparisonRow
+from stackledger.reports.data import ZERO, CostRow, ReportData
+from stackledger.reports.facts import ResourceCost
+from stackledger.reports.summary import FinanceSummary, ProjectLine
+from stackledger.reports.tables import Column, ProjectTable, cost_table
 
 # Service name prefix -> the group its daily cost is stacked under.
 SERVICE_GROUPS: Final = {"compute": "Compute", "block": "Storage", "image": "Storage", "network": "Network"}

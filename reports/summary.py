@@ -20,10 +20,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Final
 
-from reports.budget import BudgetStatus, Forecaster, budget_status, complete_days, daily_costs, day_axis
-from reports.compare import Comparison, comparison
-from reports.data import INTERNAL_BOOK, ZERO, ReportData, Total
-from reports.facts import MonthFacts, ProjectInfo, ResourceCost
+from stackledger.reports.budget import BudgetStatus, Forecaster, budget_status, complete_days, daily_costs, day_axis
+from stackledger.reports.compare import Comparison, comparison
+from stackledger.reports.data import INTERNAL_BOOK, ZERO, ReportData, Total
+from stackledger.reports.facts import MonthFacts, ProjectInfo, ResourceCost
 from stackledger.window import Window
 
 TOP_RESOURCES: Final = 10

@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from reports.data import INTERNAL_BOOK, ZERO, CostRow, ProjectCost, ReportData, Total
-from reports.formatting import QUANTITY_DECIMALS
+from stackledger.reports.data import INTERNAL_BOOK, ZERO, CostRow, ProjectCost, ReportData, Total
+from stackledger.reports.formatting import QUANTITY_DECIMALS
 
 
 @dataclass(frozen=True, order=True)

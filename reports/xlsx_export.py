@@ -26,9 +26,9 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
-from reports.csv_export import CSV_COLUMNS
-from reports.formatting import BOOK_TITLES, neutralise, period_name
-from reports.summary import FinanceSummary
+from stackledger.reports.csv_export import CSV_COLUMNS
+from stackledger.reports.formatting import BOOK_TITLES, neutralise, period_name
+from stackledger.reports.summary import FinanceSummary
 
 MONEY: Final = "#,##0.00"
 EXACT: Final = "0.000000"

@@ -108,6 +108,10 @@ PROJECT_COLUMNS: Final = {
 
 COST_DECIMALS: Final = 6  # cost lines are rounded once, here, and never again
 
+# Price books: the cloud's own rate card (the one that is billed), then the public comparisons.
+INTERNAL_BOOK: Final = "internal"
+PRICE_BOOKS: Final = (INTERNAL_BOOK, "aws", "digitalocean")
+
 # ---------------------------------------------------------------- services and units
 
 MeterKind = Literal["gauge", "cumulative", "delta", "status"]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from stackledger.errors import ConfigError
@@ -70,3 +70,20 @@ def parse_instant(text: str, key: str) -> dt.datetime:
     except ValueError:
         raise ConfigError(f"{text!r} is not an ISO 8601 date or time", key=key) from None
     return value.astimezone(dt.UTC).replace(tzinfo=None) if value.tzinfo else value
+
+
+def utcnow() -> dt.datetime:
+    """Now, as naive UTC: the one clock of the spine (pure stages take `now` as an argument)."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+def merge_periods(starts: Iterable[dt.datetime], step: dt.timedelta) -> list[Window]:
+    """Periods of length `step` starting at `starts` (any order, repeats allowed), merged where
+    they touch: hours [01:00, 02:00, 05:00] → [01:00, 03:00), [05:00, 06:00)."""
+    spans: list[Window] = []
+    for start in sorted(set(starts)):
+        if spans and spans[-1].end == start:
+            spans[-1] = Window(spans[-1].start, start + step)
+        else:
+            spans.append(Window(start, start + step))
+    return spans

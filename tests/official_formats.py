@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from transforms.pricebooks.official import AWS_LOCATIONS
+from stackledger.transforms.pricebooks.official import AWS_LOCATIONS
 
 REGION_NAMES = {code: name for name, code in AWS_LOCATIONS.items() if not name.startswith("Europe")}
 TERM = "JRTCKXETXF"  # the OnDemand offer term code of the real record

@@ -49,9 +49,9 @@ import pandas as pd
 
 from stackledger.errors import PricingError, SchemaError
 from stackledger.schema import COST_COLUMNS, COST_DECIMALS, HOURS_PER_MONTH, USAGE_COLUMNS, empty_frame, validate_frame
-from transforms.codes import group_codes, sorted_codes, sorted_order
-from transforms.currency import FxRate, pair_rates, rates_on
-from transforms.equivalents import (
+from stackledger.transforms.codes import group_codes, sorted_codes, sorted_order
+from stackledger.transforms.currency import FxRate, pair_rates, rates_on
+from stackledger.transforms.equivalents import (
     INCLUDED,
     MATCHED,
     BaselineConfig,
@@ -60,8 +60,8 @@ from transforms.equivalents import (
     instance_candidates,
     match_flavor,
 )
-from transforms.pricebooks import ALL_REGIONS
-from transforms.rating import (
+from stackledger.transforms.pricebooks import ALL_REGIONS
+from stackledger.transforms.rating import (
     DAY,
     NANO,
     QUANTITY_DECIMALS,

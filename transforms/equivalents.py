@@ -50,7 +50,7 @@ import pandas as pd
 
 from stackledger.errors import ConfigError, PricingError
 from stackledger.schema import SERVICES
-from transforms.pricebooks import ALL_REGIONS, plain
+from stackledger.transforms.pricebooks import ALL_REGIONS, plain
 
 INCLUDED: Final = "included"  # part of the instance's price: no cost line
 MATCHED: Final = "matched"  # the equivalent instance type / droplet

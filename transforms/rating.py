@@ -42,7 +42,7 @@ import pandas as pd
 
 from stackledger.errors import PricingError, SchemaError
 from stackledger.schema import COST_COLUMNS, COST_DECIMALS, USAGE_COLUMNS, empty_frame, validate_frame
-from transforms.codes import Coded, Groups, blank_codes, group_codes, sorted_codes, sorted_order
+from stackledger.transforms.codes import Coded, Groups, blank_codes, group_codes, sorted_codes, sorted_order
 
 PRICE_BOOK: Final = "internal"
 QUANTITY_DECIMALS: Final = 9

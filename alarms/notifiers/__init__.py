@@ -24,13 +24,13 @@ from dataclasses import dataclass
 
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from alarms.notifiers.base import DeliveryError, Notifier
-from alarms.notifiers.email import EmailNotifier
-from alarms.notifiers.kafka import KafkaNotifier
-from alarms.notifiers.log import LogNotifier
-from alarms.notifiers.slack import SlackNotifier
-from alarms.notifiers.webhook import WebhookNotifier
-from alarms.states import Notification
+from stackledger.alarms.notifiers.base import DeliveryError, Notifier
+from stackledger.alarms.notifiers.email import EmailNotifier
+from stackledger.alarms.notifiers.kafka import KafkaNotifier
+from stackledger.alarms.notifiers.log import LogNotifier
+from stackledger.alarms.notifiers.slack import SlackNotifier
+from stackledger.alarms.notifiers.webhook import WebhookNotifier
+from stackledger.alarms.states import Notification
 from stackledger.errors import ConfigError
 from stackledger.settings import NotifierSettings
 

@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 import requests
 
-from alarms.states import Notification
+from stackledger.alarms.states import Notification
 from stackledger.errors import StackLedgerError
 
 

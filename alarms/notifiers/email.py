@@ -14,8 +14,8 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from alarms.notifiers.base import DeliveryError, delivery_id, headline, text
-from alarms.states import Notification
+from stackledger.alarms.notifiers.base import DeliveryError, delivery_id, headline, text
+from stackledger.alarms.states import Notification
 from stackledger.settings import NotifierSettings, SmtpNotifierSettings
 
 # Headers up to RFC 5322's 998 characters stay on one line: CPython folds some long subjects

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from alarms.notifiers.base import DeliveryError, body, delivery_id
-from alarms.states import Notification
+from stackledger.alarms.notifiers.base import DeliveryError, body, delivery_id
+from stackledger.alarms.states import Notification
 from stackledger.settings import KafkaNotifierSettings, NotifierSettings
 
 

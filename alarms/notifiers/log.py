@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from alarms.notifiers.base import headline
-from alarms.states import Notification
+from stackledger.alarms.notifiers.base import headline
+from stackledger.alarms.states import Notification
 from stackledger.settings import NotifierSettings
 
 log = logging.getLogger(__name__)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import requests
 
-from alarms.notifiers.base import headline, post
-from alarms.states import Notification
+from stackledger.alarms.notifiers.base import headline, post
+from stackledger.alarms.states import Notification
 from stackledger.settings import NotifierSettings, SlackNotifierSettings
 
 _ICONS = {"alarm": ":rotating_light:", "ok": ":white_check_mark:", "insufficient_data": ":grey_question:"}

@@ -20,8 +20,8 @@ import hmac
 
 import requests
 
-from alarms.notifiers.base import DeliveryError, body, delivery_id, post
-from alarms.states import Notification
+from stackledger.alarms.notifiers.base import DeliveryError, body, delivery_id, post
+from stackledger.alarms.states import Notification
 from stackledger.settings import NotifierSettings, WebhookNotifierSettings
 
 SIGNATURE_HEADER = "X-StackLedger-Signature"

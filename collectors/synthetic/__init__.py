@@ -26,10 +26,10 @@ from typing import Final
 
 import pandas as pd
 
-from collectors.synthetic.cloud import Project, Resource, SyntheticCloud, build_cloud
-from collectors.synthetic.messages import Message, messages
-from collectors.synthetic.spec import DEFAULT_SPEC, CloudSpec
-from collectors.synthetic.truth import expected_usage
+from stackledger.collectors.synthetic.cloud import Project, Resource, SyntheticCloud, build_cloud
+from stackledger.collectors.synthetic.messages import Message, messages
+from stackledger.collectors.synthetic.spec import DEFAULT_SPEC, CloudSpec
+from stackledger.collectors.synthetic.truth import expected_usage
 from stackledger.errors import ConfigError
 from stackledger.schema import PROJECT_COLUMNS, RESOURCE_COLUMNS, validate_frame
 from stackledger.window import Window

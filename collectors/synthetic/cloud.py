@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from collectors.synthetic.spec import CloudSpec, Flavor, Lifecycle
+from stackledger.collectors.synthetic.spec import CloudSpec, Flavor, Lifecycle
 from stackledger.window import Window
 
 HOSTS = ("compute-01", "compute-02", "compute-03", "compute-04")

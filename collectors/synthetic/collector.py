@@ -25,9 +25,9 @@ from typing import Final
 
 import pandas as pd
 
-from collectors.base import Collected
-from collectors.samples import parse_message
-from collectors.synthetic import (
+from stackledger.collectors.base import Collected
+from stackledger.collectors.samples import parse_message
+from stackledger.collectors.synthetic import (
     DEFAULT_POLL_MINUTES,
     DEFAULT_SEED,
     SOURCE,
@@ -39,8 +39,8 @@ from collectors.synthetic import (
 from stackledger.errors import ConfigError
 from stackledger.schema import PROJECT_COLUMNS, SAMPLE_COLUMNS, validate_frame
 from stackledger.settings import Settings
+from stackledger.transforms.usage import hourly_usage
 from stackledger.window import Window
-from transforms.usage import hourly_usage
 
 NAME: Final = SOURCE
 

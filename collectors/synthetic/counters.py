@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from collectors.synthetic.cloud import CONTROLLER, Resource, SyntheticCloud
+from stackledger.collectors.synthetic.cloud import CONTROLLER, Resource, SyntheticCloud
 
 # Seconds after the cycle start at which each agent takes its readings (agents are not in step).
 AGENT_OFFSETS = {"compute-01": 17, "compute-02": 29, "compute-03": 41, "compute-04": 53, CONTROLLER: 8}

@@ -28,8 +28,8 @@ import uuid
 from collections.abc import Iterable, Iterator
 from typing import Any, Final, TypeVar
 
-from collectors.synthetic.cloud import CONTROLLER, Resource, SyntheticCloud
-from collectors.synthetic.counters import CounterSeries, counter_series, cycle_times
+from stackledger.collectors.synthetic.cloud import CONTROLLER, Resource, SyntheticCloud
+from stackledger.collectors.synthetic.counters import CounterSeries, counter_series, cycle_times
 
 NOTIFICATION_BATCH: Final = 100  # the notification agent's batch_size
 NOVA_AUDIT_DELAY: Final = dt.timedelta(minutes=2)

@@ -28,8 +28,8 @@ from typing import Any
 
 import pandas as pd
 
-from collectors.synthetic.cloud import CONTROLLER, Resource, SyntheticCloud
-from collectors.synthetic.counters import counter_deltas, counter_series, cycle_times
+from stackledger.collectors.synthetic.cloud import CONTROLLER, Resource, SyntheticCloud
+from stackledger.collectors.synthetic.counters import counter_deltas, counter_series, cycle_times
 from stackledger.schema import SERVICES
 
 TRUTH_COLUMNS = (

@@ -8,8 +8,8 @@ from collections import Counter
 
 import pandas as pd
 
-from alarms.notifiers import build_notifiers, close_all
-from alarms.rules import load_rules
+from stackledger.alarms.notifiers import build_notifiers, close_all
+from stackledger.alarms.rules import load_rules
 from stackledger.cli.common import settings_from
 from stackledger.errors import ConfigError
 from stackledger.pipeline import alarms as pipeline

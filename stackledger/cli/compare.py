@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from reports.compare import render_csv, render_table
 from stackledger.cli.common import add_month, settings_from
 from stackledger.pipeline.compare import compare_month
+from stackledger.reports.compare import render_csv, render_table
 
 EPILOG = """\
 Per project and in total: the internal cost of the month's cost lines, the same usage at AWS and

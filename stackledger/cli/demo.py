@@ -6,9 +6,9 @@ import argparse
 import os
 from pathlib import Path
 
-from collectors import synthetic
-from reports.formatting import money
+from stackledger.collectors import synthetic
 from stackledger.pipeline.demo import DEFAULT_MONTH, DemoResult, demo, fresh_sqlite
+from stackledger.reports.formatting import money
 from stackledger.settings import CONFIG_ENV, ENV_PREFIX, Settings, load_settings
 from stackledger.window import Window
 

@@ -9,7 +9,7 @@ import pandas as pd
 
 from stackledger.cli.common import settings_from
 from stackledger.pipeline import prices
-from transforms.pricebooks import KINDS, PROVIDERS, cell_text
+from stackledger.transforms.pricebooks import KINDS, PROVIDERS, cell_text
 
 SHOW_COLUMNS = ("provider", "region", "sku", "kind", "vcpus", "memory_gib", "unit", "price", "currency", "tier",
                 "as_of", "strength", "source")  # fmt: skip
@@ -55,7 +55,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 def _show(args: argparse.Namespace) -> int:
     book = prices.show_prices(settings_from(args), provider=args.provider, region=args.region, kind=args.kind)
     if args.format == "csv":
-        from transforms.pricebooks import render_price_book
+        from stackledger.transforms.pricebooks import render_price_book
 
         sys.stdout.write(render_price_book(book))
         return 0

@@ -9,8 +9,8 @@ from stackledger import pipeline
 from stackledger.cli.common import settings_from
 from stackledger.errors import ConfigError
 from stackledger.pipeline.rate import RateResult
+from stackledger.transforms.rating import PRICE_BOOK
 from stackledger.window import Window
-from transforms.rating import PRICE_BOOK
 
 EPILOG = """\
 Computes hourly usage from the stored samples for the window, sums it per UTC day, prices it

@@ -29,19 +29,19 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Float, String, func, select, text, true, type_coerce
 
-from alarms.data import Snapshot
-from alarms.engine import Evaluation, evaluate
-from alarms.evaluators import Options
-from alarms.metrics import GnocchiReader, MetricReader, StoreUsageReader
-from alarms.notifiers import Delivery, build_notifiers, close_all, deliver
-from alarms.rules import BudgetRule, CostAnomalyRule, MetricThresholdRule, RuleSet, load_rules
-from alarms.states import AlarmKey, AlarmState, Notification
-from collectors.gnocchi_client import client_from_settings
+from stackledger.alarms.data import Snapshot
+from stackledger.alarms.engine import Evaluation, evaluate
+from stackledger.alarms.evaluators import Options
+from stackledger.alarms.metrics import GnocchiReader, MetricReader, StoreUsageReader
+from stackledger.alarms.notifiers import Delivery, build_notifiers, close_all, deliver
+from stackledger.alarms.rules import BudgetRule, CostAnomalyRule, MetricThresholdRule, RuleSet, load_rules
+from stackledger.alarms.states import AlarmKey, AlarmState, Notification
+from stackledger.collectors.gnocchi_client import client_from_settings
 from stackledger.errors import ConfigError
 from stackledger.pipeline.base import store_for
 from stackledger.settings import Settings
 from stackledger.store import Store, tables
-from transforms.currency import FxRate
+from stackledger.transforms.currency import FxRate
 
 log = logging.getLogger(__name__)
 

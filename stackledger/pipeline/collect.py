@@ -45,7 +45,7 @@ from typing import Any, Final
 
 from sqlalchemy import ColumnElement, Connection, and_, select
 
-from collectors.base import Collected, Collector, Failure
+from stackledger.collectors.base import Collected, Collector, Failure
 from stackledger.errors import ConfigError
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.inventory import (
@@ -67,11 +67,11 @@ log = logging.getLogger(__name__)
 # source name -> "module:factory"; a factory takes the settings and returns a ready Collector.
 # `--source all` runs them in this order.
 COLLECTORS: dict[str, str] = {
-    "gnocchi": "collectors.gnocchi:from_settings",
-    "keystone": "collectors.keystone:from_settings",
-    "nova": "collectors.nova:from_settings",
-    "cinder": "collectors.cinder:from_settings",
-    "synthetic": "collectors.synthetic.collector:from_settings",  # the demo cloud; never in `all`
+    "gnocchi": "stackledger.collectors.gnocchi:from_settings",
+    "keystone": "stackledger.collectors.keystone:from_settings",
+    "nova": "stackledger.collectors.nova:from_settings",
+    "cinder": "stackledger.collectors.cinder:from_settings",
+    "synthetic": "stackledger.collectors.synthetic.collector:from_settings",  # the demo cloud; never in `all`
 }
 ALL: Final = "all"
 NOT_IN_ALL: Final = frozenset({"synthetic"})

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import logging
 
-from reports.compare import Comparison, comparison, read_mappings
-from reports.data import month_report_data
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.prices import report_currency
+from stackledger.reports.compare import Comparison, comparison, read_mappings
+from stackledger.reports.data import month_report_data
 from stackledger.settings import Settings
 from stackledger.window import Window
 

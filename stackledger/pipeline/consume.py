@@ -53,7 +53,7 @@ from kafka.errors import (
 )
 from kafka.structs import OffsetAndMetadata
 
-from collectors.kafka import Rebalances, lag_line, open_consumer
+from stackledger.collectors.kafka import Rebalances, lag_line, open_consumer
 from stackledger.errors import StackLedgerError, StoreError
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.consume_worker import GC_THRESHOLD, Job, Stored, dispose_store, start_workers, store_job

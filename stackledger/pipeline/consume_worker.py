@@ -24,7 +24,7 @@ from typing import Any, Final
 
 from sqlalchemy import exc as sa_exc
 
-from collectors.kafka import Rejected, iter_rows
+from stackledger.collectors.kafka import Rejected, iter_rows
 from stackledger.errors import StoreError
 from stackledger.pipeline.sample_store import DeadLetter, store_dead_letters, store_sample_stream
 from stackledger.settings import KafkaSettings

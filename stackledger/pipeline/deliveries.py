@@ -33,7 +33,7 @@ from stackledger.errors import StoreError
 from stackledger.store import Store, tables
 
 if TYPE_CHECKING:
-    from reports.mail import Delivery, Outgoing
+    from stackledger.reports.mail import Delivery, Outgoing
 
 log = logging.getLogger(__name__)
 

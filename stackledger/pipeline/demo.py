@@ -22,7 +22,7 @@ from typing import Final
 
 from sqlalchemy.engine import make_url
 
-from collectors import synthetic
+from stackledger.collectors import synthetic
 from stackledger.errors import ConfigError, InputError
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.ingest import IngestResult, ingest_paths

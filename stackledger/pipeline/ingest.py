@@ -18,8 +18,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from collectors.files import LineFile
-from collectors.samples import parse_message
+from stackledger.collectors.files import LineFile
+from stackledger.collectors.samples import parse_message
 from stackledger.errors import InputError
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.sample_store import DeadLetter, store_dead_letters, store_samples

@@ -51,7 +51,7 @@ from stackledger.pipeline.usage import SOURCE as COMPUTED_USAGE
 from stackledger.schema import PROJECT_COLUMNS, RESOURCE_COLUMNS, SERVICES, validate_frame
 from stackledger.settings import Settings
 from stackledger.store import Store, tables
-from transforms.usage.attributes import ATTRIBUTE_TYPES
+from stackledger.transforms.usage.attributes import ATTRIBUTE_TYPES
 
 log = logging.getLogger(__name__)
 

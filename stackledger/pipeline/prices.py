@@ -28,11 +28,11 @@ from stackledger.errors import ConfigError, InputError, SourceError, TransientSo
 from stackledger.ratecard import load_rate_card
 from stackledger.schema import COST_COLUMNS, empty_frame
 from stackledger.settings import Settings
-from transforms import pricebooks
-from transforms.baselines import BASELINE_COLUMNS, rate_baseline
-from transforms.currency import FxRate
-from transforms.equivalents import BaselineConfig, check_config
-from transforms.pricebooks.official import load_json, parse_aws_offer, parse_do_sizes
+from stackledger.transforms import pricebooks
+from stackledger.transforms.baselines import BASELINE_COLUMNS, rate_baseline
+from stackledger.transforms.currency import FxRate
+from stackledger.transforms.equivalents import BaselineConfig, check_config
+from stackledger.transforms.pricebooks.official import load_json, parse_aws_offer, parse_do_sizes
 
 log = logging.getLogger(__name__)
 

@@ -35,8 +35,8 @@ from stackledger.pipeline.base import store_for
 from stackledger.ratecard import load_rate_card
 from stackledger.settings import Settings
 from stackledger.store import tables
+from stackledger.transforms import rating
 from stackledger.window import Window
-from transforms import rating
 
 log = logging.getLogger(__name__)
 

@@ -31,8 +31,8 @@ from typing import Any, Final
 import pandas as pd
 from sqlalchemy import func, select
 
-from collectors.nova import NovaUsage, api_from_settings, tenant_usage
-from collectors.openstack_common import Api
+from stackledger.collectors.nova import NovaUsage, api_from_settings, tenant_usage
+from stackledger.collectors.openstack_common import Api
 from stackledger.errors import ConfigError
 from stackledger.pipeline.base import store_for
 from stackledger.settings import Settings

@@ -24,22 +24,22 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
-from reports.data import ReportData, month_report_data
 from stackledger.errors import ConfigError, StackLedgerError
 from stackledger.pipeline.base import store_for
+from stackledger.reports.data import ReportData, month_report_data
 from stackledger.settings import Settings
 from stackledger.window import Window
 
 if TYPE_CHECKING:
-    from reports.budget import Forecaster
-    from reports.facts import MonthFacts
-    from reports.mail import Delivery
-    from reports.methodology import PriceSource
-    from reports.project import ProjectReport
-    from reports.quality import Reconciliation
-    from reports.summary import FinanceSummary
     from stackledger.pipeline.deliveries import Skipped
     from stackledger.pipeline.reconcile import Reconciliation as NovaReconciliation
+    from stackledger.reports.budget import Forecaster
+    from stackledger.reports.facts import MonthFacts
+    from stackledger.reports.mail import Delivery
+    from stackledger.reports.methodology import PriceSource
+    from stackledger.reports.project import ProjectReport
+    from stackledger.reports.quality import Reconciliation
+    from stackledger.reports.summary import FinanceSummary
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +70,7 @@ class ReportRun:
 
     @cached_property
     def facts(self) -> MonthFacts:
-        from reports.facts import month_facts
+        from stackledger.reports.facts import month_facts
 
         sources, internal = _price_sources(self.settings)
         facts = month_facts(store_for(self.settings), self.window, price_sources=sources, internal_source=internal)
@@ -81,14 +81,14 @@ class ReportRun:
 
     @cached_property
     def summary(self) -> FinanceSummary:
-        from reports.summary import finance_summary
+        from stackledger.reports.summary import finance_summary
 
         currency = None if self.data.internal_totals else _rate_card_currency(self.settings)
         return finance_summary(self.data, self.facts, currency=currency, forecaster=_forecaster(self.settings))
 
     @cached_property
     def projects(self) -> list[ProjectReport]:
-        from reports.project import project_reports
+        from stackledger.reports.project import project_reports
 
         return project_reports(self.summary)
 
@@ -102,7 +102,7 @@ class ReportRun:
 
     def pdfs(self, *, summary: bool, projects: bool) -> None:
         """Render the summary and/or the project PDFs once (together, so they run in parallel)."""
-        from reports.pdf import write_pdf, write_pdfs
+        from stackledger.reports.pdf import write_pdf, write_pdfs
 
         summary = summary and "pdf" not in self.written
         projects = projects and "projects" not in self.written
@@ -136,25 +136,25 @@ def _write_projects(run: ReportRun) -> list[Path]:
 
 
 def _write_csv(run: ReportRun) -> list[Path]:
-    from reports.csv_export import write_csv
+    from stackledger.reports.csv_export import write_csv
 
     return [write_csv(run.data, run.out_dir / f"stackledger-{run.stem}.csv")]
 
 
 def _write_xlsx(run: ReportRun) -> list[Path]:
-    from reports.xlsx_export import write_xlsx
+    from stackledger.reports.xlsx_export import write_xlsx
 
     return [write_xlsx(run.summary, run.out_dir / f"stackledger-{run.stem}.xlsx", organisation=run.organisation)]
 
 
 def _write_json(run: ReportRun) -> list[Path]:
-    from reports.json_export import write_json
+    from stackledger.reports.json_export import write_json
 
     return [write_json(run.summary, run.out_dir / f"stackledger-{run.stem}.json", organisation=run.organisation)]
 
 
 def _write_focus(run: ReportRun) -> list[Path]:
-    from reports.focus import write_focus  # one row per cost line: reads the lines, not the summary
+    from stackledger.reports.focus import write_focus  # one row per cost line: reads the lines, not the summary
 
     path = run.out_dir / f"stackledger-{run.stem}-focus.csv"
     return [write_focus(store_for(run.settings), run.window, path, organisation=run.organisation)]
@@ -224,8 +224,8 @@ def email_reports(
     A recipient who already received the same documents for the window is skipped (unless
     `resend`); each message is recorded as soon as it is sent, so a re-run after a failure
     sends only what did not go out."""
-    from reports.mail import plan_messages, send_messages
     from stackledger.pipeline.deliveries import DeliveryLog, still_to_send
+    from stackledger.reports.mail import plan_messages, send_messages
     from stackledger.store.locks import exclusive
 
     config = settings.report.email
@@ -269,8 +269,8 @@ def project_file_name(name: str, project_id: str) -> str:
 
 def nova_reconciliation(settings: Settings, window: Window) -> Reconciliation:
     """`stackledger reconcile`'s comparison for the window, as the summary's data-quality section shows it."""
-    from reports.quality import Reconciliation
     from stackledger.pipeline.reconcile import reconcile_month
+    from stackledger.reports.quality import Reconciliation
 
     try:
         result = reconcile_month(settings, window)
@@ -281,7 +281,7 @@ def nova_reconciliation(settings: Settings, window: Window) -> Reconciliation:
 
 
 def reconciliation_summary(result: NovaReconciliation) -> Reconciliation:
-    from reports.quality import Reconciliation
+    from stackledger.reports.quality import Reconciliation
 
     rows = tuple(
         (line.name or line.project_id, f"{line.hours.nova:,.1f}", f"{line.hours.ours - line.hours.excluded:,.1f}",
@@ -307,9 +307,9 @@ def _workers(settings: Settings) -> int:
 
 def _price_sources(settings: Settings) -> tuple[dict[tuple[str, str, str], PriceSource], str]:
     """(book, region, SKU) -> where its list price comes from; and the rate card's name."""
-    from reports.methodology import PriceSource
     from stackledger.pipeline.prices import load_price_book
     from stackledger.ratecard import load_rate_card
+    from stackledger.reports.methodology import PriceSource
 
     sources: dict[tuple[str, str, str], PriceSource] = {}
     try:
@@ -340,7 +340,7 @@ def _forecaster(settings: Settings) -> Forecaster:
     """The alarm engine's month-end forecast (alarms.stats), so a budget alarm and the report agree."""
     import numpy as np
 
-    from alarms.stats import MICRO, forecast_month_end
+    from stackledger.alarms.stats import MICRO, forecast_month_end
 
     config = settings.alarms.forecast
 

@@ -26,7 +26,7 @@ from sqlalchemy import Connection, Table, exc, text
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql.elements import TextClause
 
-from collectors.samples import SampleError
+from stackledger.collectors.samples import SampleError
 from stackledger.errors import InputError
 from stackledger.pipeline.rerate import mark_rerate
 from stackledger.store import Store, tables

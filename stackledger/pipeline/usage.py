@@ -24,8 +24,8 @@ from stackledger.pipeline.base import store_for
 from stackledger.schema import METERS, RESOURCE_COLUMNS, SAMPLE_COLUMNS, USAGE_COLUMNS, validate_frame
 from stackledger.settings import Settings
 from stackledger.store import Store, tables
+from stackledger.transforms.usage import hourly_usage
 from stackledger.window import Window
-from transforms.usage import hourly_usage
 
 log = logging.getLogger(__name__)
 

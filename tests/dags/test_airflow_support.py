@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from collectors.base import Failure
 from stackledger import airflow_support as sl
+from stackledger.collectors.base import Failure
 from stackledger.errors import ConfigError, PricingError, SourceError, StoreError, TransientSourceError
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.collect import CollectResult, Shard

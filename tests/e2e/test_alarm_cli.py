@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
-from alarms.metrics import StoreUsageReader
-from alarms.rules import MetricThresholdRule
+from stackledger.alarms.metrics import StoreUsageReader
+from stackledger.alarms.rules import MetricThresholdRule
 from stackledger.cli import main
 from stackledger.pipeline import store_for
 from stackledger.settings import Settings

@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from collectors.base import Collected, Failure
 from stackledger.cli import main
+from stackledger.collectors.base import Collected, Failure
 from stackledger.errors import ConfigError
 from stackledger.pipeline import collect as collect_step
 from stackledger.pipeline.base import store_for

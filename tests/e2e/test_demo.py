@@ -17,8 +17,8 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
-from collectors import synthetic
 from stackledger.cli import main
+from stackledger.collectors import synthetic
 from stackledger.pipeline import store_for
 from stackledger.pipeline.demo import SAMPLES_FILE, fresh_sqlite, run_demo
 from stackledger.settings import Settings

@@ -27,9 +27,9 @@ from openpyxl import load_workbook
 from PIL import Image, ImageStat
 from sqlalchemy import select
 
-from reports.csv_export import CSV_COLUMNS
 from stackledger.cli import main
 from stackledger.pipeline import store_for
+from stackledger.reports.csv_export import CSV_COLUMNS
 from stackledger.settings import Settings
 from stackledger.store import tables
 
@@ -280,7 +280,7 @@ def test_two_runs_give_identical_bytes(
 
 def test_workers_give_the_same_bytes_as_one_process(sqlite_settings: Settings, tmp_path: Path,
                                                     capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
-    from reports import pdf
+    from stackledger.reports import pdf
 
     seed(sqlite_settings)
     cfg = config(sqlite_settings, tmp_path)

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from collectors.samples import parse_message
+from stackledger.collectors.samples import parse_message
 from stackledger.errors import InputError
 from stackledger.pipeline import ingest_paths, store_for
 from stackledger.pipeline.ingest import DeadLetter, store_dead_letters, store_samples

@@ -34,7 +34,7 @@ from aiosmtpd.smtp import AuthResult, LoginPassword
 from kafka import KafkaAdminClient, KafkaConsumer
 from kafka.admin import NewTopic
 
-from alarms import RuleError
+from stackledger.alarms import RuleError
 from stackledger.pipeline import store_for
 from stackledger.pipeline.alarms import alarm_history, alarm_states, evaluate_alarms
 from stackledger.settings import AlarmSettings, Settings
@@ -252,7 +252,7 @@ def configure(settings: Settings, rules: Path, notifiers: dict[str, Any]) -> Set
 
 def rules_file(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> Path:
     """RULES on disk; every log line of ours captured, to check no secret reaches one."""
-    caplog.set_level(logging.DEBUG, logger="alarms")
+    caplog.set_level(logging.DEBUG, logger="stackledger.alarms")
     caplog.set_level(logging.DEBUG, logger="stackledger")
     rules = tmp_path / "alarms.yaml"
     rules.write_text(RULES)

@@ -21,10 +21,10 @@ import pandas as pd
 import pytest
 import requests
 
-from alarms import MetricPoints, Snapshot, evaluate
-from alarms.metrics import GnocchiReader
-from alarms.rules import MetricThresholdRule, parse_rules
-from collectors.gnocchi_client import GnocchiClient
+from stackledger.alarms import MetricPoints, Snapshot, evaluate
+from stackledger.alarms.metrics import GnocchiReader
+from stackledger.alarms.rules import MetricThresholdRule, parse_rules
+from stackledger.collectors.gnocchi_client import GnocchiClient
 from stackledger.pipeline.alarms import alarm_states, evaluate_alarms
 from stackledger.settings import AlarmSettings, GnocchiSourceSettings, Settings
 from tests.conftest import gnocchi_endpoint

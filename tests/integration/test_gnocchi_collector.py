@@ -37,10 +37,10 @@ import pytest
 import requests
 from sqlalchemy import func, select
 
-import collectors.gnocchi as gnocchi_module
-from collectors.gnocchi import GnocchiCollector
-from collectors.gnocchi_client import GnocchiClient, client_from_settings
+import stackledger.collectors.gnocchi as gnocchi_module
 from stackledger.cli import main
+from stackledger.collectors.gnocchi import GnocchiCollector
+from stackledger.collectors.gnocchi_client import GnocchiClient, client_from_settings
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.collect import collect_range
 from stackledger.pipeline.usage import load_usage

@@ -29,9 +29,9 @@ import pytest
 import requests
 from sqlalchemy import select
 
-from collectors import cinder, nova
-from collectors.keystone import TagRules, projects_frame
 from stackledger.cli import main
+from stackledger.collectors import cinder, nova
+from stackledger.collectors.keystone import TagRules, projects_frame
 from stackledger.errors import ConfigError
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.collect import collect_range, collect_window, make_collector
@@ -561,7 +561,7 @@ class _Proxy:
 def test_transient_errors_are_retried_and_terminal_ones_are_not() -> None:
     from keystoneauth1.exceptions import ConnectFailure
 
-    from collectors.openstack_common import Api
+    from stackledger.collectors.openstack_common import Api
     from stackledger.errors import SourceError, TransientSourceError
 
     flaky = Api(_Proxy(_Answer(503, {}), ConnectFailure("reset"), _Answer(200, {"servers": []})), backoff_s=0)

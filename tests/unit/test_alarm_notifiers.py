@@ -13,12 +13,12 @@ from dataclasses import replace
 
 import pytest
 
-from alarms.notifiers import REGISTRY, build_notifiers, deliver
-from alarms.notifiers.base import DeliveryError, body
-from alarms.notifiers.email import message
-from alarms.notifiers.slack import slack_text
-from alarms.notifiers.webhook import sign, verify
-from alarms.states import AlarmKey, Notification
+from stackledger.alarms.notifiers import REGISTRY, build_notifiers, deliver
+from stackledger.alarms.notifiers.base import DeliveryError, body
+from stackledger.alarms.notifiers.email import message
+from stackledger.alarms.notifiers.slack import slack_text
+from stackledger.alarms.notifiers.webhook import sign, verify
+from stackledger.alarms.states import AlarmKey, Notification
 from stackledger.errors import ConfigError
 from stackledger.settings import NotifierSettings, SmtpNotifierSettings
 
@@ -131,7 +131,7 @@ def test_texts_for_email_and_slack() -> None:
 
 
 def test_log_notifier_writes_one_line(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="alarms")
+    caplog.set_level(logging.INFO, logger="stackledger.alarms")
     note = replace(NOTE, notifiers=("log",))
     [delivery] = deliver([note], build_notifiers(settings(), ["log"]), settings(), sleep=lambda _: None)
     assert delivery.ok

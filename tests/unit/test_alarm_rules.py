@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from alarms import RuleError, load_rules, parse_rules
-from alarms.rules import BudgetRule, CompositeRule, MetricThresholdRule, Op, Ref
+from stackledger.alarms import RuleError, load_rules, parse_rules
+from stackledger.alarms.rules import BudgetRule, CompositeRule, MetricThresholdRule, Op, Ref
 from stackledger.errors import ConfigError
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "alarms" / "rules.example.yaml"

@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 import numpy as np
 import pytest
 
-from alarms.schedule import Cron, TimeWindow, parse_duration
-from alarms.stats import MICRO, forecast_month_end, is_anomalous, robust_score
+from stackledger.alarms.schedule import Cron, TimeWindow, parse_duration
+from stackledger.alarms.stats import MICRO, forecast_month_end, is_anomalous, robust_score
 
 
 def month(values: list[float | None], days_in_month: int = 30) -> tuple[np.ndarray, np.ndarray]:

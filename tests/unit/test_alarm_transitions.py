@@ -14,11 +14,22 @@ from decimal import Decimal
 import pandas as pd
 import pytest
 
-from alarms import ALARM, OK, UNKNOWN, AlarmKey, AlarmState, MetricPoints, Snapshot, decide, evaluate, parse_rules
-from alarms.evaluators import aodh_verdict, composite_state
-from alarms.rules import Op, Ref
-from alarms.states import Verdict
-from transforms.currency import FxRate
+from stackledger.alarms import (
+    ALARM,
+    OK,
+    UNKNOWN,
+    AlarmKey,
+    AlarmState,
+    MetricPoints,
+    Snapshot,
+    decide,
+    evaluate,
+    parse_rules,
+)
+from stackledger.alarms.evaluators import aodh_verdict, composite_state
+from stackledger.alarms.rules import Op, Ref
+from stackledger.alarms.states import Verdict
+from stackledger.transforms.currency import FxRate
 
 AT = dt.datetime(2026, 10, 15, 12, 0)
 HOUR = dt.timedelta(hours=1)

@@ -12,7 +12,7 @@ import pytest
 from stackledger.errors import ConfigError
 from stackledger.pipeline.prices import baseline_config, baseline_pricer, fx_rates
 from stackledger.settings import load_settings
-from transforms.currency import FxRate, pair_rates
+from stackledger.transforms.currency import FxRate, pair_rates
 
 
 def test_defaults_work_without_any_config() -> None:
@@ -78,8 +78,8 @@ def test_two_rates_for_one_pair_and_day_are_an_error() -> None:
 def test_a_provider_left_out_rates_nothing() -> None:
     settings = load_settings(None, {"STACKLEDGER__BASELINES__PROVIDERS": "[aws]"})
     pricer = baseline_pricer(settings, "digitalocean")
+    from stackledger.transforms.rating import daily_usage
     from tests.unit.test_baselines import m1_large
-    from transforms.rating import daily_usage
 
     assert pricer(daily_usage(m1_large(hours=24))).empty
     assert len(baseline_pricer(settings, "aws")(daily_usage(m1_large(hours=24)))) == 1

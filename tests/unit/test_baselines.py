@@ -12,11 +12,11 @@ import pytest
 
 from stackledger.errors import ConfigError, PricingError
 from stackledger.schema import SERVICES, USAGE_COLUMNS
-from transforms.baselines import rate_baseline
-from transforms.currency import FxRate
-from transforms.equivalents import BaselineConfig, Flavor, instance_candidates, match_flavor
-from transforms.pricebooks import PRICE_BOOK_COLUMNS, merge_price_books, packaged_price_book, rows_to_frame
-from transforms.rating import daily_usage
+from stackledger.transforms.baselines import rate_baseline
+from stackledger.transforms.currency import FxRate
+from stackledger.transforms.equivalents import BaselineConfig, Flavor, instance_candidates, match_flavor
+from stackledger.transforms.pricebooks import PRICE_BOOK_COLUMNS, merge_price_books, packaged_price_book, rows_to_frame
+from stackledger.transforms.rating import daily_usage
 
 BOOK = packaged_price_book()
 AWS_EU_NORTH = BaselineConfig("aws", "eu-north-1", ("m6i",))

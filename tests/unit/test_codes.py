@@ -6,7 +6,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from transforms.codes import Coded, Groups, blank_codes, combined_key, group_codes, sorted_codes, sorted_order
+from stackledger.transforms.codes import (
+    Coded,
+    Groups,
+    blank_codes,
+    combined_key,
+    group_codes,
+    sorted_codes,
+    sorted_order,
+)
 
 
 def test_sorted_codes_order_like_values_with_missing_last_for_categoricals_and_objects() -> None:

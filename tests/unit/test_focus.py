@@ -8,10 +8,10 @@ from decimal import Decimal
 
 import pandas as pd
 
+from stackledger.transforms.focus import FOCUS_COLUMNS, INPUT_COLUMNS, MANDATORY_COLUMNS, to_focus
+from stackledger.transforms.rating import PRICE_BOOK
 from tests.focus_checks import MANDATORY, check_focus
 from tests.unit.test_baselines import AWS_EU_NORTH, DO, EUR, m1_large, rate
-from transforms.focus import FOCUS_COLUMNS, INPUT_COLUMNS, MANDATORY_COLUMNS, to_focus
-from transforms.rating import PRICE_BOOK
 
 
 def with_projects(lines: pd.DataFrame) -> pd.DataFrame:

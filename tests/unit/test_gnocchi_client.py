@@ -13,8 +13,8 @@ from typing import Any, ClassVar
 
 import pytest
 
-from collectors.gnocchi import GnocchiCollector
-from collectors.gnocchi_client import GnocchiClient, iso
+from stackledger.collectors.gnocchi import GnocchiCollector
+from stackledger.collectors.gnocchi_client import GnocchiClient, iso
 from stackledger.errors import SourceError, TransientSourceError
 from stackledger.settings import GnocchiSourceSettings
 from stackledger.window import Window

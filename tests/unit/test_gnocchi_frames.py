@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from collectors.gnocchi import METERS_COLLECTED
-from collectors.gnocchi_frames import (
+from stackledger.collectors.gnocchi import METERS_COLLECTED
+from stackledger.collectors.gnocchi_frames import (
     hourly,
     in_force,
     inventory,

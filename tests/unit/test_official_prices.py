@@ -15,10 +15,15 @@ import yaml
 from stackledger.errors import ConfigError, InputError, SourceError
 from stackledger.pipeline.prices import load_price_book, update_prices
 from stackledger.settings import load_settings
+from stackledger.transforms.pricebooks import (
+    merge_price_books,
+    packaged_price_book,
+    parse_price_book,
+    render_price_book,
+)
+from stackledger.transforms.pricebooks.official import load_json, parse_aws_offer, parse_do_sizes
 from tests.conftest import PRICEBOOKS
 from tests.official_formats import aws_offer, do_sizes, dumps
-from transforms.pricebooks import merge_price_books, packaged_price_book, parse_price_book, render_price_book
-from transforms.pricebooks.official import load_json, parse_aws_offer, parse_do_sizes
 
 M5_RECORD = PRICEBOOKS / "aws" / "ec2-instance-selector_GetProducts_m5_large.json"
 DO_EXAMPLE = PRICEBOOKS / "digitalocean" / "do_openapi_sizes_all_sizes.yml"

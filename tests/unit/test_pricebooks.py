@@ -12,8 +12,7 @@ import pandas as pd
 import pytest
 
 from stackledger.errors import ConfigError
-from tests.conftest import PRICEBOOKS, REPO
-from transforms.pricebooks import (
+from stackledger.transforms.pricebooks import (
     PRICE_BOOK_COLUMNS,
     merge_price_books,
     packaged_price_book,
@@ -22,6 +21,7 @@ from transforms.pricebooks import (
     render_price_book,
     select,
 )
+from tests.conftest import PRICEBOOKS, REPO
 
 FAMILIES = {"t3", "m5", "m6i", "m7i", "c5", "c6i", "r5", "r6i"}
 REGIONS = {"us-east-1", "eu-central-1", "eu-north-1"}

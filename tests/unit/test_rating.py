@@ -12,7 +12,7 @@ import pytest
 from stackledger.errors import PricingError, SchemaError
 from stackledger.ratecard import RateCard, loads, parse_rate_card
 from stackledger.schema import COST_COLUMNS, SERVICES, USAGE_COLUMNS
-from transforms.rating import daily_usage, rate
+from stackledger.transforms.rating import daily_usage, rate
 
 D = Decimal
 OCT = dt.date(2026, 10, 1)

@@ -6,11 +6,11 @@ import csv
 import io
 from decimal import Decimal
 
-from reports.csv_export import CSV_COLUMNS, render_csv
-from reports.data import CostRow, ReportData, Total
-from reports.formatting import money, quantity
-from reports.pdf import render_html, render_pdf
-from reports.tables import cost_table
+from stackledger.reports.csv_export import CSV_COLUMNS, render_csv
+from stackledger.reports.data import CostRow, ReportData, Total
+from stackledger.reports.formatting import money, quantity
+from stackledger.reports.pdf import render_html, render_pdf
+from stackledger.reports.tables import cost_table
 from stackledger.window import Window
 
 WINDOW = Window.month("2026-10")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import datetime as dt
 from email.message import EmailMessage
 
-from reports.mail import FINANCE, TEAM_LEAD, Outgoing, documents_digest
 from stackledger.pipeline.deliveries import Previous, still_to_send
+from stackledger.reports.mail import FINANCE, TEAM_LEAD, Outgoing, documents_digest
 
 MONDAY = dt.datetime(2026, 11, 2, 6, 5)
 SUMMARY = {"summary.pdf": b"%PDF-1.7 figures"}

@@ -15,18 +15,18 @@ from xml.etree import ElementTree
 
 from openpyxl import load_workbook
 
-from reports.budget import FORECAST_OVER, NEARLY, NOT_COMPARABLE, ON_TRACK, OVER, budget_status, burn_down
-from reports.charts import compact_svg
-from reports.data import CostRow, ReportData
-from reports.facts import DayCost, MonthFacts, ProjectInfo
-from reports.formatting import neutralise, percent, signed
-from reports.json_export import render_json
-from reports.methodology import flavor_table
-from reports.project import project_reports
-from reports.quality import Gap, _coverage, _runs, mask, masked_reasons
-from reports.summary import finance_summary
-from reports.xlsx_export import render_xlsx
 from stackledger.pipeline.report import project_file_name
+from stackledger.reports.budget import FORECAST_OVER, NEARLY, NOT_COMPARABLE, ON_TRACK, OVER, budget_status, burn_down
+from stackledger.reports.charts import compact_svg
+from stackledger.reports.data import CostRow, ReportData
+from stackledger.reports.facts import DayCost, MonthFacts, ProjectInfo
+from stackledger.reports.formatting import neutralise, percent, signed
+from stackledger.reports.json_export import render_json
+from stackledger.reports.methodology import flavor_table
+from stackledger.reports.project import project_reports
+from stackledger.reports.quality import Gap, _coverage, _runs, mask, masked_reasons
+from stackledger.reports.summary import finance_summary
+from stackledger.reports.xlsx_export import render_xlsx
 from stackledger.window import Window
 
 WINDOW = Window.month("2026-10")

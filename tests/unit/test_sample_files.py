@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from collectors.files import LineFile, iter_lines
+from stackledger.collectors.files import LineFile, iter_lines
 from stackledger.errors import InputError
 
 TEXT = b'{"a": 1}\n\n   \n{"b": 2}\r\n{"c": 3}'  # blank lines skipped but counted; CRLF; no final newline

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import yaml
 
-from collectors.samples import SampleError, parse_message, parse_timestamp
+from stackledger.collectors.samples import SampleError, parse_message, parse_timestamp
 from stackledger.errors import InputError
 from stackledger.schema import METERS, SAMPLE_COLUMNS
 from tests.conftest import OPENSTACK_FIXTURES

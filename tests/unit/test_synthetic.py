@@ -13,9 +13,9 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from collectors import synthetic
-from collectors.samples import parse_message, parse_timestamp
-from collectors.synthetic.spec import FLAVORS
+from stackledger.collectors import synthetic
+from stackledger.collectors.samples import parse_message, parse_timestamp
+from stackledger.collectors.synthetic.spec import FLAVORS
 from stackledger.errors import ConfigError
 from stackledger.schema import INSTANCE_PRESENCE_METERS, PROJECT_COLUMNS, RESOURCE_COLUMNS, validate_frame
 from stackledger.window import Window

@@ -10,8 +10,8 @@ import pytest
 
 from stackledger.errors import ConfigError
 from stackledger.schema import METERS, RESOURCE_COLUMNS, SAMPLE_COLUMNS, USAGE_COLUMNS
+from stackledger.transforms.usage import hourly_usage
 from stackledger.window import Window
-from transforms.usage import hourly_usage
 
 GiB = 1024**3
 WINDOW = Window(dt.datetime(2026, 10, 1, 10), dt.datetime(2026, 10, 1, 12))  # hours 10:00 and 11:00

@@ -5,7 +5,7 @@ import datetime as dt
 import pytest
 
 from stackledger.errors import ConfigError
-from stackledger.window import Window, parse_instant
+from stackledger.window import Window, merge_periods, parse_instant, utcnow
 
 
 def test_month_is_half_open_and_handles_december() -> None:
@@ -44,3 +44,17 @@ def test_empty_or_reversed_window_is_an_error() -> None:
 
 def test_previous_month_across_new_year() -> None:
     assert Window.month("2027-01").previous_month() == Window.month("2026-12")
+
+
+def test_merge_periods_joins_touching_periods_in_any_order() -> None:
+    hour = dt.timedelta(hours=1)
+    t = dt.datetime(2026, 10, 1)
+    spans = merge_periods([t + 5 * hour, t + hour, t + 2 * hour, t + hour], hour)
+    assert spans == [Window(t + hour, t + 3 * hour), Window(t + 5 * hour, t + 6 * hour)]
+    assert merge_periods([], hour) == []
+
+
+def test_utcnow_is_naive_and_close_to_the_clock() -> None:
+    now = utcnow()
+    assert now.tzinfo is None
+    assert abs(dt.datetime.now(dt.UTC).replace(tzinfo=None) - now) < dt.timedelta(seconds=5)

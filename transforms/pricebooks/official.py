@@ -39,7 +39,7 @@ from typing import Any, Final
 import pandas as pd
 
 from stackledger.errors import InputError
-from transforms.pricebooks import ALL_REGIONS, PRICE_BOOK_COLUMNS, plain, rows_to_frame
+from stackledger.transforms.pricebooks import ALL_REGIONS, PRICE_BOOK_COLUMNS, plain, rows_to_frame
 
 # AWS location names for offers without `regionCode` (older files and GetProducts records).
 AWS_LOCATIONS: Final = {

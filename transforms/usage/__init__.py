@@ -61,12 +61,12 @@ import pandas as pd
 
 from stackledger.errors import ConfigError
 from stackledger.schema import RESOURCE_COLUMNS, SAMPLE_COLUMNS, USAGE_COLUMNS, empty_frame, validate_frame
-from transforms.usage.attributes import ATTRIBUTE_TYPES, METADATA_KEYS
-from transforms.usage.codes import INSTANCE_SERVICE
-from transforms.usage.inventory import Inventory
-from transforms.usage.output import usage_frame
-from transforms.usage.readings import readings, stack
-from transforms.usage.rules import counter_hours, gauge_hours, instance_hours
+from stackledger.transforms.usage.attributes import ATTRIBUTE_TYPES, METADATA_KEYS
+from stackledger.transforms.usage.codes import INSTANCE_SERVICE
+from stackledger.transforms.usage.inventory import Inventory
+from stackledger.transforms.usage.output import usage_frame
+from stackledger.transforms.usage.readings import readings, stack
+from stackledger.transforms.usage.rules import counter_hours, gauge_hours, instance_hours
 
 __all__ = ["ATTRIBUTE_TYPES", "INSTANCE_SERVICE", "METADATA_KEYS", "WindowLike", "hourly_usage"]
 

@@ -8,10 +8,10 @@ from typing import TYPE_CHECKING, Final
 import numpy as np
 import pandas as pd
 
-from transforms.usage.codes import INSTANCE, SERVICE_TYPE
+from stackledger.transforms.usage.codes import INSTANCE, SERVICE_TYPE
 
 if TYPE_CHECKING:
-    from transforms.usage.inventory import Inventory
+    from stackledger.transforms.usage.inventory import Inventory
 
 # Where a sample's resource_metadata carries a rating attribute; the first key present wins.
 # Polled instance metadata has instance_type, vcpus, memory_mb and a flavor dict; notification

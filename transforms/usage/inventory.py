@@ -7,8 +7,8 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
-from transforms.usage.attributes import ATTRIBUTE_TYPES
-from transforms.usage.codes import DAWN, DUSK, overlap
+from stackledger.transforms.usage.attributes import ATTRIBUTE_TYPES
+from stackledger.transforms.usage.codes import DAWN, DUSK, overlap
 
 _SECOND_BITS: Final = 34  # seconds since DAWN fit in 34 bits until 2444
 

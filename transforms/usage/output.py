@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 
 from stackledger.schema import USAGE_COLUMNS, validate_frame
-from transforms.usage.attributes import attributes
-from transforms.usage.codes import HOUR_NS, INSTANCE, SERVICE_NAMES, SERVICE_TYPE, SERVICE_UNIT
-from transforms.usage.inventory import Inventory
+from stackledger.transforms.usage.attributes import attributes
+from stackledger.transforms.usage.codes import HOUR_NS, INSTANCE, SERVICE_NAMES, SERVICE_TYPE, SERVICE_UNIT
+from stackledger.transforms.usage.inventory import Inventory
 
 
 def usage_frame(

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 from stackledger.schema import FLOATING_IP_ACTIVE
-from transforms.usage.codes import COUNTER, HOUR_NS, KIND, METER_FACTOR, METER_NAMES, METER_SERVICE, STATUS
+from stackledger.transforms.usage.codes import COUNTER, HOUR_NS, KIND, METER_FACTOR, METER_NAMES, METER_SERVICE, STATUS
 
 
 def readings(samples: pd.DataFrame, start: int, end: int) -> tuple[pd.DataFrame, np.ndarray]:

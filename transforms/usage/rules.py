@@ -8,10 +8,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from transforms.usage.attributes import from_metadata, take
-from transforms.usage.codes import CUMULATIVE, DELTA, GAUGE, INSTANCE, PRESENCE, STATUS, overlap
-from transforms.usage.inventory import Inventory
-from transforms.usage.readings import per_hour, run_lasts, run_starts, stack
+from stackledger.transforms.usage.attributes import from_metadata, take
+from stackledger.transforms.usage.codes import CUMULATIVE, DELTA, GAUGE, INSTANCE, PRESENCE, STATUS, overlap
+from stackledger.transforms.usage.inventory import Inventory
+from stackledger.transforms.usage.readings import per_hour, run_lasts, run_starts, stack
 
 
 def gauge_hours(readings: pd.DataFrame, inventory: Inventory) -> pd.DataFrame:
