@@ -81,11 +81,14 @@ write_env() {  # write_env SVC "K=V"...
 # short-lived client socket can hold one for a minute and a service start then fails. As root
 # we reserve them so the kernel never hands them out as client ports (best effort elsewhere).
 reserve_ports() {
-  local file=/proc/sys/net/ipv4/ip_local_reserved_ports current
+  local file=/proc/sys/net/ipv4/ip_local_reserved_ports current missing="" port
   [[ -w "$file" ]] || return 0
   current=$(cat "$file")
-  local want="55000,55432,58041,58774,58776,59092-59093"
-  [[ "$current" == *"55432"* ]] && return 0
-  echo "${current:+$current,}$want" >"$file" 2>/dev/null || true
+  # One by one, so a port added here later is reserved on a machine that has the older ones.
+  for port in 55000 55432 56379 58041 58774 58776 59092-59093; do
+    [[ ",$current," == *",$port,"* ]] || missing="${missing:+$missing,}$port"
+  done
+  [[ -n "$missing" ]] || return 0
+  echo "${current:+$current,}$missing" >"$file" 2>/dev/null || true
 }
 reserve_ports
