@@ -345,11 +345,15 @@ def answers(base_url: str) -> bool:
 
 
 def forget_queue(redis_url: str, queue: str) -> None:
-    """Delete this run's queue and its kombu binding from the shared broker."""
+    """Delete this run's keys from the shared broker: its queue (kombu keeps one list per priority
+    step) and the bindings of its exchange (Airflow names the exchange after the queue)."""
     import redis
+    from kombu.transport.redis import PRIORITY_STEPS, Channel
 
+    keys = [queue, *(f"{queue}{Channel.sep}{step}" for step in PRIORITY_STEPS if step)]
+    keys += [Channel.keyprefix_queue % queue, Channel.keyprefix_binding_permanent % queue]
     client = redis.Redis.from_url(f"{redis_url.rstrip('/')}/0")
     try:
-        client.delete(queue, f"_kombu.binding.{queue}")
+        client.delete(*keys)
     finally:
         client.close()

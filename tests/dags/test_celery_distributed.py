@@ -11,7 +11,9 @@ same day through the pipeline functions, on another database.
 
 Whatever is mapped per project shard (a task with one instance per shard, in either DAG) must
 have succeeded on both workers: today the collect DAG's shards; when rating is mapped per shard,
-its tasks too, with no change here.
+its tasks too, with no change here. The shards spread by design, not by luck: a worker
+holds at most `concurrency × worker_prefetch_multiplier` = 2 × 1 unacknowledged tasks (Airflow's
+Celery defaults keep acks late), and the scheduler queues the four shard tasks at once.
 """
 
 from __future__ import annotations
