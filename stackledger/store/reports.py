@@ -8,11 +8,11 @@ differences already settled here, so `stackledger.reports` builds its models fro
   integer millionths: PostgreSQL's NUMERIC would sum exactly on its own, but SQLite keeps
   NUMERIC as REAL and a float SUM drifts; round(cost × 10^6) recovers each stored 6-decimal
   value exactly, and an integer SUM is exact on both.
-- unit prices and exchange rates are `Decimal`s as written (SQLite hands NUMERIC back through
-  float; the stored text had at most 10 decimals), days are `datetime.date`, instants naive.
+- unit prices are `Decimal`s as written (SQLite hands NUMERIC back through float; the stored
+  text had at most 10 decimals), exchange rates `Decimal`s, days `datetime.date`, instants naive.
 
 `cost_records` feeds `ReportData` (every format), `month_records` everything else the
-documents show (one connection: one consistent read), `baseline_mappings` the comparison, and
+documents show (read on one connection), `baseline_mappings` the comparison, and
 `focus_lines` / `focus_resource_names` the FOCUS export.
 """
 
