@@ -8,7 +8,8 @@ Scopes (`group_by`): `resource:<id>`, `project:<id>` or `total`. Per project and
 the resources' values at one timestamp are combined by sum (aggregations sum, count, rate:*),
 max, min, or mean (any other aggregation).
 
-- `StoreUsageReader`: the usage table's `consumed_quantity` for service == `metric`, of the
+- `StoreUsageReader`: the usage table's `consumed_quantity` for service == `metric`
+  (`stackledger.store.alarms.usage_points`; `hourly_points` is the pure rest), of the
   one usage source rating reads (`usage.source`: the same hours from Gnocchi and from samples
   are two descriptions of the cloud, never added up), summed per scope and hour, then
   aggregated into buckets of `granularity` (a multiple of 3600 s) starting at multiples of it
@@ -26,12 +27,12 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 import pandas as pd
-from sqlalchemy import select
 
 from stackledger.alarms.data import MetricPoints
 from stackledger.alarms.rules import MetricThresholdRule
 from stackledger.errors import StackLedgerError
-from stackledger.store import Store, tables
+from stackledger.store import Store
+from stackledger.store.alarms import usage_points
 
 _SUMMED = ("sum", "count")
 
@@ -76,28 +77,24 @@ class StoreUsageReader:
         self.source = source
 
     def read(self, rule: MetricThresholdRule, start: dt.datetime, stop: dt.datetime) -> MetricPoints:
-        usage = tables.usage.c
-        columns = (usage.charge_period_start.label("timestamp"), usage.project_id, usage.resource_id,
-                   usage.consumed_quantity.label("value"))  # fmt: skip
-        query = select(*columns).where(
-            usage.source == self.source,
-            usage.service == rule.metric,
-            usage.charge_period_start >= start,
-            usage.charge_period_start < stop,
-        )
-        if rule.projects:
-            query = query.where(usage.project_id.in_(rule.projects))
-        frame = self.store.frame(query)
-        if frame.empty:
-            return MetricPoints({})
-        frame["timestamp"] = pd.to_datetime(frame["timestamp"])
-        # One value per resource and hour (rows differ by flavor), then per scope and hour.
-        hourly = frame.groupby(["timestamp", "project_id", "resource_id"], dropna=False)["value"].sum().reset_index()
-        per_hour = _scoped(hourly, rule.group_by, "sum")
-        seconds = (per_hour["timestamp"] - pd.Timestamp(0)).dt.total_seconds().astype("int64")
-        per_hour["timestamp"] = pd.to_datetime((seconds // rule.granularity) * rule.granularity, unit="s")
-        buckets = per_hour.groupby(["scope", "timestamp"], sort=True)["value"].agg(rule.aggregation).reset_index()
-        return MetricPoints(_points(buckets))
+        frame = usage_points(self.store, source=self.source, service=rule.metric, start=start, stop=stop,
+                             project_ids=rule.projects)  # fmt: skip
+        return hourly_points(frame, rule)
+
+
+def hourly_points(frame: pd.DataFrame, rule: MetricThresholdRule) -> MetricPoints:
+    """Usage rows (timestamp, project_id, resource_id, value; one per resource, hour and flavor)
+    → the rule's points: summed per resource and hour, combined per scope, then aggregated into
+    buckets of `rule.granularity`."""
+    if frame.empty:
+        return MetricPoints({})
+    # One value per resource and hour (rows differ by flavor), then per scope and hour.
+    hourly = frame.groupby(["timestamp", "project_id", "resource_id"], dropna=False)["value"].sum().reset_index()
+    per_hour = _scoped(hourly, rule.group_by, "sum")
+    seconds = (per_hour["timestamp"] - pd.Timestamp(0)).dt.total_seconds().astype("int64")
+    per_hour["timestamp"] = pd.to_datetime((seconds // rule.granularity) * rule.granularity, unit="s")
+    buckets = per_hour.groupby(["scope", "timestamp"], sort=True)["value"].agg(rule.aggregation).reset_index()
+    return MetricPoints(_points(buckets))
 
 
 class AggregatesClient(Protocol):

@@ -1,7 +1,7 @@
-"""The alarms of a window, read from the alarm engine's history (`alarm_history`), for the
-project reports' "alarms fired" section.
+"""The alarms of a window, from the alarm engine's history (`alarm_history`, read by
+`stackledger.store.alarms.transitions`), for the project reports' "alarms fired" section.
 
-Only state transitions are read (not notification rows). A scope key says what an alarm
+Only state transitions are shown (not notification rows). A scope key says what an alarm
 watched: 'project:<id>', 'team:<name>', 'resource:<id>' or 'total'; `events_for` picks the
 ones a project's team lead should see. When the store has no alarm history table (a database
 from before the alarm engine), the section says so instead of claiming "no alarms".
@@ -12,12 +12,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from sqlalchemy import inspect, select
-
-from stackledger.store import Store
-from stackledger.store.tables import alarm_history
-from stackledger.window import Window
+if TYPE_CHECKING:
+    from stackledger.store.alarms import AlarmTransition
 
 
 @dataclass(frozen=True)
@@ -36,18 +34,12 @@ class AlarmEvent:
         return self.current == "alarm"
 
 
-def alarm_events(store: Store, window: Window) -> tuple[AlarmEvent, ...] | None:
-    """The window's transitions, in time order; None when the store has no alarm history."""
-    with store.engine.connect() as conn:
-        if not inspect(conn).has_table(alarm_history.name):
-            return None
-        h = alarm_history.c
-        query = (
-            select(h.at, h.rule, h.condition, h.scope_key, h.previous, h.current, h.severity, h.reason)
-            .where(h.event == "transition", h.at >= window.start, h.at < window.end)
-            .order_by(h.at, h.rule, h.condition, h.scope_key, h.id)
-        )
-        return tuple(AlarmEvent(*row) for row in conn.execute(query))
+def alarm_events(transitions: Iterable[AlarmTransition] | None) -> tuple[AlarmEvent, ...] | None:
+    """The window's transitions as events, in the order given (time order); None stays None:
+    the store has no alarm history."""
+    if transitions is None:
+        return None
+    return tuple(AlarmEvent(*transition) for transition in transitions)
 
 
 def events_for(

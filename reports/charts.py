@@ -5,14 +5,14 @@ ever chosen, no global figure list leaks memory in a long-running worker, and im
 module changes no process-wide backend. Determinism: a fixed `svg.hashsalt` (matplotlib
 otherwise salts element ids randomly) and no `Date` metadata. Text stays text (`svg.fonttype:
 none`): WeasyPrint sets it in the report's own fonts (DejaVu Sans, Noto Sans CJK as fallback)
-and embeds them, so the PDF does not depend on a viewer's fonts either — and drawing glyph
-outlines instead costs a third of a project report's rendering time. Labels are plain text
-(`parse_math=False`): a `$` in a project name is not mathtext.
+and embeds them, so the PDF does not depend on a viewer's fonts either, and text is cheaper
+to render than glyph outlines. Labels are plain text (`parse_math=False`): a `$` in a project
+name is not mathtext.
 
 Colours are the Okabe–Ito palette (Okabe & Ito 2008), distinguishable with every common
 colour-vision deficiency; a price book or a service group keeps its colour in every chart,
 and lines differ by style as well as colour. Charts of the project reports use fixed margins
-(no `tight_layout`): it measures every label again and is most of a small chart's time.
+(no `tight_layout`, which measures every label again).
 """
 
 from __future__ import annotations
@@ -34,7 +34,8 @@ from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
 from stackledger.reports.budget import BurnDown
 from stackledger.reports.data import ReportData
-from stackledger.reports.formatting import MONTH_NAMES
+from stackledger.reports.formatting import MONTH_NAMES, book_title
+from stackledger.schema import INTERNAL_BOOK
 
 TOP_PROJECTS: Final = 15  # bars drawn; the rest are summed into one "others" bar
 OKABE_ITO: Final = {
@@ -50,8 +51,7 @@ TITLE_Y: Final = 1.0
 GREY: Final = "#8c8c8c"
 INK: Final = "#1a1a1a"
 COLOURS: Final = tuple(OKABE_ITO[name] for name in ("blue", "orange", "green", "sky", "vermillion", "purple"))
-BOOK_COLOURS: Final = {"internal": OKABE_ITO["blue"], "aws": OKABE_ITO["orange"], "digitalocean": OKABE_ITO["green"]}
-BOOK_LABELS: Final = {"internal": "Internal", "aws": "AWS", "digitalocean": "DigitalOcean"}
+BOOK_COLOURS: Final = {INTERNAL_BOOK: OKABE_ITO["blue"], "aws": OKABE_ITO["orange"], "digitalocean": OKABE_ITO["green"]}
 GROUP_COLOURS: Final = {
     "Compute": OKABE_ITO["blue"], "Storage": OKABE_ITO["orange"], "Network": OKABE_ITO["green"],
     "Other": OKABE_ITO["purple"],
@@ -195,7 +195,7 @@ def _svg(size: tuple[float, float], draw: Any) -> bytes:
 
 
 def compact_svg(svg: bytes) -> bytes:
-    """The same drawing in fewer, simpler elements, which WeasyPrint draws in about half the time.
+    """The same drawing in fewer, simpler elements, which WeasyPrint draws faster.
 
     matplotlib wraps every artist in a `<g id=…>`, styles each element with a CSS `style`
     attribute (WeasyPrint parses each one with its CSS parser), rotates horizontal text by -0°
@@ -261,7 +261,7 @@ def _series(data: ReportData, currency: str) -> tuple[list[str], list[str], dict
         if row.currency == currency:
             per_project[row.project_id][row.price_book] += row.cost
             names[row.project_id] = row.project_name
-    books = sorted({book for costs in per_project.values() for book in costs}, key=lambda b: (b != "internal", b))
+    books = sorted({book for costs in per_project.values() for book in costs}, key=lambda b: (b != INTERNAL_BOOK, b))
     ranked = sorted(per_project, key=lambda pid: (-max(per_project[pid].values()), names[pid], pid))
     shown, rest = ranked[:TOP_PROJECTS], ranked[TOP_PROJECTS:]
     labels = [names[pid] for pid in shown]
@@ -282,7 +282,7 @@ def _bars(ax: Any, names: list[str], labels: list[str], values: dict[str, list[f
     for index, name in enumerate(names):
         positions = [i + (index - (len(names) - 1) / 2) * bar for i in range(len(labels))]
         colour = colours.get(name, COLOURS[index % len(COLOURS)])
-        ax.barh(positions, values[name], height=bar, label=BOOK_LABELS.get(name, name), color=colour, linewidth=0)
+        ax.barh(positions, values[name], height=bar, label=book_title(name), color=colour, linewidth=0)
     ax.set_yticks(range(len(labels)), labels=[_shorten(label) for label in labels], parse_math=False)
     ax.invert_yaxis()  # largest first
     _money_axis(ax, currency, axis="x")
@@ -307,8 +307,8 @@ def _day_ticks(ax: Any, days: Sequence[dt.date]) -> None:
     ax.set_xlim(-0.6, len(days) - 0.4)
 
 
-def _empty(ax: Any, text: str) -> None:
-    ax.text(0.5, 0.5, text, ha="center", va="center", transform=ax.transAxes, color=GREY)
+def _empty(ax: Any, message: str) -> None:
+    ax.annotate(message, (0.5, 0.5), xycoords="axes fraction", ha="center", va="center", color=GREY)
     ax.set_axis_off()
 
 

@@ -2,7 +2,8 @@
 
 `comparison(data, mappings, fx, currency)` builds a `Comparison` from the same `ReportData`
 the CSV is rendered from (so the figures agree with the CSV to the cent by construction),
-plus the mapping texts and exchange rates stored on the baseline cost lines.
+plus the mapping texts (`group_mappings` of `stackledger.store.reports.baseline_mappings`)
+and exchange rates stored on the baseline cost lines.
 `render_table` shows cents; `render_csv` prints the exact 6-decimal sums.
 
 A difference is `baseline − internal` and its percent is relative to internal; both are
@@ -20,16 +21,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import select
-
-from stackledger.reports.data import INTERNAL_BOOK, ZERO, ReportData
+from stackledger.reports.data import ZERO, ReportData
 from stackledger.reports.formatting import BOOK_TITLES, exact_cost, money, neutralise
-from stackledger.store import Store
-from stackledger.store.tables import cost_lines
+from stackledger.schema import INTERNAL_BOOK, PRICE_BOOKS
 from stackledger.window import Window
 
-INTERNAL: Final = INTERNAL_BOOK
-BASELINES: Final = ("aws", "digitalocean")
+BASELINES: Final = tuple(book for book in PRICE_BOOKS if book != INTERNAL_BOOK)  # aws, digitalocean
 PERCENT: Final = Decimal("0.1")
 CSV_COLUMNS: Final = (
     "project_id", "project_name", "team", "currency", "internal",
@@ -66,19 +63,13 @@ class Comparison:
     fx: tuple[str, ...]  # '1 USD = 0.92 EUR', every rate the baseline lines used
 
 
-def read_mappings(store: Store, window: Window) -> dict[tuple[str, str], list[tuple[str, str]]]:
-    """(project id, price book) -> distinct (service, mapping) of the window's baseline lines."""
-    line = cost_lines.c
-    query = (
-        select(line.project_id, line.price_book, line.service, line.mapping)
-        .distinct()
-        .where(line.charge_period_start >= window.start, line.charge_period_start < window.end)
-        .where(line.price_book.in_(BASELINES), line.mapping.is_not(None))
-    )
+def group_mappings(
+    found: Iterable[tuple[str | None, str, str, str]],
+) -> dict[tuple[str, str], list[tuple[str, str]]]:
+    """(project id, price book, service, mapping) rows → (project id, price book) -> [(service, mapping)]."""
     out: dict[tuple[str, str], list[tuple[str, str]]] = defaultdict(list)
-    with store.engine.connect() as conn:
-        for project_id, book, service, mapping in conn.execute(query):
-            out[(project_id or "", book)].append((service, mapping))
+    for project_id, book, service, mapping in found:
+        out[(project_id or "", book)].append((service, mapping))
     return out
 
 
@@ -112,7 +103,7 @@ def _row(
     project_id: str, name: str, team: str, sums: Mapping[str, Mapping[str, Decimal]], currency: str,
     mappings: Mapping[str, tuple[str, ...]],
 ) -> ComparisonRow:  # fmt: skip
-    internal_sums = sums.get(INTERNAL, {})
+    internal_sums = sums.get(INTERNAL_BOOK, {})
     internal = sum((amount for cur, amount in internal_sums.items() if cur == currency), ZERO)
     foreign_internal = any(cur != currency for cur in internal_sums)
     books = {}

@@ -1,11 +1,11 @@
-"""Report data: the queries behind every report format, kept apart from rendering.
+"""Report data: the cost rows behind every report format, kept apart from rendering.
 
-`month_report_data` reads the cost lines of a window once and returns a `ReportData`;
-the CSV, the PDF (and later XLSX and FOCUS) are all rendered from that one object, so
-every format shows the same figures.
+`report_data` turns the window's cost sums (`stackledger.store.reports.cost_records`) into a
+`ReportData`; the CSV, the PDF, the XLSX and the comparison are all rendered from that one
+object, so every format shows the same figures.
 
-Money rules (DESIGN §3): costs are `Decimal`, summed from the stored 6-decimal cost lines
-and never re-rounded here. Rounding to cents is a display concern of each renderer.
+Money rules (DESIGN §3): costs are `Decimal`, summed exactly from the stored 6-decimal cost
+lines and never re-rounded here. Rounding to cents is a display concern of each renderer.
 """
 
 from __future__ import annotations
@@ -15,25 +15,18 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from decimal import Decimal
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
-from sqlalchemy import BigInteger, ColumnElement, RowMapping, Select, and_, cast, func, select
-
-from stackledger.schema import COST_DECIMALS
-from stackledger.store import Store
-from stackledger.store.tables import cost_lines, projects
+from stackledger.schema import COST_DECIMALS, INTERNAL_BOOK
 from stackledger.window import Window
+
+if TYPE_CHECKING:
+    from stackledger.store.reports import CostSum, FxUse
 
 log = logging.getLogger(__name__)
 
 SYNTHETIC_SOURCE: Final = "synthetic"  # projects.source written by `stackledger demo`
-INTERNAL_BOOK: Final = "internal"  # the cloud's own rate card: the price book that is billed
 ZERO: Final = Decimal(0).scaleb(-COST_DECIMALS)  # 0.000000: sums keep the cost-line scale
-
-# Costs are summed in the database as integer millionths. PostgreSQL's NUMERIC would sum
-# exactly on its own, but SQLite keeps NUMERIC as REAL and a float SUM drifts; round(cost ×
-# 10^6) recovers each stored 6-decimal value exactly, and an integer SUM is exact on both.
-_SCALE: Final = 10**COST_DECIMALS
 
 
 @dataclass(frozen=True)
@@ -134,36 +127,27 @@ class ReportData:
         )
 
 
-def month_report_data(store: Store, window: Window) -> ReportData:
-    """Cost of every project, service and price book whose cost lines start in `window`."""
-    with store.engine.connect() as conn:
-        records = conn.execute(_cost_query(window)).mappings().all()
-    rates, fx = _fx_rates(store, window)
-    rows = sorted((_with_fx(_row(record), rates) for record in records), key=_sort_key)
-    sources = {record["project_id"] or "": record["source"] for record in records}
+def report_data(window: Window, sums: Iterable[CostSum], fx: Iterable[FxUse] = ()) -> ReportData:
+    """The report rows of `window` from its cost sums and the exchange rates its lines used."""
+    records = list(sums)
+    rates, statements = _fx_rates(fx)
+    rows = sorted((_with_fx(_row(found), rates) for found in records), key=_sort_key)
+    sources = {found.project_id or "": found.project_source for found in records}
     synthetic_ids = frozenset(pid for pid, source in sources.items() if source == SYNTHETIC_SOURCE)
     synthetic = bool(sources) and len(synthetic_ids) == len(sources)
     log.debug("report data %s: %d rows, %d projects", window.label, len(rows), len(sources))
-    return ReportData(window=window, rows=tuple(rows), synthetic=synthetic, fx=fx, synthetic_ids=synthetic_ids)
+    return ReportData(window=window, rows=tuple(rows), synthetic=synthetic, fx=statements, synthetic_ids=synthetic_ids)
 
 
-def _fx_rates(store: Store, window: Window) -> tuple[dict[tuple[str, ...], str], tuple[str, ...]]:
-    """Exchange rates on the window's converted cost lines: per report row key, and as statements."""
-    line = cost_lines.c
-    keys = (line.project_id, line.service, line.price_book, line.consumed_unit, line.currency, line.source_currency)
-    query = (
-        select(*keys, line.fx_rate)
-        .distinct()
-        .where(line.charge_period_start >= window.start, line.charge_period_start < window.end)
-        .where(line.fx_rate.is_not(None))
-    )
+def _fx_rates(uses: Iterable[FxUse]) -> tuple[dict[tuple[str, ...], str], tuple[str, ...]]:
+    """Exchange rates of converted cost lines: per report row key, and as statements."""
     found: dict[tuple[str, ...], set[str]] = defaultdict(set)
     statements = set()
-    with store.engine.connect() as conn:
-        for project_id, service, book, unit, currency, source, rate in conn.execute(query):
-            text = format(Decimal(str(rate)).normalize(), "f")
-            found[(project_id or "", service, book, unit, currency)].add(text)
-            statements.add((source or "", currency, Decimal(text), f"1 {source} = {text} {currency}"))
+    for use in uses:
+        text = format(use.fx_rate.normalize(), "f")
+        found[(use.project_id or "", use.service, use.price_book, use.consumed_unit, use.currency)].add(text)
+        source = use.source_currency
+        statements.add((source or "", use.currency, Decimal(text), f"1 {source} = {text} {use.currency}"))
     rates = {key: ";".join(sorted(values, key=Decimal)) for key, values in found.items()}
     return rates, tuple(statement for *_, statement in sorted(statements))
 
@@ -173,59 +157,19 @@ def _with_fx(row: CostRow, rates: dict[tuple[str, ...], str]) -> CostRow:
     return replace(row, fx_rates=rates[key]) if key in rates else row
 
 
-def cost_units_sum() -> ColumnElement[Any]:
-    """SUM of cost_lines.cost as exact integer millionths; `from_units` turns it back into a Decimal."""
-    return func.sum(cast(func.round(cost_lines.c.cost * _SCALE), BigInteger))
-
-
-def from_units(units: Any) -> Decimal:
-    return Decimal(int(units or 0)).scaleb(-COST_DECIMALS)
-
-
-def in_window(window: Window) -> ColumnElement[bool]:
-    """Cost lines whose charge period starts in `window` (the rule every report query uses)."""
-    return and_(cost_lines.c.charge_period_start >= window.start, cost_lines.c.charge_period_start < window.end)
-
-
-def _cost_query(window: Window) -> Select[Any]:
-    line = cost_lines.c
-    cost_units = cost_units_sum()
-    keys = (
-        line.project_id,
-        projects.c.name,
-        projects.c.team,
-        projects.c.source,
-        projects.c.project_id.label("known_project_id"),
-        line.service,
-        line.price_book,
-        line.consumed_unit,
-        line.currency,
-    )
-    return (
-        select(
-            *keys,
-            func.sum(line.consumed_quantity).label("consumed_quantity"),
-            cost_units.label("cost_units"),
-        )
-        .select_from(cost_lines.outerjoin(projects, projects.c.project_id == line.project_id))
-        .where(in_window(window))
-        .group_by(*keys)
-    )
-
-
-def _row(record: RowMapping) -> CostRow:
-    project_id = record["project_id"] or ""
+def _row(found: CostSum) -> CostRow:
+    project_id = found.project_id or ""
     return CostRow(
         project_id=project_id,
-        project_name=record["name"] or project_id or "(no project)",
-        team=record["team"] or "",
-        service=record["service"],
-        price_book=record["price_book"],
-        consumed_quantity=float(record["consumed_quantity"] or 0.0),
-        consumed_unit=record["consumed_unit"],
-        cost=from_units(record["cost_units"]),
-        currency=record["currency"],
-        known_project=record["known_project_id"] is not None,
+        project_name=found.project_name or project_id or "(no project)",
+        team=found.team or "",
+        service=found.service,
+        price_book=found.price_book,
+        consumed_quantity=found.consumed_quantity,
+        consumed_unit=found.consumed_unit,
+        cost=found.cost,
+        currency=found.currency,
+        known_project=found.known_project,
     )
 
 

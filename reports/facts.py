@@ -1,10 +1,11 @@
-"""What the documents need beyond `ReportData`, read from the store once per report run.
+"""What the documents need beyond `ReportData`, built from the store's `MonthRecords`.
 
-`month_facts(store, window, ...)` returns a `MonthFacts`: the projects' attributes and budgets,
+`month_facts(records, ...)` returns a `MonthFacts`: the projects' attributes and budgets,
 the internal cost of the previous period (month over month), the internal cost per day and
 service (daily charts, burn-down, forecast), the internal cost per resource, the instant
 rating has reached, and — from their own modules — the data-quality checks, the methodology
-facts and the alarm history.
+facts and the alarm history. The records are read by `stackledger.store.reports.month_records`
+for the window and `previous_window(window)`.
 
 Every cost here is the internal price book (what the cloud charges), summed exactly as in
 `reports.data`; the public baselines are only ever in `ReportData` and the comparison.
@@ -20,14 +21,18 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, select
-
 from stackledger.reports.alarm_history import AlarmEvent, alarm_events
-from stackledger.reports.data import INTERNAL_BOOK, ZERO, cost_units_sum, from_units, in_window
+from stackledger.reports.data import ZERO
 from stackledger.reports.methodology import Methodology, PriceSource, methodology
 from stackledger.reports.quality import DataQuality, data_quality
-from stackledger.store import Store
-from stackledger.store.tables import cost_lines, projects, resources
+from stackledger.store.reports import (
+    DailyCostSum,
+    MonthRecords,
+    ProjectCostSum,
+    ProjectRecord,
+    ResourceCostSum,
+    ResourceRevision,
+)
 from stackledger.window import Window
 
 log = logging.getLogger(__name__)
@@ -102,120 +107,74 @@ def previous_window(window: Window) -> Window:
 
 
 def month_facts(
-    store: Store, window: Window, *, price_sources: Mapping[tuple[str, str, str], PriceSource] | None = None,
+    records: MonthRecords, *, price_sources: Mapping[tuple[str, str, str], PriceSource] | None = None,
     internal_source: str = "",
 ) -> MonthFacts:  # fmt: skip
-    """Read everything the documents need for `window` beyond `ReportData`.
+    """Everything the documents need for `records.window` beyond `ReportData`.
 
     `price_sources`: (price book, region, SKU) -> where that list price comes from (the
     loaded price books); `internal_source` names the rate card.
     """
-    previous = previous_window(window)
-    with store.engine.connect() as conn:
-        info = {row.project_id: _info(row) for row in conn.execute(select(projects))}
-        prior = _project_sums(conn.execute(_sums_query(previous)))
-        daily = _daily(conn.execute(_daily_query(window)))
-        through = conn.execute(
-            select(func.max(cost_lines.c.charge_period_end)).where(in_window(window), _internal())
-        ).scalar_one_or_none()
-        costs = conn.execute(_resource_query(window)).all()
-        names = {row.resource_id: row for row in conn.execute(_names_query(window))}
+    window, through = records.window, records.rated_through
     facts = MonthFacts(
         window=window,
-        previous_window=previous,
-        projects=info,
-        previous=prior,
-        daily=daily,
-        resources=_resources(costs, names),
+        previous_window=records.previous_window,
+        projects={record.project_id: _info(record) for record in records.projects},
+        previous=_project_sums(records.previous_costs),
+        daily=_daily(records.daily_costs),
+        resources=_resources(records.resource_costs, records.resources),
         rated_through=min(through, window.end) if through is not None else None,
-        quality=data_quality(store, window, through),
-        methodology=methodology(store, window, price_sources or {}, internal_source),
-        alarms=alarm_events(store, window),
+        quality=data_quality(window, through, records.quality),
+        methodology=methodology(records.prices, records.instance_mappings, price_sources or {}, internal_source),
+        alarms=alarm_events(records.alarm_transitions),
     )
-    log.debug("report facts %s: %d projects, %d resources", window.label, len(info), len(facts.resources))
+    log.debug("report facts %s: %d projects, %d resources", window.label, len(facts.projects), len(facts.resources))
     return facts
 
 
-def _internal() -> Any:
-    return cost_lines.c.price_book == INTERNAL_BOOK
-
-
-def _info(row: Any) -> ProjectInfo:
-    amount = row.budget_amount
+def _info(record: ProjectRecord) -> ProjectInfo:
     return ProjectInfo(
-        project_id=row.project_id,
-        name=row.name or row.project_id,
-        team=row.team or "",
-        cost_center=row.cost_center or "",
-        budget_amount=None if amount is None else Decimal(str(amount)),
-        budget_currency=row.budget_currency or "",
-        budget_period=row.budget_period or "",
-        source=row.source or "",
+        project_id=record.project_id,
+        name=record.name or record.project_id,
+        team=record.team or "",
+        cost_center=record.cost_center or "",
+        budget_amount=record.budget_amount,
+        budget_currency=record.budget_currency or "",
+        budget_period=record.budget_period or "",
+        source=record.source or "",
     )
 
 
-def _sums_query(window: Window) -> Select[Any]:
-    line = cost_lines.c
-    return (
-        select(line.project_id, line.currency, cost_units_sum().label("units"))
-        .where(in_window(window), _internal())
-        .group_by(line.project_id, line.currency)
-    )
-
-
-def _project_sums(rows: Any) -> dict[str, dict[str, Decimal]]:
+def _project_sums(sums: Iterable[ProjectCostSum]) -> dict[str, dict[str, Decimal]]:
     out: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
-    for project_id, currency, units in rows:
-        out[project_id or ""][currency] += from_units(units)
+    for project_id, currency, cost in sums:
+        out[project_id or ""][currency] += cost
     return {key: dict(value) for key, value in out.items()}
 
 
-def _daily_query(window: Window) -> Select[Any]:
-    line = cost_lines.c
-    keys = (line.project_id, line.charge_period_start, line.service, line.currency)
-    return select(*keys, cost_units_sum().label("units")).where(in_window(window), _internal()).group_by(*keys)
-
-
-def _daily(rows: Any) -> dict[str, tuple[DayCost, ...]]:
+def _daily(sums: Iterable[DailyCostSum]) -> dict[str, tuple[DayCost, ...]]:
     # Daily cost lines start at midnight; a shorter line (a window starting mid-day) counts on its day.
-    sums: dict[tuple[str, dt.date, str, str], Decimal] = defaultdict(lambda: ZERO)
-    for project_id, start, service, currency, units in rows:
-        day = start.date() if isinstance(start, dt.datetime) else dt.date.fromisoformat(str(start)[:10])
-        sums[(project_id or "", day, service, currency)] += from_units(units)
+    by_day: dict[tuple[str, dt.date, str, str], Decimal] = defaultdict(lambda: ZERO)
+    for project_id, day, service, currency, cost in sums:
+        by_day[(project_id or "", day, service, currency)] += cost
     out: dict[str, list[DayCost]] = defaultdict(list)
-    for (project_id, day, service, currency), cost in sorted(sums.items()):
+    for (project_id, day, service, currency), cost in sorted(by_day.items()):
         out[project_id].append(DayCost(day, service, currency, cost))
     return {key: tuple(value) for key, value in out.items()}
 
 
-def _resource_query(window: Window) -> Select[Any]:
-    line = cost_lines.c
-    keys = (line.project_id, line.resource_id, line.resource_type, line.service, line.flavor_name, line.currency)
-    return select(*keys, cost_units_sum().label("units")).where(in_window(window), _internal()).group_by(*keys)
-
-
-def _names_query(window: Window) -> Select[Any]:
-    ids = select(cost_lines.c.resource_id).where(in_window(window)).distinct().scalar_subquery()
-    r = resources.c
-    return (
-        select(r.resource_id, r.valid_from, r.name, r.flavor_name, r.size_gib, r.volume_type)
-        .where(r.resource_id.in_(ids))
-        .order_by(r.resource_id, r.valid_from)  # the latest revision wins below
-    )
-
-
-def _resources(costs: Iterable[Any], names: Mapping[str, Any]) -> tuple[ResourceCost, ...]:
+def _resources(costs: Iterable[ResourceCostSum], revisions: Mapping[str, ResourceRevision]) -> tuple[ResourceCost, ...]:
     groups: dict[tuple[str, str, str, str], dict[str, Any]] = {}
-    for project_id, resource_id, resource_type, service, flavor, currency, units in costs:
+    for project_id, resource_id, resource_type, service, flavor, currency, cost in costs:
         key = (project_id or "", resource_id, resource_type, currency)
         group = groups.setdefault(key, {"cost": ZERO, "services": set(), "flavors": set()})
-        group["cost"] += from_units(units)
+        group["cost"] += cost
         group["services"].add(service)
         if flavor:
             group["flavors"].add(flavor)
     out = []
     for (project_id, resource_id, resource_type, currency), group in groups.items():
-        known = names.get(resource_id)
+        known = revisions.get(resource_id)
         out.append(ResourceCost(
             project_id=project_id, resource_id=resource_id, name=(known.name or "") if known else "",
             resource_type=resource_type, detail=_detail(known, sorted(group["flavors"])),
@@ -224,7 +183,7 @@ def _resources(costs: Iterable[Any], names: Mapping[str, Any]) -> tuple[Resource
     return tuple(sorted(out, key=lambda r: (-r.cost, r.currency, r.project_id, r.resource_id)))
 
 
-def _detail(known: Any, flavors: list[str]) -> str:
+def _detail(known: ResourceRevision | None, flavors: list[str]) -> str:
     """What the resource is: its flavor(s), or its size and volume type."""
     if flavors:
         return ", ".join(flavors)  # several: resized during the window

@@ -13,14 +13,12 @@ from __future__ import annotations
 import csv
 import logging
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
-from sqlalchemy import Select, func, select
 
 from stackledger.reports.formatting import neutralise
 from stackledger.store import Store
-from stackledger.store.tables import cost_lines, projects, resources
+from stackledger.store.reports import focus_lines, focus_resource_names
 from stackledger.transforms.focus import FOCUS_COLUMNS, to_focus
 from stackledger.window import Window
 
@@ -34,10 +32,10 @@ ORDER = ["charge_period_start", "price_book", "project_id", "resource_id", "serv
 
 def focus_frame(store: Store, window: Window, *, organisation: str) -> pd.DataFrame:
     """The window's cost lines as FOCUS rows (strings)."""
-    lines = store.frame(_lines_query(window))
+    lines = focus_lines(store, window)
     if lines.empty:
         return pd.DataFrame(columns=list(FOCUS_COLUMNS))
-    names = store.frame(_names_query(window))
+    names = focus_resource_names(store, window)
     latest = names.sort_values(["resource_id", "valid_from"]).drop_duplicates("resource_id", keep="last")
     lines = lines.merge(latest[["resource_id", "resource_name"]], on="resource_id", how="left")
     lines = lines.sort_values(ORDER, kind="stable", na_position="first")
@@ -54,51 +52,3 @@ def write_focus(store: Store, window: Window, path: Path, *, organisation: str) 
         writer.writerows(frame.itertuples(index=False, name=None))
     log.info("focus %s: %d rows → %s", window.label, len(frame), path)
     return path
-
-
-def _lines_query(window: Window) -> Select[Any]:
-    line = cost_lines.c
-    return (
-        select(
-            line.charge_period_start,
-            line.charge_period_end,
-            line.project_id,
-            projects.c.name.label("project_name"),
-            projects.c.team,
-            projects.c.cost_center,
-            projects.c.tags,
-            line.resource_id,
-            line.resource_type,
-            line.service,
-            line.flavor_name,
-            line.region,
-            line.consumed_quantity,
-            line.consumed_unit,
-            line.price_book,
-            line.sku,
-            line.list_unit_price,
-            line.pricing_quantity,
-            line.pricing_unit,
-            line.cost,
-            line.currency,
-            line.price_as_of,
-            line.fx_rate,
-            line.source_unit_price,
-            line.source_currency,
-            line.pricing_region,
-            line.mapping,
-        )
-        .select_from(cost_lines.outerjoin(projects, projects.c.project_id == line.project_id))
-        .where(line.charge_period_start >= window.start, line.charge_period_start < window.end)
-    )
-
-
-def _names_query(window: Window) -> Select[Any]:
-    ids = (
-        select(func.distinct(cost_lines.c.resource_id))
-        .where(cost_lines.c.charge_period_start >= window.start, cost_lines.c.charge_period_start < window.end)
-        .scalar_subquery()
-    )
-    return select(resources.c.resource_id, resources.c.valid_from, resources.c.name.label("resource_name")).where(
-        resources.c.resource_id.in_(ids)
-    )

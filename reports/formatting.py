@@ -12,14 +12,15 @@ from collections.abc import Callable, Mapping
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
-from stackledger.schema import COST_DECIMALS
+from stackledger.schema import COST_DECIMALS, INTERNAL_BOOK
 from stackledger.window import Window
 
 CENT: Final = Decimal("0.01")
 EXACT: Final = Decimal(1).scaleb(-COST_DECIMALS)
 QUANTITY_DECIMALS: Final = 9  # the store's pricing_quantity scale; below it is float noise
 
-BOOK_TITLES: Final = {"internal": "Internal", "aws": "AWS", "digitalocean": "DigitalOcean"}
+# How each price book (schema.PRICE_BOOKS) is named in documents, tables and chart legends.
+BOOK_TITLES: Final = {INTERNAL_BOOK: "Internal", "aws": "AWS", "digitalocean": "DigitalOcean"}
 
 MONTH_NAMES: Final = (
     "January", "February", "March", "April", "May", "June",

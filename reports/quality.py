@@ -20,13 +20,12 @@ import re
 from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
-from sqlalchemy import Connection, func, select
-
-from stackledger.store import Store
-from stackledger.store.tables import checkpoints, dead_letters, usage
 from stackledger.window import Window
+
+if TYPE_CHECKING:
+    from stackledger.store.quality import QualityRecords
 
 HOUR: Final = dt.timedelta(hours=1)
 REASONS_SHOWN: Final = 12
@@ -92,50 +91,24 @@ NOT_RECONCILED: Final = Reconciliation(
 )
 
 
-def data_quality(store: Store, window: Window, rated_through: dt.datetime | None) -> DataQuality:
+def data_quality(window: Window, rated_through: dt.datetime | None, found: QualityRecords) -> DataQuality:
+    """The window's data quality, checked up to `rated_through` (the whole window when None),
+    from the store's records of the whole window."""
     end = min(rated_through, window.end) if rated_through is not None else window.end
     span = Window(window.start, end) if end > window.start else None
     hours = _hours(span)
-    with store.engine.connect() as conn:
-        seen = _usage_hours(conn, span)
-        windows = _checkpoints(conn, span)
-        d = dead_letters.c
-        received = select(d.reason).where(d.received_at >= window.start, d.received_at < window.end)
-        reasons = Counter(reason for (reason,) in conn.execute(received))
-        u = usage.c
-        instances = select(func.sum(u.consumed_quantity)).where(
-            u.service == "compute.instance", u.charge_period_start >= window.start, u.charge_period_start < window.end
-        )
-        instance_hours = conn.execute(instances).scalar_one_or_none()
+    reasons = Counter(found.dead_letter_reasons)
     return DataQuality(
         span=span,
         hours=len(hours),
-        hours_with_usage=sum(hour in seen for hour in hours),
-        usage_gaps=_runs([hour for hour in hours if hour not in seen]),
-        sources=_coverage(windows, span),
+        hours_with_usage=sum(hour in found.usage_hours for hour in hours),
+        usage_gaps=_runs([hour for hour in hours if hour not in found.usage_hours]),
+        sources=_coverage(found.checkpoints, span),
         dead_letters=masked_reasons(reasons),
         dead_letter_total=sum(reasons.values()),
-        instance_hours=float(instance_hours or 0.0),
+        instance_hours=found.instance_hours,
         reconciliation=NOT_RECONCILED,
     )
-
-
-def _usage_hours(conn: Connection, span: Window | None) -> set[dt.datetime]:
-    if span is None:
-        return set()
-    start = usage.c.charge_period_start
-    query = select(start).distinct().where(start >= span.start, start < span.end)
-    return {_naive(value) for (value,) in conn.execute(query)}
-
-
-def _checkpoints(conn: Connection, span: Window | None) -> list[tuple[str, dt.datetime, dt.datetime, int]]:
-    if span is None:
-        return []
-    c = checkpoints.c
-    query = select(c.source, c.window_start, c.window_end, c.rows).where(
-        c.window_end > span.start, c.window_start < span.end
-    )
-    return [(source, _naive(a), _naive(b), int(rows)) for source, a, b, rows in conn.execute(query)]
 
 
 def masked_reasons(reasons: Counter[str]) -> tuple[ReasonCount, ...]:
@@ -160,11 +133,6 @@ def mask(reason: str) -> str:
     for pattern, replacement in _MASKS:
         text = pattern.sub(replacement, text)
     return text[:160]
-
-
-def _naive(value: dt.datetime | str) -> dt.datetime:
-    instant = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-    return instant.replace(tzinfo=None)
 
 
 def _hours(span: Window | None) -> list[dt.datetime]:
@@ -193,7 +161,8 @@ def _coverage(windows: Iterable[tuple[str, dt.datetime, dt.datetime, int]], span
         return ()
     by_source: dict[str, list[tuple[dt.datetime, dt.datetime, int]]] = {}
     for source, start, end, rows in windows:
-        by_source.setdefault(source, []).append((start, end, rows))
+        if end > span.start and start < span.end:  # the collector windows overlapping the span
+            by_source.setdefault(source, []).append((start, end, rows))
     out = []
     for source, found in sorted(by_source.items()):
         gaps, cursor = [], span.start

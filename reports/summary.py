@@ -22,8 +22,9 @@ from typing import Final
 
 from stackledger.reports.budget import BudgetStatus, Forecaster, budget_status, complete_days, daily_costs, day_axis
 from stackledger.reports.compare import Comparison, comparison
-from stackledger.reports.data import INTERNAL_BOOK, ZERO, ReportData, Total
+from stackledger.reports.data import ZERO, ReportData, Total
 from stackledger.reports.facts import MonthFacts, ProjectInfo, ResourceCost
+from stackledger.schema import INTERNAL_BOOK
 from stackledger.window import Window
 
 TOP_RESOURCES: Final = 10

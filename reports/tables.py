@@ -8,8 +8,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from stackledger.reports.data import INTERNAL_BOOK, ZERO, CostRow, ProjectCost, ReportData, Total
+from stackledger.reports.data import ZERO, CostRow, ProjectCost, ReportData, Total
 from stackledger.reports.formatting import QUANTITY_DECIMALS
+from stackledger.schema import INTERNAL_BOOK
 
 
 @dataclass(frozen=True, order=True)

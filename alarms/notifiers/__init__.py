@@ -33,6 +33,7 @@ from stackledger.alarms.notifiers.webhook import WebhookNotifier
 from stackledger.alarms.states import Notification
 from stackledger.errors import ConfigError
 from stackledger.settings import NotifierSettings
+from stackledger.window import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ def deliver(
     def work(name: str) -> list[Delivery]:
         notifier = notifiers.get(name)
         if notifier is None:  # build_notifiers prevents this; never let it stop the others
-            now = _now()
+            now = utcnow()
             return [Delivery(note, name, False, 0, f"{name}: not configured", now) for note in queues[name]]
         return [_send(notifier, note, settings, secrets, sleep) for note in queues[name]]
 
@@ -123,11 +124,7 @@ def _send(notifier: Notifier, note: Notification, settings: NotifierSettings, se
         error = _scrub(f"{notifier.name}: unexpected {type(failure).__name__}: {failure}", secrets)
     if error:
         log.warning("alarm %s: %s failed after %d attempt(s): %s", note.key.label, notifier.name, attempts, error)
-    return Delivery(note, notifier.name, error is None, attempts, error, _now())
-
-
-def _now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    return Delivery(note, notifier.name, error is None, attempts, error, utcnow())
 
 
 def close_all(notifiers: Mapping[str, Notifier]) -> None:

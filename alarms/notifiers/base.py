@@ -52,7 +52,7 @@ def headline(notification: Notification) -> str:
             f"{notification.key.scope_key}")  # fmt: skip
 
 
-def text(notification: Notification) -> str:
+def plain_text(notification: Notification) -> str:
     """A plain-text message: headline, transition, reason and the reason data, one fact a line."""
     lines = [
         headline(notification),

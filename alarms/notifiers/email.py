@@ -14,7 +14,7 @@ import ssl
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from stackledger.alarms.notifiers.base import DeliveryError, delivery_id, headline, text
+from stackledger.alarms.notifiers.base import DeliveryError, delivery_id, headline, plain_text
 from stackledger.alarms.states import Notification
 from stackledger.settings import NotifierSettings, SmtpNotifierSettings
 
@@ -31,7 +31,7 @@ def message(config: SmtpNotifierSettings, notification: Notification) -> EmailMe
     mail["Date"] = formatdate(usegmt=True)
     mail["Message-ID"] = make_msgid(idstring=delivery_id(notification), domain="stackledger")
     mail["X-StackLedger-Alarm-Id"] = notification.alarm_id
-    mail.set_content(text(notification))
+    mail.set_content(plain_text(notification))
     return mail
 
 

@@ -27,9 +27,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, Float, String, func, select, text, true, type_coerce
 
-from stackledger.alarms.data import Snapshot
+from stackledger.alarms.data import DAILY_COST_COLUMNS, PROJECT_COLUMNS, Snapshot
 from stackledger.alarms.engine import Evaluation, evaluate
 from stackledger.alarms.evaluators import Options
 from stackledger.alarms.metrics import GnocchiReader, MetricReader, StoreUsageReader
@@ -40,12 +39,12 @@ from stackledger.collectors.gnocchi_client import client_from_settings
 from stackledger.errors import ConfigError
 from stackledger.pipeline.base import store_for
 from stackledger.settings import Settings
-from stackledger.store import Store, tables
+from stackledger.store import Store
+from stackledger.store import alarms as alarm_store
 from stackledger.transforms.currency import FxRate
+from stackledger.window import utcnow
 
 log = logging.getLogger(__name__)
-
-_LOCK_KEY = 0x5354_4C41_4C52  # 'STLALR': the PostgreSQL advisory lock all evaluations share
 
 
 @dataclass(frozen=True)
@@ -96,12 +95,17 @@ def evaluate_alarms(
         store = store_for(settings)
         snapshot = load_snapshot(settings, store, rules, at, readers)
         with store.transaction() as conn:
-            _lock(conn, store)
-            previous = read_states(conn)
+            alarm_store.lock_evaluations(conn)
+            previous = states_from(alarm_store.read_states(conn))
             evaluation = evaluate(rules, snapshot, previous, options)
-            delivery_ids = _persist(conn, store, rules, evaluation, previous)
+            changes = _changes(rules, evaluation, previous)
+            if changes.states is not None:
+                alarm_store.replace_states(conn, changes.states)
+            alarm_store.append_history(conn, changes.history)
         deliveries = deliver(evaluation.notifications, notifiers, settings.alarms.notifiers)
-        _record_outcomes(store, deliveries, delivery_ids)
+        if deliveries:
+            with store.transaction() as conn:
+                alarm_store.record_outcomes(conn, _outcomes(deliveries, changes.delivery_ids))
     finally:
         close_all(notifiers)
     result = EvaluationResult(
@@ -123,8 +127,10 @@ def load_snapshot(
 ) -> Snapshot:
     first_day = _first_day(rules, at, settings.alarms.forecast.window_days)
     books = sorted({r.price_book for r in rules.rules if isinstance(r, BudgetRule | CostAnomalyRule)})
-    daily = _daily_cost(store, books, first_day, at) if books else pd.DataFrame(columns=list(_DAILY))
-    projects = store.frame(select(*(tables.projects.c[c] for c in _PROJECTS)))
+    daily = (
+        alarm_store.daily_cost(store, books, first_day, at) if books else pd.DataFrame(columns=list(DAILY_COST_COLUMNS))
+    )
+    projects = alarm_store.projects_frame(store, PROJECT_COLUMNS)
     metric_rules = [r for r in rules.rules if isinstance(r, MetricThresholdRule)]
     metrics = {}
     if metric_rules:
@@ -134,10 +140,6 @@ def load_snapshot(
             metrics[rule.name] = readers[rule.source].read(rule, start, at)
     fx = tuple(FxRate(r.source, r.target, r.rate, r.valid_from) for r in settings.fx)
     return Snapshot(at, first_day, daily, projects, metrics, fx)
-
-
-_DAILY = ("day", "project_id", "price_book", "currency", "cost")
-_PROJECTS = ("project_id", "name", "team", "budget_amount", "budget_currency", "budget_period")
 
 
 def default_readers(settings: Settings, store: Store, sources: Iterable[str]) -> dict[str, MetricReader]:
@@ -160,61 +162,35 @@ def _first_day(rules: RuleSet, at: dt.datetime, forecast_days: int) -> dt.date:
     return min(last_day.replace(day=1), at.date()) - dt.timedelta(days=look_back)
 
 
-def _daily_cost(store: Store, books: list[str], first_day: dt.date, at: dt.datetime) -> pd.DataFrame:
-    cost = tables.cost_lines.c
-    query = (
-        # A float sum: the engine turns it into integer micro-units at once (exact below 10^9 a day),
-        # and building 60,000 Decimals per evaluation costs more than the whole engine.
-        # The day as the driver gives it: pandas parses SQLite's text in one vectorised pass.
-        select(type_coerce(cost.charge_period_start, String).label("day"), cost.project_id, cost.price_book,
-               cost.currency, type_coerce(func.sum(cost.cost), Float).label("cost"))
-        .where(cost.price_book.in_(books), cost.charge_period_start >= dt.datetime.combine(first_day, dt.time()),
-               cost.charge_period_start < at)
-        .group_by(cost.charge_period_start, cost.project_id, cost.price_book, cost.currency)
-    )  # fmt: skip
-    frame = store.frame(query)
-    frame["day"] = pd.to_datetime(frame["day"], format="ISO8601").dt.normalize()
-    return frame
-
-
 # ----------------------------------------------------------------------------- persistence
 
 
-def _lock(conn: Connection, store: Store) -> None:
-    """Serialise evaluations: two runs of one instant must not both notify."""
-    if store.dialect == "postgresql":
-        conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _LOCK_KEY})
-    else:  # a write statement takes SQLite's write lock until commit, before anything is read
-        conn.execute(tables.alarm_states.delete().where(tables.alarm_states.c.rule.is_(None)))
+def states_from(records: Iterable[alarm_store.StateRecord]) -> dict[AlarmKey, AlarmState]:
+    """The stored states as the engine's `AlarmState`s, by alarm."""
+    states = {}
+    for r in records:
+        key = AlarmKey(r.rule, r.condition, r.scope_key)
+        states[key] = AlarmState(key, r.state, r.severity, r.since, r.evaluated_at, r.reason, r.last_notified_at,
+                                 r.snoozed_pending)  # fmt: skip
+    return states
 
 
-def read_states(conn: Connection) -> dict[AlarmKey, AlarmState]:
-    rows = conn.execute(select(tables.alarm_states)).mappings().all()
-    return {
-        (key := AlarmKey(r["rule"], r["condition"], r["scope_key"])): AlarmState(
-            key,
-            r["state"],
-            r["severity"],
-            r["since"],
-            r["evaluated_at"],
-            r["reason"] or "",
-            r["last_notified_at"],
-            bool(r["snoozed_pending"]),
-        )
-        for r in rows
-    }
+@dataclass(frozen=True)
+class _Changes:
+    """What an evaluation writes: the new `alarm_states` (None: unchanged), the history rows to
+    append, and (id(notification), notifier) -> the delivery id of its 'pending' row."""
+
+    states: list[dict[str, Any]] | None
+    history: list[dict[str, Any]]
+    delivery_ids: dict[tuple[int, str], str]
 
 
-def _persist(
-    conn: Connection, store: Store, rules: RuleSet, evaluation: Evaluation, previous: Mapping[AlarmKey, AlarmState]
-) -> dict[tuple[int, str], str]:
-    """States replaced (when any changed; states of rules no longer in the file go), history
-    appended. Returns (id(notification), notifier) -> delivery id."""
-    if evaluation.states != previous:
+def _changes(rules: RuleSet, evaluation: Evaluation, previous: Mapping[AlarmKey, AlarmState]) -> _Changes:
+    states = None
+    if evaluation.states != previous:  # states of rules no longer in the file go
         kinds = {rule.name: rule.kind for rule in rules.rules}
         states = [_state_row(s, kinds[s.key.rule]) for s in evaluation.states.values()]
-        store.replace(conn, tables.alarm_states, true(), states)
-    now = _wall_clock()
+    now = utcnow()
     history = [_history_row(t.key, t.at, now, "transition", t.previous, t.current, t.severity, t.reason,
                             t.reason_data) for t in evaluation.transitions]  # fmt: skip
     ids: dict[tuple[int, str], str] = {}
@@ -223,27 +199,16 @@ def _persist(
             ids[(id(note), notifier)] = delivery = str(uuid.uuid4())
             history.append(_notification_row(note, now, notifier, "pending", delivery))
     history += [_notification_row(note, now, n, "snoozed", None) for note in evaluation.snoozed for n in note.notifiers]
-    store.insert(conn, tables.alarm_history, history)
-    return ids
+    return _Changes(states, history, ids)
 
 
-def _record_outcomes(store: Store, deliveries: list[Delivery], ids: Mapping[tuple[int, str], str]) -> None:
-    if not deliveries:
-        return
-    history = tables.alarm_history
-    with store.transaction() as conn:
-        for delivery in deliveries:
-            row = history.c.delivery == ids[(id(delivery.notification), delivery.notifier)]
-            conn.execute(
-                history.update()
-                .where(row)
-                .values(
-                    outcome="sent" if delivery.ok else "failed",
-                    attempts=delivery.attempts,
-                    error=delivery.error,
-                    recorded_at=delivery.finished_at,
-                )
-            )
+def _outcomes(deliveries: Iterable[Delivery], ids: Mapping[tuple[int, str], str]) -> list[dict[str, Any]]:
+    """Each delivery's outcome, addressed to its 'pending' history row."""
+    return [
+        {"delivery": ids[(id(d.notification), d.notifier)], "outcome": "sent" if d.ok else "failed",
+         "attempts": d.attempts, "error": d.error, "recorded_at": d.finished_at}
+        for d in deliveries
+    ]  # fmt: skip
 
 
 def _state_row(state: AlarmState, kind: str) -> dict[str, Any]:
@@ -277,27 +242,16 @@ def _notification_row(note: Notification, now: dt.datetime, notifier: str, outco
 
 
 def alarm_states(settings: Settings, *, rule: str | None = None) -> pd.DataFrame:
-    table = tables.alarm_states
-    query = select(table).order_by(table.c.rule, table.c.condition, table.c.scope_key)
-    if rule:
-        query = query.where(table.c.rule == rule)
-    return store_for(settings).frame(query)
+    """Every alarm's current state, optionally of one rule."""
+    return alarm_store.states_frame(store_for(settings), rule=rule)
 
 
 def alarm_history(settings: Settings, *, rule: str | None = None, limit: int = 50) -> pd.DataFrame:
     """The latest `limit` history rows (newest last), optionally of one rule."""
-    table = tables.alarm_history
-    query = select(table).order_by(table.c.id.desc()).limit(limit)
-    if rule:
-        query = query.where(table.c.rule == rule)
-    return store_for(settings).frame(query).iloc[::-1].reset_index(drop=True)
+    return alarm_store.history_frame(store_for(settings), rule=rule, limit=limit)
 
 
 def _instant(at: dt.datetime | None) -> dt.datetime:
     if at is None:
-        return _wall_clock().replace(microsecond=0)
+        return utcnow().replace(microsecond=0)
     return at.astimezone(dt.UTC).replace(tzinfo=None) if at.tzinfo else at
-
-
-def _wall_clock() -> dt.datetime:
-    return dt.datetime.now(dt.UTC).replace(tzinfo=None)

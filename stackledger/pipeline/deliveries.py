@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
-
 from stackledger.errors import StoreError
-from stackledger.store import Store, tables
+from stackledger.store import Store
+from stackledger.store.deliveries import record_sent, sent_messages
+from stackledger.window import utcnow
 
 if TYPE_CHECKING:
     from stackledger.reports.mail import Delivery, Outgoing
@@ -64,18 +64,12 @@ class DeliveryLog:
 
     def latest(self) -> dict[tuple[str, str], Previous]:
         """(kind, recipient) -> their latest delivery for the window."""
-        c = tables.report_deliveries.c
-        query = (
-            select(c.kind, c.recipient, c.digest, c.sent_at)
-            .where(c.window_label == self.window_label)
-            .order_by(c.sent_at, c.id)
-        )
-        with self.store.engine.connect() as conn:
-            return {(kind, who): Previous(digest, sent_at) for kind, who, digest, sent_at in conn.execute(query)}
+        found = sent_messages(self.store, self.window_label)  # oldest first: the latest wins below
+        return {(row.kind, row.recipient): Previous(row.digest, row.sent_at) for row in found}
 
     def record(self, delivery: Delivery) -> None:
         """Store a message just sent, one row per recipient."""
-        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        now = utcnow()
         rows = [
             {"window_label": self.window_label, "kind": delivery.kind, "recipient": who, "digest": delivery.digest,
              "audience": delivery.audience, "attachments": list(delivery.attachments),
@@ -84,7 +78,7 @@ class DeliveryLog:
         ]  # fmt: skip
         try:
             with self.store.transaction() as conn:
-                self.store.insert(conn, tables.report_deliveries, rows)
+                record_sent(conn, rows)
         except StoreError as error:
             raise StoreError(
                 f"the report email to {', '.join(delivery.recipients)} ({delivery.audience}) was sent but could not "

@@ -20,8 +20,6 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Final
 
-from sqlalchemy.engine import make_url
-
 from stackledger.collectors import synthetic
 from stackledger.errors import ConfigError, InputError
 from stackledger.pipeline.base import store_for
@@ -31,6 +29,7 @@ from stackledger.pipeline.rate import RateResult, rate_window
 from stackledger.pipeline.report import render_reports
 from stackledger.ratecard import load_rate_card
 from stackledger.settings import FxRateSettings, Settings
+from stackledger.store import Store
 from stackledger.window import Window
 
 log = logging.getLogger(__name__)
@@ -130,13 +129,14 @@ def fresh_sqlite(settings: Settings) -> None:
     The file and its WAL are removed; a store this process already opened on it is disposed
     first, so no pooled connection keeps writing to the removed file.
     """
-    url = make_url(settings.database.url)
-    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
-        raise ConfigError(f"fresh_sqlite needs a SQLite file URL, got {url.get_backend_name()}", key="database.url")
+    probe = Store(settings.database.url)  # connects to nothing: only its URL is read
+    database = probe.engine.url.database if probe.dialect == "sqlite" else None
+    if not database or database == ":memory:":
+        raise ConfigError(f"fresh_sqlite needs a SQLite file URL, got {probe.dialect}", key="database.url")
     store = store_for(settings)
     store.engine.dispose()
     for suffix in ("", "-wal", "-shm", "-journal"):
-        Path(url.database + suffix).unlink(missing_ok=True)
+        Path(database + suffix).unlink(missing_ok=True)
     store.upgrade()
 
 

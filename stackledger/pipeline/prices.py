@@ -33,6 +33,7 @@ from stackledger.transforms.baselines import BASELINE_COLUMNS, rate_baseline
 from stackledger.transforms.currency import FxRate
 from stackledger.transforms.equivalents import BaselineConfig, check_config
 from stackledger.transforms.pricebooks.official import load_json, parse_aws_offer, parse_do_sizes
+from stackledger.window import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ def update_prices(
         )
     if not aws and not digitalocean:
         raise ConfigError("give --aws and/or --digitalocean", key="prices update")
-    fetched = today or dt.datetime.now(dt.UTC).date()
+    fetched = today or utcnow().date()
     parts = [parse_aws_offer(_read_json(origin), origin=origin) for origin in aws]
     parts += [parse_do_sizes(_read_do_sizes(origin), origin=origin, fetched=fetched) for origin in digitalocean]
     counts = {"aws": sum(len(p) for p in parts[: len(aws)]), "digitalocean": sum(len(p) for p in parts[len(aws) :])}

@@ -1,9 +1,11 @@
-"""Render the reports of a window: query the report data once, then write each format from it.
+"""Render the reports of a window: load the report data once, then write each format from it.
 
 Formats: `pdf` (the finance summary), `projects` (one PDF per project, for its team lead),
 `csv`, `xlsx`, `focus` (FOCUS 1.2 CSV, one row per cost line) and `json` (the summary's
 figures for other tools). Every format is rendered from the same `ReportData` and
-`FinanceSummary`, so they show the same figures.
+`FinanceSummary`, so they show the same figures. The step loads (`stackledger.store.reports`),
+builds the pure models (`reports.data.report_data`, `reports.facts.month_facts`,
+`reports.summary.finance_summary`, `reports.project.project_reports`) and writes the files.
 
 `email_reports` renders the PDFs (and the XLSX) and sends the finance summary to the finance
 recipients and each team lead only their own team's project PDFs (`report.email`), each
@@ -26,8 +28,9 @@ from typing import TYPE_CHECKING, Final
 
 from stackledger.errors import ConfigError, StackLedgerError
 from stackledger.pipeline.base import store_for
-from stackledger.reports.data import ReportData, month_report_data
+from stackledger.reports.data import ReportData, report_data
 from stackledger.settings import Settings
+from stackledger.store.reports import cost_records
 from stackledger.window import Window
 
 if TYPE_CHECKING:
@@ -70,10 +73,12 @@ class ReportRun:
 
     @cached_property
     def facts(self) -> MonthFacts:
-        from stackledger.reports.facts import month_facts
+        from stackledger.reports.facts import month_facts, previous_window
+        from stackledger.store.reports import month_records
 
+        records = month_records(store_for(self.settings), self.window, previous_window(self.window))
         sources, internal = _price_sources(self.settings)
-        facts = month_facts(store_for(self.settings), self.window, price_sources=sources, internal_source=internal)
+        facts = month_facts(records, price_sources=sources, internal_source=internal)
         if self.settings.report.reconcile_nova and facts.quality is not None:
             quality = facts.quality.with_reconciliation(nova_reconciliation(self.settings, self.window))
             facts = replace(facts, quality=quality)
@@ -191,7 +196,7 @@ def _render(settings: Settings, window: Window, formats: Sequence[str], out_dir:
             f"unknown report format {', '.join(map(repr, unknown)) or '(none)'}; valid: {', '.join(sorted(FORMATS))}",
             key="--format",
         )
-    data = month_report_data(store_for(settings), window)
+    data = load_report_data(settings, window)
     out_dir.mkdir(parents=True, exist_ok=True)
     run = ReportRun(settings, window, out_dir, data, tuple(wanted))
     paths: list[Path] = []
@@ -202,6 +207,12 @@ def _render(settings: Settings, window: Window, formats: Sequence[str], out_dir:
     log.info("report %s: %d rows, %d files in %s (%s)", window.label, len(data.rows), len(paths), out_dir,
              ", ".join(wanted))  # fmt: skip
     return Rendered(run, paths)
+
+
+def load_report_data(settings: Settings, window: Window) -> ReportData:
+    """The window's `ReportData`: its cost per project, service and price book, read once."""
+    records = cost_records(store_for(settings), window)
+    return report_data(window, records.sums, records.fx)
 
 
 # ---------------------------------------------------------------- email

@@ -176,10 +176,10 @@ def test_usd_list_prices_convert_into_the_card_currency(any_settings: Settings, 
     }  # fmt: skip
     assert main(["--config", cfg, "report", "--month", "2026-10", "--format", "pdf"]) == 0
     pdf = Path(capsys.readouterr().out.strip())
-    from stackledger.reports.data import month_report_data
+    from stackledger.pipeline.report import load_report_data
     from stackledger.reports.pdf import render_html
 
-    html = render_html(month_report_data(store_for(any_settings), Window.month("2026-10")), organisation="X")
+    html = render_html(load_report_data(any_settings, Window.month("2026-10")), organisation="X")
     assert "Public list prices converted at: 1 USD = 0.92 EUR." in html and pdf.exists()
 
 
