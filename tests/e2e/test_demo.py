@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import subprocess
-import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -28,8 +27,6 @@ from tests.conftest import settings_for
 
 MONTH = "2026-10"
 WINDOW = Window.month(MONTH)
-TIME_LIMIT_S = 60.0  # what a new user waits for `make demo` (SQLite); measured here at ~36 s under load
-PG_TIME_LIMIT_S = 2 * TIME_LIMIT_S  # only a guard against pathological slowness on a shared server
 
 
 def instance_hours(settings: Settings) -> pd.Series:
@@ -88,9 +85,7 @@ def test_demo_on_sqlite_via_the_cli_and_on_postgres_agree_with_the_truth(
     monkeypatch.delenv("STACKLEDGER_CONFIG", raising=False)
     monkeypatch.delenv("STACKLEDGER__DATABASE__URL", raising=False)
     sqlite_out = tmp_path / "sqlite-out"
-    started = time.perf_counter()
     assert main(["demo", "--out", str(sqlite_out), "--month", MONTH]) == 0
-    sqlite_seconds = time.perf_counter() - started
     printed = capsys.readouterr().out
     assert "SYNTHETIC" in printed
     sqlite_settings = settings_for(f"sqlite:///{(sqlite_out / 'demo.db').resolve()}", tmp_path)
@@ -101,9 +96,7 @@ def test_demo_on_sqlite_via_the_cli_and_on_postgres_agree_with_the_truth(
 
     # ---- PostgreSQL, through the pipeline function
     pg_out = tmp_path / "pg-out"
-    started = time.perf_counter()
     pg_paths = run_demo(pg_settings, pg_out, month=MONTH)
-    pg_seconds = time.perf_counter() - started
     assert [p.name for p in pg_paths] == [p.name for p in sqlite_paths]
 
     # ---- the same bytes on both databases
@@ -130,10 +123,6 @@ def test_demo_on_sqlite_via_the_cli_and_on_postgres_agree_with_the_truth(
     assert internal_total(pg_settings) == total
     assert "synthetic" in pdf_text(sqlite_paths[1]).lower()
     assert "synthetic" in pdf_text(pg_paths[1]).lower()
-
-    # ---- fast enough to be the first thing a new user runs
-    assert sqlite_seconds < TIME_LIMIT_S, f"demo on SQLite took {sqlite_seconds:.1f}s"
-    assert pg_seconds < PG_TIME_LIMIT_S, f"demo on PostgreSQL took {pg_seconds:.1f}s"
 
 
 def test_fresh_sqlite_starts_the_demo_database_empty_even_when_already_open(tmp_path: Path) -> None:
