@@ -16,7 +16,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -44,9 +43,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_AUTO_WORKERS: Final = 4
-# Letters NFKD does not take apart, spelled the way their languages write them in ASCII.
-_FOLD: Final = str.maketrans({"æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "ß": "ss", "œ": "oe", "Œ": "OE",
-                              "đ": "d", "Đ": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH"})  # fmt: skip
 
 
 @dataclass
@@ -261,8 +257,9 @@ def email_reports(
 
 def project_file_name(name: str, project_id: str) -> str:
     """`web-shop_3f2a….pdf`: an ASCII slug of the name (for people) and the id (unique)."""
-    folded = unicodedata.normalize("NFKD", name.translate(_FOLD)).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")[:40].strip("-")
+    from stackledger.transforms.focus import to_ascii
+
+    slug = re.sub(r"[^a-z0-9]+", "-", to_ascii(name).lower()).strip("-")[:40].strip("-")
     safe_id = re.sub(r"[^A-Za-z0-9._-]+", "-", project_id)[:64] or "no-project"
     return f"{slug}_{safe_id}.pdf" if slug and slug != safe_id.lower() else f"{safe_id}.pdf"
 
