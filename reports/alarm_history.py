@@ -37,14 +37,16 @@ class AlarmEvent:
 
 
 def alarm_events(store: Store, window: Window) -> tuple[AlarmEvent, ...] | None:
-    """The window's transitions, in time order; None when the store has no alarm history."""
+    """The window's transitions (evaluated at start < at <= end), in time order; None when the store
+    has no alarm history."""
     with store.engine.connect() as conn:
         if not inspect(conn).has_table(alarm_history.name):
             return None
         h = alarm_history.c
         query = (
             select(h.at, h.rule, h.condition, h.scope_key, h.previous, h.current, h.severity, h.reason)
-            .where(h.event == "transition", h.at >= window.start, h.at < window.end)
+            # An evaluation at `at` judges the data before it: 00:00 on the 1st belongs to the month before.
+            .where(h.event == "transition", h.at > window.start, h.at <= window.end)
             .order_by(h.at, h.rule, h.condition, h.scope_key, h.id)
         )
         return tuple(AlarmEvent(*row) for row in conn.execute(query))

@@ -27,6 +27,7 @@ from stackledger.reports.data import INTERNAL_BOOK, ZERO, cost_units_sum, from_u
 from stackledger.reports.methodology import Methodology, PriceSource, methodology
 from stackledger.reports.quality import DataQuality, data_quality
 from stackledger.store import Store
+from stackledger.store.alarm_evaluations import Evaluations, evaluations_for
 from stackledger.store.tables import cost_lines, projects, resources
 from stackledger.window import Window
 
@@ -83,6 +84,8 @@ class MonthFacts:
     quality: DataQuality | None = None  # None: not read (a document rendered without the store)
     methodology: Methodology = field(default_factory=Methodology)
     alarms: tuple[AlarmEvent, ...] | None = None  # None: the store keeps no alarm history
+    # When the alarm rules were evaluated for the window: none means "not evaluated", not "no alarm fired".
+    evaluations: Evaluations = field(default_factory=lambda: Evaluations(0, None, None))
 
     @classmethod
     def empty(cls, window: Window) -> MonthFacts:
@@ -131,6 +134,7 @@ def month_facts(
         quality=data_quality(store, window, through),
         methodology=methodology(store, window, price_sources or {}, internal_source),
         alarms=alarm_events(store, window),
+        evaluations=evaluations_for(store, window),
     )
     log.debug("report facts %s: %d projects, %d resources", window.label, len(info), len(facts.resources))
     return facts
