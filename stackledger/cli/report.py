@@ -8,7 +8,7 @@ from pathlib import Path
 from stackledger import pipeline
 from stackledger.cli.common import add_month, settings_from, warn_if_empty
 from stackledger.errors import ConfigError, InputError
-from stackledger.pipeline.report import FORMATS, email_reports
+from stackledger.pipeline.report import FORMATS, email_reports, wanted_formats
 from stackledger.settings import Settings
 
 EPILOG = """\
@@ -60,6 +60,7 @@ def _run(args: argparse.Namespace) -> int:
     out_dir = settings.report.out_dir if args.out is None else args.out
     if args.resend and not args.email:
         raise ConfigError("--resend only applies with --email", key="--resend")
+    wanted_formats(chosen or list(FORMATS))  # a bad --format is named before the month is looked at
     _refuse_empty(settings, args)
     if not args.email:
         for path in pipeline.render_reports(settings, args.month, chosen or list(FORMATS), out_dir):

@@ -179,7 +179,9 @@ class Rendered:
     paths: list[Path]
 
 
-def _render(settings: Settings, window: Window, formats: Sequence[str], out_dir: Path) -> Rendered:
+def wanted_formats(formats: Sequence[str]) -> list[str]:
+    """The format names asked for, normalised and without repeats; ConfigError listing the valid
+    ones when a name is unknown (or none is given)."""
     wanted = list(dict.fromkeys(name.strip().lower() for name in formats))
     unknown = [name for name in wanted if name not in FORMATS]
     if unknown or not wanted:
@@ -187,6 +189,11 @@ def _render(settings: Settings, window: Window, formats: Sequence[str], out_dir:
             f"unknown report format {', '.join(map(repr, unknown)) or '(none)'}; valid: {', '.join(sorted(FORMATS))}",
             key="--format",
         )
+    return wanted
+
+
+def _render(settings: Settings, window: Window, formats: Sequence[str], out_dir: Path) -> Rendered:
+    wanted = wanted_formats(formats)
     data = month_report_data(store_for(settings), window)
     out_dir.mkdir(parents=True, exist_ok=True)
     run = ReportRun(settings, window, out_dir, data, tuple(wanted))
