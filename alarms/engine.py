@@ -29,7 +29,7 @@ from stackledger.alarms.data import Snapshot
 from stackledger.alarms.evaluators import Context, Options
 from stackledger.alarms.rules import BudgetRule, Rule, RuleSet
 from stackledger.alarms.schedule import within
-from stackledger.alarms.states import UNKNOWN, AlarmKey, AlarmState, Notification, Transition, Verdict
+from stackledger.alarms.states import UNKNOWN, AlarmKey, AlarmState, Notification, Transition, Verdict, scope_label
 
 
 @dataclass
@@ -71,6 +71,7 @@ def evaluate(
         return found.state if found else UNKNOWN
 
     ctx = Context(rules, snapshot, options, previous_state)
+    names = _project_names(snapshot)
     by_rule: dict[str, list[AlarmState]] = {}
     for state in previous.values():
         by_rule.setdefault(state.key.rule, []).append(state)
@@ -93,14 +94,15 @@ def evaluate(
                 result.states[key] = before  # this instant (or a later one) was already evaluated
                 continue
             verdict = found.verdicts.get((condition, scope)) or Verdict(UNKNOWN, describe=found.missing)
-            result.states[key] = _step(rule, key, before, verdict, at, options, result)
+            label = scope_label(scope, names)
+            result.states[key] = _step(rule, key, before, verdict, at, options, result, label)
             result.evaluated += 1
     return result
 
 
 def _step(
     rule: Rule, key: AlarmKey, before: AlarmState | None, verdict: Verdict, at: dt.datetime,
-    options: Options, result: Evaluation,
+    options: Options, result: Evaluation, label: str,
 ) -> AlarmState:  # fmt: skip
     previous = before.state if before else UNKNOWN
     state, refreshed = decide(previous, verdict, rule.repeat_actions, repeat_unknown=rule.kind != "composite")
@@ -123,12 +125,18 @@ def _step(
     if owed:
         until = f"{rule.snooze_until:%Y-%m-%d %H:%M} UTC"
         reason = f"{reason} (notifications were snoozed until {until})"
-    note = Notification(key, rule.kind, at, severity, previous, state, reason, data, notifiers, repeat=not changed)
+    note = Notification(key, rule.kind, at, severity, previous, state, reason, data, notifiers, repeat=not changed,
+                        scope_label=label)  # fmt: skip
     if _snoozed(rule, at):
         result.snoozed.append(note)
         return replace(current, snoozed_pending=True)
     result.notifications.append(note)
     return replace(current, last_notified_at=at, snoozed_pending=False)
+
+
+def _project_names(snapshot: Snapshot) -> dict[str, str]:
+    projects = snapshot.projects.dropna(subset=["project_id", "name"])
+    return dict(zip(projects["project_id"].astype(str), projects["name"].astype(str), strict=True))
 
 
 def _snoozed(rule: Rule, at: dt.datetime) -> bool:

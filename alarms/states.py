@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
@@ -38,6 +39,16 @@ class AlarmKey:
     def label(self) -> str:
         condition = f" [{self.condition}]" if self.condition else ""
         return f"{self.rule}{condition} {self.scope_key}"
+
+
+def scope_label(scope_key: str, project_names: Mapping[str, str]) -> str:
+    """What people read for a scope key: 'project web-shop [3f2a…]' (name, then the id in
+    brackets), 'team payments', 'resource <id>', 'total'."""
+    kind, _, value = scope_key.partition(":")
+    if kind == "project":
+        name = project_names.get(value)
+        return f"project {name} [{value}]" if name else f"project [{value}]"
+    return f"{kind} {value}" if value else scope_key
 
 
 @dataclass(frozen=True)
@@ -98,10 +109,22 @@ class Notification:
     reason_data: dict[str, Any]
     notifiers: tuple[str, ...]
     repeat: bool = False  # sent because of repeat_actions (or a snooze ending), not a transition
+    scope_label: str = ""  # the scope as people read it: 'project web-shop [3f2a…]' (`scope_label`)
 
     @property
     def alarm_id(self) -> str:
         return self.key.alarm_id
+
+    @property
+    def label(self) -> str:
+        """The scope for people: its label when the engine gave one, else the scope key."""
+        return self.scope_label or self.key.scope_key
+
+    @property
+    def title(self) -> str:
+        """'project-budgets [actual 80%] project web-shop [p1]': the alarm, as people read it."""
+        condition = f" [{self.key.condition}]" if self.key.condition else ""
+        return f"{self.key.rule}{condition} {self.label}"
 
     def payload(self) -> dict[str, Any]:
         """Aodh's webhook keys first (alarm_name, alarm_id, severity, previous, current, reason,
@@ -117,6 +140,7 @@ class Notification:
             "kind": self.kind,
             "condition": self.key.condition,
             "scope": self.key.scope_key,
+            "scope_label": self.label,
             "evaluated_at": self.at.isoformat() + "Z",
             "repeat": self.repeat,
         }

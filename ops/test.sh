@@ -5,6 +5,7 @@ source "$(dirname "$0")/lib.sh"
 cd "$REPO_ROOT"
 "$REPO_ROOT/ops/venv.sh"
 "$REPO_ROOT/ops/sysdeps.sh"
+"$REPO_ROOT/ops/focus_validator.sh" install  # Python 3.12 venv: tests/e2e/test_focus_validator.py
 
 source "$REPO_ROOT/ops/services.list"
 started=()

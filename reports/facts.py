@@ -25,6 +25,7 @@ from stackledger.reports.alarm_history import AlarmEvent, alarm_events
 from stackledger.reports.data import ZERO
 from stackledger.reports.methodology import Methodology, PriceSource, methodology
 from stackledger.reports.quality import DataQuality, data_quality
+from stackledger.store.alarm_evaluations import Evaluations
 from stackledger.store.reports import (
     DailyCostSum,
     MonthRecords,
@@ -88,6 +89,8 @@ class MonthFacts:
     quality: DataQuality | None = None  # None: not read (a document rendered without the store)
     methodology: Methodology = field(default_factory=Methodology)
     alarms: tuple[AlarmEvent, ...] | None = None  # None: the store keeps no alarm history
+    # When the alarm rules were evaluated for the window: none means "not evaluated", not "no alarm fired".
+    evaluations: Evaluations = field(default_factory=lambda: Evaluations(0, None, None))
 
     @classmethod
     def empty(cls, window: Window) -> MonthFacts:
@@ -127,6 +130,7 @@ def month_facts(
         quality=data_quality(window, through, records.quality),
         methodology=methodology(records.prices, records.instance_mappings, price_sources or {}, internal_source),
         alarms=alarm_events(records.alarm_transitions),
+        evaluations=records.evaluations,
     )
     log.debug("report facts %s: %d projects, %d resources", window.label, len(facts.projects), len(facts.resources))
     return facts

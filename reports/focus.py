@@ -1,11 +1,13 @@
-"""The FOCUS 1.2 CSV export: one row per cost line of the window, every price book.
+"""The FOCUS 1.2 CSV export: the window's bill, one row per internal cost line, with the AWS and
+DigitalOcean prices of the same usage as `x_` columns on that row.
 
 The columns and the mapping are `transforms.focus` (its docstring lists the 21 mandatory
-columns with the spec reference). Costs are printed exactly as stored, so summing BilledCost
-per SubAccountId and x_PriceBook gives the report CSV's figures to the cent (and beyond).
-UTF-8, `\\n` line ends, rows ordered by charge period, price book, project, resource, service
-and SKU: the same data gives the same bytes. Free-text columns (names, ids) that a spreadsheet
-would run as a formula are prefixed with a single quote (`reports.formatting.neutralise`).
+columns with the spec reference, and argues the comparison columns). Costs are printed exactly
+as stored, so summing BilledCost per SubAccountId gives the report CSV's internal figures to the
+cent (and beyond), and summing `x_AwsCost` the AWS comparison's.
+UTF-8, `\\n` line ends, rows ordered by charge period, project, resource, service and SKU: the
+same data gives the same bytes. Free-text columns (names, ids) that a spreadsheet would run as a
+formula are prefixed with a single quote (`reports.formatting.neutralise`).
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ ORDER = ["charge_period_start", "price_book", "project_id", "resource_id", "serv
 
 
 def focus_frame(store: Store, window: Window, *, organisation: str) -> pd.DataFrame:
-    """The window's cost lines as FOCUS rows (strings)."""
+    """The window's internal cost lines as FOCUS rows (strings), the comparisons in x_ columns."""
     lines = focus_lines(store, window)
     if lines.empty:
         return pd.DataFrame(columns=list(FOCUS_COLUMNS))

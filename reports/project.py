@@ -2,8 +2,9 @@
 
 `project_reports(summary)` gives one `ProjectReport` per project with cost lines in the window:
 its usage by service (every price book side by side), its daily internal cost by service
-group, its budget burn-down with the forecast, the alarms about it, its team or its resources,
-and its resources with their internal cost. Nothing of another project is in it: the email to
+group, its budget burn-down with the forecast, the alarms about it, its team or its resources
+(and whether the alarm rules were evaluated for the window at all: "no alarm fired" is only
+said when they were), and its resources with their internal cost. Nothing of another project is in it: the email to
 a team lead carries only these.
 """
 
@@ -22,6 +23,7 @@ from stackledger.reports.data import ZERO, CostRow, ReportData
 from stackledger.reports.facts import ResourceCost
 from stackledger.reports.summary import FinanceSummary, ProjectLine
 from stackledger.reports.tables import Column, ProjectTable, cost_table
+from stackledger.store.alarm_evaluations import Evaluations
 
 # Service name prefix -> the group its daily cost is stacked under.
 SERVICE_GROUPS: Final = {"compute": "Compute", "block": "Storage", "image": "Storage", "network": "Network"}
@@ -39,6 +41,7 @@ class ProjectReport:
     daily_groups: dict[str, tuple[Decimal, ...]]  # service group -> cost per day (report currency)
     burn_down: BurnDown | None
     alarms: tuple[AlarmEvent, ...] | None  # None: no alarm history in the store
+    evaluations: Evaluations  # when the alarm rules ran for the window; none: "not evaluated", not "none fired"
     resources: tuple[ResourceCost, ...]  # largest first
     synthetic: bool
     data: ReportData  # this project's rows only
@@ -93,6 +96,7 @@ def _report(
         daily_groups=_groups(summary, line.project_id, axis),
         burn_down=burn,
         alarms=mine,
+        evaluations=summary.facts.evaluations,
         resources=tuple(resources),
         synthetic=line.synthetic,
         data=data,

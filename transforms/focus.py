@@ -1,4 +1,5 @@
-"""Cost lines → FinOps FOCUS 1.2 rows (pure: a frame in, a frame of strings out).
+"""Cost lines → FinOps FOCUS 1.2 rows: the cloud's bill, with the public comparisons beside it
+(pure: frames in, a frame of strings out).
 
 Spec: FOCUS 1.2, https://focus.finops.org/focus-specification/v1-2/ (column definitions in
 github.com/FinOps-Open-Cost-and-Usage-Spec/FOCUS_Spec, `specification/columns/*.md`,
@@ -10,45 +11,59 @@ github.com/FinOps-Open-Cost-and-Usage-Spec/FOCUS_Spec, `specification/columns/*.
     PricingQuantity, PricingUnit, ProviderName, PublisherName, ServiceCategory, ServiceName
 
 Also written (Recommended/Conditional): ChargeFrequency, ConsumedQuantity, ConsumedUnit,
-ContractedUnitPrice, ListUnitPrice, RegionId, RegionName, ResourceId, ResourceName,
-ResourceType, SkuId, SubAccountId, SubAccountName, SubAccountType, Tags; and custom
-`x_` columns (the spec's extension rule): x_PriceBook, x_FxRate, x_SourceCurrency,
-x_SourceUnitPrice, x_PriceAsOf.
+ContractedUnitPrice, InvoiceId, ListUnitPrice, RegionId, RegionName, ResourceId, ResourceName,
+ResourceType, ServiceSubcategory, SkuId, SubAccountId, SubAccountName, SubAccountType, Tags; and
+custom `x_` columns (the spec's extension rule), listed in CUSTOM_COLUMNS.
 
-Mapping (one FOCUS row per daily cost line):
+**The export is the bill.** One FOCUS row per cost line of the internal price book (the cloud's
+own rate card): the organisation is provider, publisher and invoice issuer, BilledCost =
+EffectiveCost = the line's cost, so `sum(BilledCost)` is the month's grand total. The AWS and
+DigitalOcean prices of the same usage are not charges anyone billed: they ride on the row of the
+usage they price, as `x_AwsCost`, `x_AwsCurrency`, `x_AwsSkuId`, `x_AwsListUnitPrice`,
+`x_AwsPricingUnit`, `x_AwsPriceAsOf` (and `x_DigitalOcean…`). A comparison line belongs to the
+internal row of the same day, project, resource, service and flavor (the same usage row priced by
+both books); when a key has several internal rows (a rate card tier boundary inside the day) the
+comparison goes on the first. When a provider's tier boundary falls inside the day, the key has
+several comparison lines: the cost is their sum, the SKUs are joined with " + " and the list price
+is empty (there is no single one). Summing `x_AwsCost` per `x_AwsCurrency` gives the comparison
+totals of the reports exactly. A comparison line without an internal row for its usage is a
+SchemaError: the books are rated together, so the store is inconsistent.
+
+Mapping of an internal row:
 
 - A project is a sub-account (SubAccountId/Name, SubAccountType "Project"); the whole cloud is
-  the billing account (the organisation's name).
-- Price book `internal` — the cloud's own rate card — is what is billed: ProviderName,
-  PublisherName and InvoiceIssuerName are the organisation; BilledCost = EffectiveCost = the
-  line's cost. The public baselines are **separate rows** with ProviderName "AWS" or
-  "DigitalOcean" and BilledCost = EffectiveCost = what that provider would bill for the same
-  usage (x_PriceBook says which book a row is). Rows, not columns: a baseline prices the usage
-  with its own SKUs, units and quantities (m6i.xlarge hours, GB-months, tiers), which FOCUS
-  can only express as rows; filter on ProviderName or x_PriceBook to compare.
-- ListUnitPrice is the line's list price (converted into BillingCurrency; x_FxRate and
-  x_SourceUnitPrice keep the conversion), ListCost = ListUnitPrice × PricingQuantity rounded
-  half-even to 6 decimals. There are no negotiated prices: ContractedUnitPrice = ListUnitPrice
-  and ContractedCost = ListCost. BilledCost is below ListCost only where a DigitalOcean
-  droplet reached its monthly cap.
+  the billing account (the organisation's name). InvoiceId is the project's statement of the
+  month (`2026-10-<project id>`, what its project PDF shows).
+- ListUnitPrice is the rate card price, ListCost = ListUnitPrice × PricingQuantity rounded
+  half-even to 6 decimals; there are no negotiated prices: ContractedUnitPrice = ListUnitPrice,
+  ContractedCost = ListCost.
+- ServiceName / ServiceCategory / ServiceSubcategory: one fixed triple per OpenStack service
+  (SERVICES); the rating service key (`compute.vcpu`) is kept in `x_Service`.
+- Units in the spec's UnitFormat (`focus_unit`): `GiB-month` → `GiB-Months`, `instance-hour` →
+  `Instance-Hours`, `hour` → `Hours`.
 - ChargeCategory "Usage", ChargeClass null, ChargeFrequency "Usage-Based"; the billing period
   is the calendar month of the charge; times are ISO 8601 UTC (`2026-10-01T00:00:00Z`).
-- ChargeDescription: the baseline mapping ('m1.large 4 vCPU 8 GiB → m6i.xlarge 0.204 USD/h,
-  eu-north-1, as of 2022-11-22') or, for internal lines, the service and rate card SKU.
-- Tags: a JSON object of the project's team, cost center and Keystone tags (a tag without a
-  value maps to null).
+- ChargeDescription: generated text, ASCII only (names in it are folded to ASCII; they keep
+  their own spelling in their own columns).
+- Tags: a JSON object of the project's Keystone tags; a tag without a value is `true` (the
+  spec's rule for valueless keys). The team and cost center StackLedger derives from them are
+  provider-defined tags, so they carry the prefix `stackledger:`.
 """
 
 from __future__ import annotations
 
 import json
+import re
+import unicodedata
 from decimal import ROUND_HALF_EVEN, Decimal
+from functools import cache
 from typing import Any, Final
 
 import numpy as np
 import pandas as pd
 
-from stackledger.schema import COST_DECIMALS
+from stackledger.errors import SchemaError
+from stackledger.schema import COST_DECIMALS, INTERNAL_BOOK
 
 FOCUS_VERSION: Final = "1.2"
 MANDATORY_COLUMNS: Final = (
@@ -58,48 +73,110 @@ MANDATORY_COLUMNS: Final = (
     "PricingQuantity", "PricingUnit", "ProviderName", "PublisherName", "ServiceCategory", "ServiceName",
 )  # fmt: skip
 OPTIONAL_COLUMNS: Final = (
-    "ChargeFrequency", "ConsumedQuantity", "ConsumedUnit", "ContractedUnitPrice", "ListUnitPrice", "RegionId",
-    "RegionName", "ResourceId", "ResourceName", "ResourceType", "SkuId", "SubAccountId", "SubAccountName",
-    "SubAccountType", "Tags",
+    "ChargeFrequency", "ConsumedQuantity", "ConsumedUnit", "ContractedUnitPrice", "InvoiceId", "ListUnitPrice",
+    "RegionId", "RegionName", "ResourceId", "ResourceName", "ResourceType", "ServiceSubcategory", "SkuId",
+    "SubAccountId", "SubAccountName", "SubAccountType", "Tags",
 )  # fmt: skip
-CUSTOM_COLUMNS: Final = ("x_PriceBook", "x_FxRate", "x_SourceCurrency", "x_SourceUnitPrice", "x_PriceAsOf")
+# Comparison price book -> the prefix of its x_ columns.
+COMPARISONS: Final = {"aws": "Aws", "digitalocean": "DigitalOcean"}
+COMPARISON_FIELDS: Final = ("Cost", "Currency", "SkuId", "ListUnitPrice", "PricingUnit", "PriceAsOf")
+CUSTOM_COLUMNS: Final = (
+    "x_Service", "x_PriceAsOf",
+    *(f"x_{prefix}{field}" for prefix in COMPARISONS.values() for field in COMPARISON_FIELDS),
+)  # fmt: skip
 FOCUS_COLUMNS: Final = (*sorted(MANDATORY_COLUMNS + OPTIONAL_COLUMNS), *CUSTOM_COLUMNS)
 
-# Columns `to_focus` reads: the store's cost lines plus project and resource attributes.
+# Columns `to_focus` reads: the store's cost lines (every price book) plus project and resource attributes.
 INPUT_COLUMNS: Final = (
     "charge_period_start", "charge_period_end", "project_id", "project_name", "team", "cost_center", "tags",
-    "resource_id", "resource_name", "resource_type", "service", "region", "consumed_quantity", "consumed_unit",
-    "price_book", "sku", "list_unit_price", "pricing_quantity", "pricing_unit", "cost", "currency",
-    "price_as_of", "fx_rate", "source_unit_price", "source_currency", "pricing_region", "mapping",
+    "resource_id", "resource_name", "resource_type", "service", "flavor_name", "region", "consumed_quantity",
+    "consumed_unit", "price_book", "sku", "list_unit_price", "pricing_quantity", "pricing_unit", "cost",
+    "currency", "price_as_of",
 )  # fmt: skip
+# The usage a cost line prices: a comparison line joins the internal row with the same key.
+USAGE_KEY: Final = ("charge_period_start", "project_id", "resource_id", "service", "flavor_name")
 
-PROVIDER_NAMES: Final = {"aws": "AWS", "digitalocean": "DigitalOcean"}
-INVOICE_ISSUERS: Final = {"aws": "Amazon Web Services", "digitalocean": "DigitalOcean"}
-SERVICE_CATEGORIES: Final = {"compute": "Compute", "block": "Storage", "image": "Storage", "network": "Networking"}
-# Baseline SKU prefix -> the provider's service name.
-BASELINE_SERVICES: Final = {
-    "aws": (("ebs-", "Amazon Elastic Block Store"), ("s3-", "Amazon Simple Storage Service"),
-            ("egress-", "AWS Data Transfer"), ("data-transfer-", "AWS Data Transfer"),
-            ("public-ipv4", "Amazon Virtual Private Cloud"), ("", "Amazon Elastic Compute Cloud")),
-    "digitalocean": (("volume-", "Volumes Block Storage"), ("snapshot-", "Snapshots"), ("spaces-", "Spaces"),
-                     ("droplet-", "Bandwidth"), ("reserved-ip", "Reserved IPs"), ("", "Droplets")),
-}  # fmt: skip
+# Rating service -> (ServiceName, ServiceCategory, ServiceSubcategory): one category and one
+# subcategory per ServiceName (FOCUS ServiceName-C-005/-008), values from the spec's lists.
+SERVICES: Final = {
+    "compute.instance": ("Compute", "Compute", "Virtual Machines"),
+    "compute.vcpu": ("Compute", "Compute", "Virtual Machines"),
+    "compute.ram": ("Compute", "Compute", "Virtual Machines"),
+    "compute.disk.root": ("Compute", "Compute", "Virtual Machines"),  # a server's own disk, sold with it
+    "compute.disk.ephemeral": ("Compute", "Compute", "Virtual Machines"),
+    "block.volume": ("Block Storage", "Storage", "Block Storage"),
+    "block.snapshot": ("Block Storage", "Storage", "Block Storage"),
+    "block.backup": ("Volume Backups", "Storage", "Backup Storage"),
+    "image.storage": ("Images", "Storage", "Other (Storage)"),
+    "network.egress": ("Networking", "Networking", "Network Connectivity"),
+    "network.ingress": ("Networking", "Networking", "Network Connectivity"),
+    "network.floating_ip": ("Networking", "Networking", "Network Connectivity"),
+}
+# A service not in SERVICES keeps its key as ServiceName, in the category of its prefix.
+PREFIX_CATEGORIES: Final = {"compute": "Compute", "block": "Storage", "image": "Storage", "network": "Networking"}
+PROVIDER_TAG_PREFIX: Final = "stackledger:"
+UNALLOCATED: Final = "unallocated"  # InvoiceId part of usage without a project
 EXACT: Final = Decimal(1).scaleb(-COST_DECIMALS)
+
+_TIME_UNITS: Final = {"second": "Seconds", "minute": "Minutes", "hour": "Hours", "day": "Days", "month": "Months",
+                      "year": "Years"}  # fmt: skip
+# FOCUS UnitFormat, the forms StackLedger writes: `[N ]Unit` or `Unit-Plural-Time-Units`.
+_UNIT_FORMAT: Final = re.compile(r"^(\d+ )?[A-Za-z][A-Za-z0-9]*( [A-Za-z][A-Za-z0-9]*)*(-(" +
+                                 "|".join(_TIME_UNITS.values()) + "))?$")  # fmt: skip
+# Letters NFKD does not take apart, spelled the way their languages write them in ASCII.
+_FOLD: Final = str.maketrans({"æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "ß": "ss", "œ": "oe", "Œ": "OE",
+                              "đ": "d", "Đ": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH", "→": "->"})  # fmt: skip
 
 
 def to_focus(lines: pd.DataFrame, *, organisation: str) -> pd.DataFrame:
-    """Cost lines (INPUT_COLUMNS) → FOCUS rows (FOCUS_COLUMNS), every cell a string ('' = null)."""
+    """Cost lines of every price book (INPUT_COLUMNS) → one FOCUS row per internal line
+    (FOCUS_COLUMNS), every cell a string ('' = null), comparisons in the x_ columns."""
     frame = lines.reset_index(drop=True)
-    book = frame["price_book"].astype(str)
-    internal = (book == "internal").to_numpy()
+    keys = _usage_keys(frame)
+    internal = (frame["price_book"].astype(str) == INTERNAL_BOOK).to_numpy()
+    out = _bill(frame[internal].reset_index(drop=True), organisation)
+    own_keys = keys[internal].reset_index(drop=True)
+    first = ~own_keys.duplicated(keep="first").to_numpy()
+    for book, prefix in COMPARISONS.items():
+        chosen = (frame["price_book"].astype(str) == book).to_numpy()
+        found = _comparisons(frame[chosen].reset_index(drop=True), keys[chosen].reset_index(drop=True))
+        placed = own_keys[first].reset_index().merge(found, on=list(USAGE_KEY), how="left")
+        _refuse_orphans(found, own_keys, book)
+        for name in COMPARISON_FIELDS:
+            column = np.full(len(out), "", dtype=object)
+            column[placed["index"].to_numpy()] = placed[name].fillna("").to_numpy(dtype=object)
+            out[f"x_{prefix}{name}"] = column
+    return out[list(FOCUS_COLUMNS)]
+
+
+def focus_unit(unit: str) -> str:
+    """A stored unit in FOCUS UnitFormat: 'GiB-month' → 'GiB-Months', 'instance-hour' →
+    'Instance-Hours', 'hour' → 'Hours', 'GB' → 'GB'. SchemaError when it cannot be written so."""
+    return _focus_unit(str(unit))
+
+
+def to_ascii(text: str) -> str:
+    """Text with only ASCII characters: accents dropped ('Müller' → 'Muller'), a few letters
+    spelled out ('Ærø' → 'AEro', '→' → '->'), anything else left out."""
+    if text.isascii():
+        return text
+    folded = unicodedata.normalize("NFKD", text.translate(_FOLD))
+    return folded.encode("ascii", "ignore").decode("ascii")
+
+
+# ---------------------------------------------------------------- the internal rows
+
+
+def _bill(frame: pd.DataFrame, organisation: str) -> pd.DataFrame:
     start = pd.to_datetime(frame["charge_period_start"])
     month = start.dt.to_period("M")
     list_price = frame["list_unit_price"].map(_decimal)
-    list_cost = [(p * q).quantize(EXACT, rounding=ROUND_HALF_EVEN) for p, q in
+    list_cost = [_text((p * q).quantize(EXACT, rounding=ROUND_HALF_EVEN)) for p, q in
                  zip(list_price, frame["pricing_quantity"].map(_decimal), strict=True)]  # fmt: skip
     cost = frame["cost"].map(lambda v: _text(_decimal(v).quantize(EXACT)))
-    provider = np.where(internal, organisation, book.map(PROVIDER_NAMES).fillna(book).to_numpy())
-    tags = [_tags(*cells) for cells in zip(frame["tags"], frame["team"], frame["cost_center"], strict=True)]
+    project = frame["project_id"].fillna("").astype(str)
+    service = frame["service"].astype(str)
+    names = service.map(_service)
     out = pd.DataFrame({
         "BilledCost": cost,
         "BillingAccountId": organisation,
@@ -109,41 +186,138 @@ def to_focus(lines: pd.DataFrame, *, organisation: str) -> pd.DataFrame:
         "BillingPeriodStart": _iso(month.dt.start_time),
         "ChargeCategory": "Usage",
         "ChargeClass": "",
-        "ChargeDescription": _descriptions(frame, internal),
+        "ChargeDescription": _descriptions(frame, list_price),
         "ChargeFrequency": "Usage-Based",
         "ChargePeriodEnd": _iso(pd.to_datetime(frame["charge_period_end"])),
         "ChargePeriodStart": _iso(start),
         "ConsumedQuantity": frame["consumed_quantity"].map(_quantity),
-        "ConsumedUnit": frame["consumed_unit"].astype(str),
-        "ContractedCost": [_text(c) for c in list_cost],
+        "ConsumedUnit": frame["consumed_unit"].map(focus_unit),
+        "ContractedCost": list_cost,
         "ContractedUnitPrice": list_price.map(_plain),
         "EffectiveCost": cost,
-        "InvoiceIssuerName": np.where(internal, organisation, book.map(INVOICE_ISSUERS).fillna(book).to_numpy()),
-        "ListCost": [_text(c) for c in list_cost],
+        "InvoiceId": month.astype(str) + "-" + project.where(project != "", UNALLOCATED),
+        "InvoiceIssuerName": organisation,
+        "ListCost": list_cost,
         "ListUnitPrice": list_price.map(_plain),
         "PricingQuantity": frame["pricing_quantity"].map(_plain),
-        "PricingUnit": frame["pricing_unit"].astype(str),
-        "ProviderName": provider,
-        "PublisherName": provider,
-        "RegionId": _regions(frame, internal),
-        "ServiceCategory": frame["service"].map(lambda s: SERVICE_CATEGORIES.get(str(s).split(".")[0], "Other")),
-        "ServiceName": _service_names(frame, book, internal),
+        "PricingUnit": frame["pricing_unit"].map(focus_unit),
+        "ProviderName": organisation,
+        "PublisherName": organisation,
+        "RegionId": frame["region"].fillna("").astype(str),
+        "ServiceCategory": names.map(lambda n: n[1]),
+        "ServiceName": names.map(lambda n: n[0]),
+        "ServiceSubcategory": names.map(lambda n: n[2]),
         "SkuId": frame["sku"].astype(str),
-        "SubAccountId": frame["project_id"].fillna("").astype(str),
+        "SubAccountId": project,
         "SubAccountName": frame["project_name"].fillna("").astype(str),
-        "SubAccountType": np.where(frame["project_id"].fillna("").astype(str) != "", "Project", ""),
+        "SubAccountType": np.where(project != "", "Project", ""),
         "ResourceId": frame["resource_id"].astype(str),
         "ResourceName": frame["resource_name"].fillna("").astype(str),
         "ResourceType": frame["resource_type"].astype(str),
-        "Tags": tags,
-        "x_PriceBook": book,
-        "x_FxRate": frame["fx_rate"].map(_plain),
-        "x_SourceCurrency": frame["source_currency"].map(lambda v: "" if _missing(v) else str(v)),
-        "x_SourceUnitPrice": frame["source_unit_price"].map(_plain),
-        "x_PriceAsOf": frame["price_as_of"].map(lambda v: "" if _missing(v) else str(v)[:10]),
+        "Tags": [_tags(*cells) for cells in zip(frame["tags"], frame["team"], frame["cost_center"], strict=True)],
+        "x_Service": service,
+        "x_PriceAsOf": frame["price_as_of"].map(_date),
     })  # fmt: skip
     out["RegionName"] = out["RegionId"]
-    return out[list(FOCUS_COLUMNS)]
+    return out
+
+
+def _service(service: str) -> tuple[str, str, str]:
+    known = SERVICES.get(service)
+    if known is not None:
+        return known
+    category = PREFIX_CATEGORIES.get(service.split(".", 1)[0], "Other")
+    return service, category, f"Other ({category})"
+
+
+def _descriptions(frame: pd.DataFrame, list_price: pd.Series) -> pd.Series:
+    """'compute.vcpu at 0.021 EUR per vCPU-hour, rate card SKU internal:compute.vcpu' (ASCII)."""
+    text = (frame["service"].astype(str) + " at " + list_price.map(_plain) + " " + frame["currency"].astype(str)
+            + " per " + frame["pricing_unit"].astype(str) + ", rate card SKU " + frame["sku"].astype(str))  # fmt: skip
+    return text.map(to_ascii)
+
+
+# ---------------------------------------------------------------- the comparisons
+
+
+def _usage_keys(frame: pd.DataFrame) -> pd.DataFrame:
+    """USAGE_KEY columns, nulls as '' so equal keys compare equal."""
+    keys = pd.DataFrame({"charge_period_start": pd.to_datetime(frame["charge_period_start"])})
+    for name in USAGE_KEY[1:]:
+        keys[name] = frame[name].fillna("").astype(str)
+    return keys
+
+
+def _comparisons(lines: pd.DataFrame, keys: pd.DataFrame) -> pd.DataFrame:
+    """One book's lines → one row per usage key: USAGE_KEY + COMPARISON_FIELDS, as strings."""
+    if lines.empty:
+        return pd.DataFrame(columns=[*USAGE_KEY, *COMPARISON_FIELDS])
+    single = ~keys.duplicated(keep=False).to_numpy()
+    rows = keys[single].assign(
+        Cost=lines.loc[single, "cost"].map(lambda v: _text(_decimal(v).quantize(EXACT))),
+        Currency=lines.loc[single, "currency"].astype(str),
+        SkuId=lines.loc[single, "sku"].astype(str),
+        ListUnitPrice=lines.loc[single, "list_unit_price"].map(_plain),
+        PricingUnit=lines.loc[single, "pricing_unit"].map(focus_unit),
+        PriceAsOf=lines.loc[single, "price_as_of"].map(_date),
+    )
+    several = [_combined(key, group) for key, group in lines[~single].groupby(
+        [keys.loc[~single, name] for name in USAGE_KEY], sort=False)]  # fmt: skip
+    if several:
+        rows = pd.concat([rows, pd.DataFrame(several, columns=[*USAGE_KEY, *COMPARISON_FIELDS])], ignore_index=True)
+    return rows
+
+
+def _combined(key: tuple[Any, ...], group: pd.DataFrame) -> tuple[Any, ...]:
+    """Several lines of one usage key (a provider's tier boundary inside the day)."""
+    cost = sum((_decimal(v) for v in group["cost"]), Decimal(0)).quantize(EXACT)
+    prices = list(dict.fromkeys(group["list_unit_price"].map(_plain)))
+    return (
+        *key, _text(cost), _joined(group["currency"].astype(str)), _joined(group["sku"].astype(str)),
+        prices[0] if len(prices) == 1 else "", _joined(group["pricing_unit"].map(focus_unit)),
+        _joined(group["price_as_of"].map(_date)),
+    )  # fmt: skip
+
+
+def _joined(values: pd.Series) -> str:
+    return " + ".join(v for v in dict.fromkeys(values) if v)
+
+
+def _refuse_orphans(found: pd.DataFrame, own_keys: pd.DataFrame, book: str) -> None:
+    if found.empty:
+        return
+    matched = found[list(USAGE_KEY)].merge(own_keys.drop_duplicates(), on=list(USAGE_KEY), how="left", indicator=True)
+    orphans = matched[matched["_merge"] == "left_only"]
+    if not orphans.empty:
+        first = orphans.iloc[0]
+        raise SchemaError(
+            f"FOCUS export: {len(orphans)} {book} cost line(s) price usage that has no internal cost line, e.g. "
+            f"{first['service']} of resource {first['resource_id']} on {first['charge_period_start']:%Y-%m-%d}: "
+            "rate the window again (`stackledger rate`) so every book prices the same usage"
+        )
+
+
+# ---------------------------------------------------------------- cells
+
+
+@cache
+def _focus_unit(unit: str) -> str:
+    *base, last = unit.split("-")
+    time = _TIME_UNITS.get(last.lower().removesuffix("s"))
+    if base and time:
+        text = f"{_base_unit('-'.join(base))}-{time}"
+    elif time:
+        text = time
+    else:
+        text = _base_unit(unit)
+    if not _UNIT_FORMAT.match(text):
+        raise SchemaError(f"unit {unit!r} cannot be written in FOCUS unit format (e.g. GiB-Hours, Instance-Hours)")
+    return text
+
+
+def _base_unit(name: str) -> str:
+    """'instance' → 'Instance' (a capitalised noun); 'vCPU', 'GiB', 'IP' stay as they are."""
+    return name.capitalize() if name.islower() else name
 
 
 def _missing(value: Any) -> bool:
@@ -165,6 +339,10 @@ def _plain(value: Any) -> str:
     return "" if _missing(value) else format(_decimal(value).normalize(), "f")
 
 
+def _date(value: Any) -> str:
+    return "" if _missing(value) else str(value)[:10]
+
+
 def _quantity(value: Any) -> str:
     text = f"{float(value):.9f}".rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
@@ -174,40 +352,17 @@ def _iso(series: pd.Series) -> pd.Series:
     return series.dt.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _descriptions(frame: pd.DataFrame, internal: np.ndarray) -> pd.Series:
-    mapping = frame["mapping"].where(frame["mapping"].notna(), "").astype(str)
-    own = frame["service"].astype(str) + " at " + frame["sku"].astype(str)
-    return pd.Series(np.where(internal | (mapping == ""), own, mapping), index=frame.index)
-
-
-def _regions(frame: pd.DataFrame, internal: np.ndarray) -> np.ndarray:
-    region = frame["region"].fillna("").astype(str).to_numpy()
-    priced = frame["pricing_region"].fillna("").astype(str).replace("all", "").to_numpy()
-    return np.where(internal, region, priced)
-
-
-def _service_names(frame: pd.DataFrame, book: pd.Series, internal: np.ndarray) -> np.ndarray:
-    names = frame["service"].astype(str).to_numpy(dtype=object).copy()
-    skus = frame["sku"].astype(str)
-    for provider, table in BASELINE_SERVICES.items():
-        left = (book == provider).to_numpy() & ~internal
-        for prefix, name in table:
-            hit = left & skus.str.startswith(prefix).to_numpy()
-            names[hit] = name
-            left &= ~hit
-    return names
-
-
 def _tags(tags: Any, team: Any, cost_center: Any) -> str:
-    pairs: dict[str, str | None] = {}
-    if isinstance(team, str) and team:
-        pairs["team"] = team
-    if isinstance(cost_center, str) and cost_center:
-        pairs["cost_center"] = cost_center
+    """Keystone tags (a list of strings, or a mapping) → the FOCUS Tags JSON object."""
+    pairs: dict[str, str | bool] = {}
     if isinstance(tags, str):
         tags = json.loads(tags) if tags.startswith(("[", "{")) else [tags]
     if isinstance(tags, dict):
-        pairs.update({str(k): None if v is None else str(v) for k, v in tags.items()})
+        pairs.update({str(k): True if v is None else str(v) for k, v in tags.items()})
     elif isinstance(tags, list | tuple):
-        pairs.update({str(tag): None for tag in tags})
+        pairs.update({str(tag): True for tag in tags})
+    if isinstance(team, str) and team:
+        pairs[f"{PROVIDER_TAG_PREFIX}team"] = team
+    if isinstance(cost_center, str) and cost_center:
+        pairs[f"{PROVIDER_TAG_PREFIX}cost_center"] = cost_center
     return json.dumps(pairs, sort_keys=True, ensure_ascii=False) if pairs else ""

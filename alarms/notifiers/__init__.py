@@ -123,7 +123,7 @@ def _send(notifier: Notifier, note: Notification, settings: NotifierSettings, se
     except Exception as failure:  # a notifier bug must not stop the others; record it
         error = _scrub(f"{notifier.name}: unexpected {type(failure).__name__}: {failure}", secrets)
     if error:
-        log.warning("alarm %s: %s failed after %d attempt(s): %s", note.key.label, notifier.name, attempts, error)
+        log.warning("alarm %s: %s failed after %d attempt(s): %s", note.title, notifier.name, attempts, error)
     return Delivery(note, notifier.name, error is None, attempts, error, utcnow())
 
 

@@ -46,10 +46,8 @@ def delivery_id(notification: Notification) -> str:
 
 
 def headline(notification: Notification) -> str:
-    """'ALARM critical: project-budgets [actual 80%] project:p1'."""
-    condition = f" [{notification.key.condition}]" if notification.key.condition else ""
-    return (f"{notification.current.upper()} {notification.severity}: {notification.key.rule}{condition} "
-            f"{notification.key.scope_key}")  # fmt: skip
+    """'ALARM critical: project-budgets [actual 80%] project web-shop [p1]'."""
+    return f"{notification.current.upper()} {notification.severity}: {notification.title}"
 
 
 def plain_text(notification: Notification) -> str:

@@ -26,5 +26,16 @@ def month_arg(text: str) -> Window:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def warn_if_empty(settings: Settings, window: Window) -> str | None:
+    """Print to stderr what `window` lacks (no samples / no usage / no cost lines), naming it;
+    returns the warning, or None when the window has cost lines."""
+    from stackledger.pipeline.coverage import window_coverage
+
+    warning = window_coverage(settings, window).warning()
+    if warning:
+        print(f"stackledger: warning: {warning}", file=sys.stderr)
+    return warning
+
+
 def on_terminal() -> bool:
     return sys.stderr.isatty()

@@ -6,7 +6,7 @@ import argparse
 from decimal import Decimal
 
 from stackledger import pipeline
-from stackledger.cli.common import settings_from
+from stackledger.cli.common import settings_from, warn_if_empty
 from stackledger.errors import ConfigError
 from stackledger.pipeline.rate import RateResult
 from stackledger.transforms.rating import PRICE_BOOK
@@ -20,6 +20,7 @@ whole UTC days. --pending re-rates the days that received late samples after bei
 
 stdout: one line per rated window (usage rows, cost lines per price book), then the total per
 currency of the internal price book — exact, and to cents — and of each public price book.
+stderr: a warning naming the window when it has no samples, no usage or no cost lines.
 """
 
 
@@ -50,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
     else:
         results = [pipeline.rate_window(settings, _window(args))]
     _report(results)
+    for result in results:
+        warn_if_empty(settings, result.window)
     return 0
 
 

@@ -6,9 +6,10 @@ import argparse
 from pathlib import Path
 
 from stackledger import pipeline
-from stackledger.cli.common import add_month, settings_from
-from stackledger.errors import ConfigError
-from stackledger.pipeline.report import FORMATS, email_reports
+from stackledger.cli.common import add_month, settings_from, warn_if_empty
+from stackledger.errors import ConfigError, InputError
+from stackledger.pipeline.report import FORMATS, email_reports, wanted_formats
+from stackledger.settings import Settings
 
 EPILOG = """\
 formats: pdf = the finance summary; projects = one PDF per project (for its team lead);
@@ -20,6 +21,10 @@ and each team lead (report.email.team_leads) only the PDFs of their own team's p
 Each recipient gets a month's documents once: a re-run skips who already received the same
 documents, and sends a correction to who received different ones (the figures changed).
 --resend sends everything again.
+
+A month without cost lines is an error (exit 2, nothing written or sent) naming what is missing
+(no samples / no usage / no cost lines); --allow-empty renders (and sends) its empty reports,
+with the same warning on stderr.
 """
 
 
@@ -39,6 +44,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
         help=f"{' | '.join(FORMATS)}; repeat or separate with commas (default: all; with --email: the PDFs)",
     )
     parser.add_argument("--out", metavar="DIR", type=Path, help="output directory (default: report.out_dir)")
+    parser.add_argument(
+        "--allow-empty", action="store_true", help="render a month without cost lines (a warning, not an error)"
+    )
     parser.add_argument("--email", action="store_true", help="send the reports by email (settings: report.email)")
     parser.add_argument(
         "--resend", action="store_true", help="with --email: also send to recipients who already received these reports"
@@ -52,6 +60,8 @@ def _run(args: argparse.Namespace) -> int:
     out_dir = settings.report.out_dir if args.out is None else args.out
     if args.resend and not args.email:
         raise ConfigError("--resend only applies with --email", key="--resend")
+    wanted_formats(chosen or list(FORMATS))  # a bad --format is named before the month is looked at
+    _refuse_empty(settings, args)
     if not args.email:
         for path in pipeline.render_reports(settings, args.month, chosen or list(FORMATS), out_dir):
             print(path)
@@ -69,3 +79,15 @@ def _run(args: argparse.Namespace) -> int:
     for reason, names in result.unsent.items():
         print(f"not sent ({reason}): {', '.join(names)}")
     return 0
+
+
+def _refuse_empty(settings: Settings, args: argparse.Namespace) -> None:
+    """An empty month's reports say zero where nothing was measured: refused unless asked for."""
+    if args.allow_empty:
+        warn_if_empty(settings, args.month)
+        return
+    from stackledger.pipeline.coverage import window_coverage
+
+    warning = window_coverage(settings, args.month).warning()
+    if warning:
+        raise InputError(f"{warning}; nothing written (--allow-empty renders the empty reports)")

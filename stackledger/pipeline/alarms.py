@@ -1,14 +1,16 @@
 """Alarm step: load the data, run the engine, store states and history, then notify.
 
 `evaluate_alarms(settings, at)`:
-1. reads the rules (`alarms.rules`) and builds their notifiers — any ConfigError happens
-   here, before anything is read or written;
+1. reads the rules (`alarms.rules`), checks that every notifier, source and price book they
+   use is configured (`alarms.rule_checks`: a RuleError naming each rule) and builds their
+   notifiers — any ConfigError happens here, before anything is read or written;
 2. loads a snapshot: daily cost per project of the price books the rules use (from the month
    of `at`, minus the longest look-back a rule needs), projects, FX rates, and each
    metric_threshold rule's points from the store's usage or Gnocchi;
 3. in ONE transaction, holding the alarm lock (PostgreSQL advisory lock; SQLite's write
-   lock): reads the previous states, runs the pure engine, replaces `alarm_states`, and
-   appends the transitions and the notifications (as 'pending') to `alarm_history`;
+   lock): reads the previous states, runs the pure engine, replaces `alarm_states`,
+   appends the transitions and the notifications (as 'pending') to `alarm_history`, and
+   records the instant in `alarm_evaluations`;
 4. sends the notifications (alarms.notifiers.deliver: retried, concurrent per notifier) and
    records each outcome ('sent' / 'failed', attempts, error) on its history row.
 
@@ -33,14 +35,17 @@ from stackledger.alarms.engine import Evaluation, evaluate
 from stackledger.alarms.evaluators import Options
 from stackledger.alarms.metrics import GnocchiReader, MetricReader, StoreUsageReader
 from stackledger.alarms.notifiers import Delivery, build_notifiers, close_all, deliver
+from stackledger.alarms.rule_checks import check_configured
 from stackledger.alarms.rules import BudgetRule, CostAnomalyRule, MetricThresholdRule, RuleSet, load_rules
-from stackledger.alarms.states import AlarmKey, AlarmState, Notification
+from stackledger.alarms.states import AlarmKey, AlarmState, Notification, scope_label
 from stackledger.collectors.gnocchi_client import client_from_settings
 from stackledger.errors import ConfigError
 from stackledger.pipeline.base import store_for
 from stackledger.settings import Settings
 from stackledger.store import Store
 from stackledger.store import alarms as alarm_store
+from stackledger.store.alarm_evaluations import record_evaluation
+from stackledger.store.names import project_names
 from stackledger.transforms.currency import FxRate
 from stackledger.window import utcnow
 
@@ -89,6 +94,7 @@ def evaluate_alarms(
     """Evaluate every rule at `at` (naive UTC; default now), store the outcome, notify."""
     at = _instant(at)
     rules = rules if rules is not None else rules_from(settings)
+    check_configured(rules, settings)  # every rule can run as written: named, before anything is read
     options = options_from(settings)
     notifiers = build_notifiers(settings.alarms.notifiers, rules.notifier_names(options.default_notify))
     try:
@@ -102,6 +108,9 @@ def evaluate_alarms(
             if changes.states is not None:
                 alarm_store.replace_states(conn, changes.states)
             alarm_store.append_history(conn, changes.history)
+            if len(rules):  # the project reports tell "no alarm fired" from "not evaluated" by these
+                record_evaluation(store, conn, at, rules=len(rules), alarms=evaluation.evaluated,
+                                  recorded_at=utcnow())  # fmt: skip
         deliveries = deliver(evaluation.notifications, notifiers, settings.alarms.notifiers)
         if deliveries:
             with store.transaction() as conn:
@@ -242,13 +251,20 @@ def _notification_row(note: Notification, now: dt.datetime, notifier: str, outco
 
 
 def alarm_states(settings: Settings, *, rule: str | None = None) -> pd.DataFrame:
-    """Every alarm's current state, optionally of one rule."""
-    return alarm_store.states_frame(store_for(settings), rule=rule)
+    """Every alarm's state, with `scope`: the scope as people read it ('project web-shop [p1]')."""
+    store = store_for(settings)
+    return _with_scope_labels(store, alarm_store.states_frame(store, rule=rule))
 
 
 def alarm_history(settings: Settings, *, rule: str | None = None, limit: int = 50) -> pd.DataFrame:
-    """The latest `limit` history rows (newest last), optionally of one rule."""
-    return alarm_store.history_frame(store_for(settings), rule=rule, limit=limit)
+    """The latest `limit` history rows (newest last), optionally of one rule, with `scope` labels."""
+    store = store_for(settings)
+    return _with_scope_labels(store, alarm_store.history_frame(store, rule=rule, limit=limit))
+
+
+def _with_scope_labels(store: Store, frame: pd.DataFrame) -> pd.DataFrame:
+    names = project_names(store) if not frame.empty else {}
+    return frame.assign(scope=[scope_label(str(key), names) for key in frame.get("scope_key", [])])
 
 
 def _instant(at: dt.datetime | None) -> dt.datetime:

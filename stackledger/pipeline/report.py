@@ -18,7 +18,6 @@ from __future__ import annotations
 import logging
 import os
 import re
-import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
@@ -47,9 +46,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MAX_AUTO_WORKERS: Final = 4
-# Letters NFKD does not take apart, spelled the way their languages write them in ASCII.
-_FOLD: Final = str.maketrans({"æ": "ae", "Æ": "AE", "ø": "o", "Ø": "O", "ß": "ss", "œ": "oe", "Œ": "OE",
-                              "đ": "d", "Đ": "D", "ł": "l", "Ł": "L", "þ": "th", "Þ": "TH"})  # fmt: skip
 
 
 @dataclass
@@ -188,7 +184,9 @@ class Rendered:
     paths: list[Path]
 
 
-def _render(settings: Settings, window: Window, formats: Sequence[str], out_dir: Path) -> Rendered:
+def wanted_formats(formats: Sequence[str]) -> list[str]:
+    """The format names asked for, normalised and without repeats; ConfigError listing the valid
+    ones when a name is unknown (or none is given)."""
     wanted = list(dict.fromkeys(name.strip().lower() for name in formats))
     unknown = [name for name in wanted if name not in FORMATS]
     if unknown or not wanted:
@@ -196,6 +194,11 @@ def _render(settings: Settings, window: Window, formats: Sequence[str], out_dir:
             f"unknown report format {', '.join(map(repr, unknown)) or '(none)'}; valid: {', '.join(sorted(FORMATS))}",
             key="--format",
         )
+    return wanted
+
+
+def _render(settings: Settings, window: Window, formats: Sequence[str], out_dir: Path) -> Rendered:
+    wanted = wanted_formats(formats)
     data = load_report_data(settings, window)
     out_dir.mkdir(parents=True, exist_ok=True)
     run = ReportRun(settings, window, out_dir, data, tuple(wanted))
@@ -272,8 +275,9 @@ def email_reports(
 
 def project_file_name(name: str, project_id: str) -> str:
     """`web-shop_3f2a….pdf`: an ASCII slug of the name (for people) and the id (unique)."""
-    folded = unicodedata.normalize("NFKD", name.translate(_FOLD)).encode("ascii", "ignore").decode("ascii")
-    slug = re.sub(r"[^a-z0-9]+", "-", folded.lower()).strip("-")[:40].strip("-")
+    from stackledger.transforms.focus import to_ascii
+
+    slug = re.sub(r"[^a-z0-9]+", "-", to_ascii(name).lower()).strip("-")[:40].strip("-")
     safe_id = re.sub(r"[^A-Za-z0-9._-]+", "-", project_id)[:64] or "no-project"
     return f"{slug}_{safe_id}.pdf" if slug and slug != safe_id.lower() else f"{safe_id}.pdf"
 

@@ -162,14 +162,15 @@ def history_frame(store: Store, *, rule: str | None = None, limit: int = 50) -> 
 
 
 def transitions(conn: Connection, window: Window) -> tuple[AlarmTransition, ...] | None:
-    """The state transitions evaluated in `window`, in time order; None when the database has
-    no alarm history table (one from before the alarm engine)."""
+    """The state transitions evaluated in `window` (start < at <= end: an evaluation at `at` judges
+    the data before it, so 00:00 on the 1st belongs to the month before), in time order; None when
+    the database has no alarm history table (one from before the alarm engine)."""
     if not inspect(conn).has_table(alarm_history.name):
         return None
     h = alarm_history.c
     query = (
         select(h.at, h.rule, h.condition, h.scope_key, h.previous, h.current, h.severity, h.reason)
-        .where(h.event == "transition", h.at >= window.start, h.at < window.end)
+        .where(h.event == "transition", h.at > window.start, h.at <= window.end)
         .order_by(h.at, h.rule, h.condition, h.scope_key, h.id)
     )
     return tuple(AlarmTransition(*row) for row in conn.execute(query))

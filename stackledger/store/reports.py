@@ -29,6 +29,7 @@ from sqlalchemy import BigInteger, ColumnElement, Select, and_, cast, func, sele
 
 from stackledger.schema import COST_DECIMALS, INTERNAL_BOOK
 from stackledger.store import Store
+from stackledger.store.alarm_evaluations import Evaluations, evaluations_for
 from stackledger.store.alarms import AlarmTransition, transitions
 from stackledger.store.quality import QualityRecords, naive, quality_records
 from stackledger.store.tables import cost_lines, projects, resources
@@ -162,6 +163,7 @@ class MonthRecords:
     prices: tuple[PriceRecord, ...]
     instance_mappings: tuple[MappingRecord, ...]  # distinct, public books' compute.instance lines
     alarm_transitions: tuple[AlarmTransition, ...] | None  # None: the store keeps no alarm history
+    evaluations: Evaluations  # when the alarm rules were evaluated for the window (none: "not evaluated")
 
 
 # ---------------------------------------------------------------- loaders
@@ -195,6 +197,7 @@ def month_records(store: Store, window: Window, previous: Window) -> MonthRecord
             prices=tuple(_price(row) for row in conn.execute(_prices_query(window))),
             instance_mappings=tuple(MappingRecord(*row) for row in conn.execute(_mappings_query(window))),
             alarm_transitions=transitions(conn, window),
+            evaluations=evaluations_for(conn, window),
         )
 
 

@@ -231,6 +231,18 @@ alarm_history = Table(
     Index(None, "at"),
 )
 
+# One row per instant the alarm rules were evaluated (stackledger.pipeline.alarms), whatever the
+# outcome: alarm_history keeps only changes, so without this a steady month (every alarm ok) looks
+# the same as a month nobody evaluated. Project reports say which it was.
+alarm_evaluations = Table(
+    "alarm_evaluations",
+    metadata,
+    Column("at", DateTime, primary_key=True),  # the evaluation instant; re-running it adds nothing
+    Column("rules", Integer, nullable=False),
+    Column("alarms", Integer, nullable=False),  # alarms evaluated at `at`
+    Column("recorded_at", DateTime, nullable=False),  # wall clock
+)
+
 # Report emails sent (stackledger.pipeline.deliveries), one row per recipient: `report --email`
 # skips a recipient who already received the same documents (`digest`, the sha256 of the
 # attachments) of that kind for the window, so a re-run or a retry sends nothing twice.

@@ -93,8 +93,9 @@ def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
 
 
 def test_check_rules(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    code, out, _ = run(capsys, "check-rules", str(EXAMPLE))
-    assert code == 0 and "6 rules OK (2 budget, 1 composite, 1 cost_anomaly, 2 metric_threshold)" in out
+    code, out, _ = run(capsys, "check-rules", str(EXAMPLE))  # the shipped example runs with the default settings
+    assert code == 0, out
+    assert "5 rules OK (2 budget, 1 composite, 1 cost_anomaly, 1 metric_threshold; notifiers, sources" in out
     broken = tmp_path / "broken.yaml"
     broken.write_text("rules:\n  - {name: b, kind: budget, thresholds: [{at: 80%, basis: guess}]}\n")
     code, _, err = run(capsys, "check-rules", str(broken))
@@ -102,13 +103,44 @@ def test_check_rules(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None
     assert f"file {broken}" in err and "rule 'b': field 'thresholds.0.basis'" in err
 
 
+def test_check_rules_reports_unconfigured_notifiers_and_sources_naming_the_rule(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text("""\
+rules:
+  - {name: spend, kind: budget, thresholds: [{at: 80%}], notify: [log, email]}
+  - {name: quiet, kind: cost_anomaly, min_impact: 5, ok_notify: [webhook]}
+  - {name: cpu, kind: metric_threshold, source: gnocchi, metric: cpu, comparison: gt, threshold: 90}
+  - {name: aws-spend, kind: budget, price_book: aws, amount: 10, currency: EUR, thresholds: [{at: 1%}]}
+""")  # fmt: skip
+    config = tmp_path / "cloud.yaml"
+    database = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    config.write_text(f"database: {{url: '{database}'}}\nbaselines: {{providers: [digitalocean]}}\n")
+    code = main(["--config", str(config), "alarms", "check-rules", str(rules)])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert f"file {rules}: 4 problems in alarm rules" in err
+    assert "rule 'spend': field 'notify': notifier 'email': email is not configured" in err
+    assert "rule 'quiet': field 'ok_notify': notifier 'webhook': webhook is not configured" in err
+    assert "rule 'cpu': field 'source': source gnocchi is not configured: set gnocchi.url" in err
+    assert "rule 'aws-spend': field 'price_book': price book 'aws' is not rated" in err
+    # the file alone is fine, and says that is all it checked
+    code = main(["--config", str(config), "alarms", "check-rules", "--syntax-only", str(rules)])
+    out = capsys.readouterr().out
+    assert code == 0 and "4 rules OK (2 budget, 1 cost_anomaly, 1 metric_threshold; file only)" in out
+    # and evaluate refuses the same rules before reading or writing anything
+    code = main(["--config", str(config), "alarms", "evaluate", "--rules", str(rules), "--at", "2026-10-15T00:00:00Z"])
+    assert code == 2 and "rule 'spend': field 'notify': notifier 'email'" in capsys.readouterr().err
+
+
 def test_evaluate_list_history_and_rerun(seeded: Settings, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "evaluate", "--at", "2026-10-15T14:00:00+02:00")  # = AT in UTC
     assert code == 0, out
     assert out.splitlines()[0] == "2026-10-15T12:00:00Z: 2 rules, 3 alarms evaluated (2 alarm, 1 ok)"
     assert "3 transitions, 2 notifications, 2 deliveries sent, 0 failed, 0 snoozed" in out
-    assert "vcpu-hot project:p-hot: insufficient_data → alarm via log: sent" in out
-    assert "budgets [actual 50%] project:p-hot: insufficient_data → alarm via log: sent" in out  # 70 > 50
+    assert "vcpu-hot project hot [p-hot]: insufficient_data → alarm via log: sent" in out
+    assert "budgets [actual 50%] project hot [p-hot]: insufficient_data → alarm via log: sent" in out  # 70 > 50
 
     code, out, _ = run(capsys, "evaluate", "--at", "2026-10-15T12:00:00Z")
     assert code == 0 and "0 alarms evaluated" in out and "0 transitions, 0 notifications" in out
@@ -116,6 +148,7 @@ def test_evaluate_list_history_and_rerun(seeded: Settings, capsys: pytest.Captur
     code, out, _ = run(capsys, "list", "--state", "alarm")
     lines = out.splitlines()
     assert len(lines) == 3 and "vcpu-hot" in out and "budgets" in out and "p-cool" not in out
+    assert all("project hot [p-hot]" in line for line in lines[1:])  # the name, then the id in brackets
 
     code, out, _ = run(capsys, "history", "--rule", "vcpu-hot")
     rows = [line for line in out.splitlines()[1:]]

@@ -191,11 +191,14 @@ def test_every_format_reconciles_to_the_cent_with_the_database(
     rounded = sum((cents(Decimal(r["cost"])) for r in rows if r["price_book"] == "internal"), Decimal(0))
     assert rounded != cents(grand), "the data must catch rounding before summing"
 
-    # FOCUS: BilledCost per price book and currency
+    # FOCUS: BilledCost is the internal book; each comparison's cost rides on the rows as x_ columns
     focus = pd.read_csv(by_name(paths, "-focus.csv"), dtype=str, keep_default_na=False)
     focus_sums: dict[tuple[str, str], Decimal] = defaultdict(Decimal)
-    for book, currency, cost in zip(focus["x_PriceBook"], focus["BillingCurrency"], focus["BilledCost"], strict=True):
-        focus_sums[(book, currency)] += Decimal(cost)
+    for book, cost, currency in (("internal", "BilledCost", "BillingCurrency"), ("aws", "x_AwsCost", "x_AwsCurrency"),
+                                 ("digitalocean", "x_DigitalOceanCost", "x_DigitalOceanCurrency")):  # fmt: skip
+        for value, code in zip(focus[cost], focus[currency], strict=True):
+            if value:
+                focus_sums[(book, code)] += Decimal(value)
     assert focus_sums == expected
 
     # XLSX: the summary's figures and the per-service rows

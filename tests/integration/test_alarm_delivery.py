@@ -303,6 +303,7 @@ def test_budget_crossings_notify_once_each_everywhere(
     assert {k: first[k] for k in ("alarm_name", "severity", "previous", "current")} == {
         "alarm_name": "team-budget", "severity": "critical", "previous": "ok", "current": "alarm"}  # fmt: skip
     assert first["scope"] == "project:p-web" and first["evaluated_at"] == "2026-10-13T00:00:00Z"
+    assert first["scope_label"] == "project web [p-web]"  # the name people know, the id in brackets
     data = first["reason_data"]
     assert (data["actual"], data["forecast"], data["forecast_method"], data["limit"]) == (
         "500.00", "1450.00", "trailing_mean", "1000.00")  # fmt: skip
@@ -315,7 +316,7 @@ def test_budget_crossings_notify_once_each_everywhere(
     assert len(mailbox.messages) == 2
     assert mailbox.envelopes[0] == ("alarms@cloud.example", ["finance@cloud.example", "lead@cloud.example"])
     subject = mailbox.messages[0]["Subject"]
-    assert subject == "[StackLedger] ALARM critical: team-budget [forecast 100%] project:p-web"
+    assert subject == "[StackLedger] ALARM critical: team-budget [forecast 100%] project web [p-web]"
     body = mailbox.messages[1].get_payload(decode=True).decode()  # type: ignore[union-attr]
     assert "Transition to alarm due to actual 820.00 EUR > 800.00 EUR (80% of 1000.00 EUR)" in body
 
@@ -430,8 +431,8 @@ def test_slack_compatible_webhook_gets_text_and_its_url_stays_secret(
         rules.write_text(RULES.replace("[log, email, webhook, kafka]", "[slack]\n    repeat_actions: true"))
         result = evaluate_alarms(failing, at(16))
     assert sorted(body["text"].splitlines()[0] for body in slack.received) == [
-        ":rotating_light: *ALARM critical: team-budget [forecast 100%] project:p-web*",
-        ":rotating_light: *ALARM moderate: team-budget [actual 80%] project:p-web*",
+        ":rotating_light: *ALARM critical: team-budget [forecast 100%] project web [p-web]*",
+        ":rotating_light: *ALARM moderate: team-budget [actual 80%] project web [p-web]*",
     ]
     outcomes = [(d.ok, d.attempts, d.error) for d in result.deliveries]
     assert outcomes == [(False, 3, "slack: HTTP 503 from 127.0.0.1")] * 2

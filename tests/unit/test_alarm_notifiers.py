@@ -18,7 +18,7 @@ from stackledger.alarms.notifiers.base import DeliveryError, body
 from stackledger.alarms.notifiers.email import message
 from stackledger.alarms.notifiers.slack import slack_text
 from stackledger.alarms.notifiers.webhook import sign, verify
-from stackledger.alarms.states import AlarmKey, Notification
+from stackledger.alarms.states import AlarmKey, Notification, scope_label
 from stackledger.errors import ConfigError
 from stackledger.settings import NotifierSettings, SmtpNotifierSettings
 
@@ -150,3 +150,25 @@ def test_secrets_do_not_print() -> None:
                       slack={"url": "https://hooks.slack.com/services/T0/B0/tok3n"})  # fmt: skip
     shown = repr(config) + str(config.model_dump())
     assert "hunter2" not in shown and "s3cret" not in shown and "tok3n" not in shown
+
+
+def test_scopes_read_as_names_with_the_id_in_brackets() -> None:
+    names = {"p1": "web-shop"}
+    assert scope_label("project:p1", names) == "project web-shop [p1]"
+    assert scope_label("project:p9", names) == "project [p9]"  # no name known: the id alone
+    assert (scope_label("team:payments", names), scope_label("total", names)) == ("team payments", "total")
+    assert scope_label("resource:vm-1", names) == "resource vm-1"
+
+
+def test_every_output_names_the_project(caplog: pytest.LogCaptureFixture) -> None:
+    note = replace(NOTE, notifiers=("log",), scope_label=scope_label("project:p1", {"p1": "web-shop"}))
+    mail = message(SmtpNotifierSettings(sender="alarms@example.org", recipients=["a@example.org"]), note)
+    assert mail["Subject"] == "[StackLedger] ALARM moderate: team-budget [actual 80%] project web-shop [p1]"
+    assert slack_text(note).startswith(
+        ":rotating_light: *ALARM moderate: team-budget [actual 80%] project web-shop [p1]*"
+    )
+    payload = note.payload()
+    assert (payload["scope"], payload["scope_label"]) == ("project:p1", "project web-shop [p1]")
+    caplog.set_level(logging.INFO, logger="stackledger.alarms")
+    deliver([note], build_notifiers(settings(), ["log"]), settings(), sleep=lambda _: None)
+    assert "ALARM moderate: team-budget [actual 80%] project web-shop [p1] (ok → alarm)" in caplog.text

@@ -8,8 +8,10 @@ from pathlib import Path
 import pytest
 
 from stackledger.alarms import RuleError, load_rules, parse_rules
+from stackledger.alarms.rule_checks import check_configured, unconfigured
 from stackledger.alarms.rules import BudgetRule, CompositeRule, MetricThresholdRule, Op, Ref
 from stackledger.errors import ConfigError
+from stackledger.settings import Settings, load_settings
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "alarms" / "rules.example.yaml"
 NOTIFIERS = ["log", "email", "webhook", "kafka", "slack"]
@@ -139,3 +141,45 @@ def test_file_level_problems(text: str, message: str) -> None:
 def test_missing_file_is_a_config_error(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="cannot read alarm rules"):
         load_rules(tmp_path / "absent.yaml")
+
+
+def test_a_store_metric_must_be_a_usage_service() -> None:
+    found = problems(
+        "rules:\n  - {name: m, kind: metric_threshold, metric: compute.vcpus, comparison: gt, threshold: 1}\n"
+    )
+    assert found[0][0] == "m" and "metric 'compute.vcpus' is not a usage service" in found[0][2]
+
+
+RULES_USING_EVERYTHING = """
+defaults: {notify: [log]}
+rules:
+  - {name: spend, kind: budget, thresholds: [{at: 80%}], notify: [log, email], ok_notify: [webhook]}
+  - {name: cpu, kind: metric_threshold, source: gnocchi, metric: cpu, comparison: gt, threshold: 90}
+  - {name: do-spike, kind: cost_anomaly, min_impact: 5, price_book: digitalocean}
+  - {name: quiet, kind: cost_anomaly, min_impact: 5, notify: []}
+"""
+
+
+def test_rules_the_settings_cannot_run_are_named_with_their_field() -> None:
+    rules = parse_rules(RULES_USING_EVERYTHING, file="rules.yaml", notifiers=NOTIFIERS)
+    bare = load_settings(None, {"STACKLEDGER__BASELINES__PROVIDERS": '["aws"]'})
+    found = unconfigured(rules, bare)
+    assert [(rule, field) for rule, field, _ in found] == [
+        ("spend", "notify"), ("spend", "ok_notify"), ("cpu", "source"), ("do-spike", "price_book"),
+    ]  # fmt: skip
+    assert "email is not configured" in found[0][2] and "set gnocchi.url" in found[2][2]
+    with pytest.raises(RuleError, match="4 problems"):
+        check_configured(rules, bare)
+
+
+def test_rules_run_once_their_notifiers_and_sources_are_configured() -> None:
+    rules = parse_rules(RULES_USING_EVERYTHING, file="rules.yaml", notifiers=NOTIFIERS)
+    configured = Settings.model_validate({
+        "alarms": {"notifiers": {"email": {"recipients": ["ops@example.org"]}, "webhook": {"url": "http://127.0.0.1:9"}}},
+        "gnocchi": {"url": "http://127.0.0.1:8041"},
+    })  # fmt: skip
+    assert unconfigured(rules, configured) == []
+    # with no defaults in the file, the settings' alarms.default_notify stands in, and is named so
+    plain = parse_rules("rules:\n  - {name: b, kind: budget, thresholds: [{at: 1%}]}\n", notifiers=NOTIFIERS)
+    emailing = load_settings(None, {"STACKLEDGER__ALARMS__DEFAULT_NOTIFY": '["email"]'})
+    assert [(r, f) for r, f, _ in unconfigured(plain, emailing)] == [("b", "notify (alarms.default_notify)")]

@@ -18,6 +18,7 @@ from stackledger.reports.compare import group_mappings
 from stackledger.reports.data import report_data
 from stackledger.reports.facts import month_facts, previous_window
 from stackledger.reports.quality import Gap
+from stackledger.store.alarm_evaluations import Evaluations
 from stackledger.store.alarms import AlarmTransition, StateRecord
 from stackledger.store.quality import CheckpointRecord, QualityRecords
 from stackledger.store.reports import (
@@ -90,6 +91,7 @@ def records(**changes: object) -> MonthRecords:
                                None, 5)),
         "instance_mappings": (MappingRecord("m1.small", "aws", "m1.small 2 vCPU 4 GiB → m5.large 0.096 USD/h, all"),),
         "alarm_transitions": None,
+        "evaluations": Evaluations(0, None, None),
     }  # fmt: skip
     values.update(changes)
     return MonthRecords(**values)  # type: ignore[arg-type]
