@@ -121,7 +121,7 @@ def _disk_problem(spec: FleetSpec, cache_dir: Path) -> str | None:
 
 
 def _run(spec: FleetSpec, steps: list[str], args: argparse.Namespace, base: str, cli: Path) -> figures.Run:
-    run = figures.Run(spec.instances, spec.days, spec.month, spec.month_days)
+    run = figures.Run(spec.instances, spec.days, spec.month, spec.month_days, tuple(steps))
     path, generated = _samples_file(spec, args, run)
     name = f"stackledger_bench_e2e_{os.getpid()}_n{spec.instances}"
     with (
