@@ -2,6 +2,7 @@
 
 - `fleet`: the benchmark cloud (instances, volumes, projects, hosts) and its churn over a window;
 - `generator`: that cloud's Ceilometer samples, streamed to a gzip JSON-lines file;
+- `payloads`: the meters, metadata and pre-encoded line pieces of those samples;
 - `measure`: one command as a subprocess: wall time, CPU of its process tree and of PostgreSQL,
   peak RSS of the tree;
 - `database`: the scratch PostgreSQL database of a run, row counts and store bytes;

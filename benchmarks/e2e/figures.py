@@ -10,6 +10,7 @@ extrapolated.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -116,9 +117,12 @@ def emit_store(run: Run) -> None:
 
 def emit_targets(run: Run, targets: list[Target]) -> None:
     for t in targets:
+        context = {**run.context(), "limit": t.limit, "verdict": t.verdict, "extrapolated": t.extrapolated}
         if t.value is not None:
-            emit(BENCHMARK, f"target.{t.name}", t.value, t.unit, **run.context(), limit=t.limit,
-                 verdict=t.verdict, extrapolated=t.extrapolated)  # fmt: skip
+            emit(BENCHMARK, f"target.{t.name}", t.value, t.unit, **context)
+        else:  # no figure (the step failed or never ran): the verdict still gets its line
+            line = {"benchmark": BENCHMARK, "metric": f"target.{t.name}", "value": None, "unit": t.unit, **context}
+            print(json.dumps(line), flush=True)
 
 
 # ---------------------------------------------------------------- targets (issue 14)

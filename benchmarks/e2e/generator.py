@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import os
 import queue
@@ -41,14 +40,11 @@ import random
 import sys
 import threading
 import time
-import uuid
 import zlib
 from collections import Counter
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Final
-
-import msgspec
+from typing import Final
 
 from benchmarks.common import emit, peak_rss_mib
 from benchmarks.e2e.fleet import (
@@ -64,18 +60,18 @@ from benchmarks.e2e.fleet import (
     Volume,
     build_fleet,
 )
-
-GENERATOR_VERSION: Final = 1  # part of cached file names: bump when the output changes
-INSTANCE_METERS: Final = (
-    ("vcpus", "gauge", "vcpu"),
-    ("memory", "gauge", "MiB"),
-    ("disk.root.size", "gauge", "GiB"),
-    ("cpu", "cumulative", "ns"),
+from benchmarks.e2e.payloads import (
+    INSTANCE_METERS,
+    VNIC_METERS,
+    VOLUME_METER,
+    instance_metadata,
+    template,
+    vnic_metadata,
+    volume_metadata,
 )
-VNIC_METERS: Final = (("network.incoming.bytes", "cumulative", "B"), ("network.outgoing.bytes", "cumulative", "B"))
-VOLUME_METER: Final = ("volume.size", "gauge", "GiB")
+
+GENERATOR_VERSION: Final = 2  # part of cached file names: bump when the output changes
 _UUID_EPOCH: Final = dt.datetime(1582, 10, 15)
-_encode = msgspec.json.encode
 
 
 def _fastest_deflate() -> ModuleType:
@@ -240,11 +236,10 @@ class _Server:
 
     def resize(self, flavor: Flavor, at_s: float) -> None:
         i = self.instance
-        meta = _instance_metadata(i, flavor)
-        vnic = {**meta, "name": i.vnic_name, "instance_id": i.instance_id, "vnic_name": i.vnic_name, "mac": i.mac,
-                "fref": None, "parameters": {"interfaceid": i.port_id, "bridge": "br-int"}}  # fmt: skip
-        own = [_template(meter, i.user_id, i.project.project_id, i.instance_id, meta) for meter in INSTANCE_METERS]
-        nic = [_template(meter, i.user_id, i.project.project_id, i.vnic_id, vnic) for meter in VNIC_METERS]
+        meta = instance_metadata(i, flavor)
+        vnic = vnic_metadata(i, meta)
+        own = [template(meter, i.user_id, i.project.project_id, i.instance_id, meta) for meter in INSTANCE_METERS]
+        nic = [template(meter, i.user_id, i.project.project_id, i.vnic_id, vnic) for meter in VNIC_METERS]
         self.templates = (*own, *nic)
         self.gauges = (str(flavor.vcpus), str(flavor.ram_mib), str(flavor.disk_gib))
         self.cpu_ns_per_s = flavor.vcpus * i.cpu_util * 1e9
@@ -267,8 +262,8 @@ class _Disk:
 
     def retype(self, volume_type: str) -> None:
         v = self.volume
-        meta = _volume_metadata(v, volume_type)
-        self.template = _template(VOLUME_METER, v.user_id, v.project.project_id, v.volume_id, meta)
+        meta = volume_metadata(v, volume_type)
+        self.template = template(VOLUME_METER, v.user_id, v.project.project_id, v.volume_id, meta)
 
 
 class _Stream:
@@ -355,77 +350,6 @@ class _Stream:
             t += 1
         self.counts[VOLUME_METER[0]] += len(self.disks)
         return parts
-
-
-# ---------------------------------------------------------------- templates and metadata
-
-
-def _template(meter: tuple[str, str, str], user: str, project: str, resource: str, meta: dict) -> tuple[str, str, str]:
-    """(text before the volume, text between volume and timestamp, text between timestamp and message id)."""
-    name, kind, unit = meter
-    head = (f'{{"source":"openstack","counter_name":"{name}","counter_type":"{kind}",'
-            f'"counter_unit":"{unit}","counter_volume":')  # fmt: skip
-    ids = (f',"user_id":{_encode(user).decode()},"user_name":null,"project_id":{_encode(project).decode()},'
-           f'"project_name":null,"resource_id":{_encode(resource).decode()},"timestamp":"')  # fmt: skip
-    return head, ids, f'","resource_metadata":{_encode(meta).decode()},"message_id":"'
-
-
-def _instance_metadata(i: Instance, flavor: Flavor) -> dict[str, Any]:
-    """compute/pollsters/util.py::_get_metadata_from_object for a running server."""
-    return {
-        "display_name": i.display_name,
-        "name": i.domain,
-        "instance_id": i.instance_id,
-        "instance_type": flavor.name,
-        "host": hashlib.sha224((i.project.project_id + i.agent.name).encode()).hexdigest(),  # Nova's hostId
-        "instance_host": i.agent.name,
-        "flavor": {
-            "id": flavor.flavor_id,
-            "name": flavor.name,
-            "vcpus": flavor.vcpus,
-            "ram": flavor.ram_mib,
-            "disk": flavor.disk_gib,
-            "ephemeral": 0,
-            "swap": 0,
-        },
-        "status": "active",
-        "state": "active",
-        "task_state": None,
-        "image": {"id": i.image_id},
-        "image_ref": i.image_id,
-        "image_ref_url": None,
-        "architecture": "x86_64",
-        "OS-EXT-AZ:availability_zone": "nova",
-        "kernel_id": None,
-        "os_type": "linux",
-        "ramdisk_id": None,
-        "vcpus": flavor.vcpus,
-        "memory_mb": flavor.ram_mib,
-        "disk_gb": flavor.disk_gib,
-        "ephemeral_gb": 0,
-        "root_gb": flavor.disk_gib,
-    }
-
-
-def _volume_metadata(v: Volume, volume_type: str) -> dict[str, Any]:
-    """volume/cinder.py::VolumeSizePollster.FIELDS of the Cinder API's volume, and its display name."""
-    attachments = []
-    if v.attached_to:
-        attachment = str(uuid.uuid5(uuid.NAMESPACE_OID, v.volume_id))
-        attachments.append(
-            {"server_id": v.attached_to, "attachment_id": attachment, "volume_id": v.volume_id, "device": "/dev/vdb"}
-        )
-    return {
-        "name": v.display_name,
-        "display_name": v.display_name,
-        "status": "in-use" if attachments else "available",
-        "volume_type": volume_type,
-        "os-vol-host-attr:host": f"cinder-volume@{volume_type}#{volume_type}",
-        "migration_status": None,
-        "attachments": attachments,
-        "snapshot_id": None,
-        "source_volid": None,
-    }
 
 
 # ---------------------------------------------------------------- command line

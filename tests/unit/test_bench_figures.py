@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from benchmarks.e2e.figures import Run, Step, emit_step, table, targets
+from benchmarks.e2e.figures import Run, Step, emit_step, emit_targets, table, targets
 from benchmarks.e2e.measure import StepRun
 
 
@@ -70,3 +70,11 @@ def test_json_lines_label_the_extrapolated_month(capsys: pytest.CaptureFixture[s
     assert {line["metric"] for line in month} == {"rate.wall_month", "rate.client_cpu_month"}
     assert next(line for line in month if line["metric"] == "rate.wall_month")["value"] == 620
     assert all(line["instances"] == 1000 and line["days"] == 1 for line in lines)
+
+
+def test_a_target_without_a_figure_still_prints_its_verdict(capsys: pytest.CaptureFixture[str]) -> None:
+    run = Run(10_000, 1, "2026-10", 31, ("ingest", "rate"), [step("ingest", 100, returncode=1)])
+    emit_targets(run, targets(run))
+    lines = {line["metric"]: line for line in map(json.loads, capsys.readouterr().out.splitlines())}
+    assert lines["target.rate_day_10000"]["value"] is None
+    assert lines["target.rate_day_10000"]["verdict"] == "NOT met (no figure)"
