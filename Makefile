@@ -1,5 +1,5 @@
 # The two commands a new user types: `make demo` and `make test`.
-.PHONY: demo test bench lint venv services-up services-down clean
+.PHONY: demo test bench bench-e2e lint venv services-up services-down clean
 
 demo: venv
 	./ops/sysdeps.sh
@@ -11,6 +11,12 @@ test:
 bench: venv
 	./ops/up.sh postgres kafka gnocchi
 	.venv/bin/python -m benchmarks
+
+# A month of a 1,000-instance cloud and a day of 10,000 through the real commands (README).
+# A quick smoke run: make bench-e2e BENCH_E2E="--instances 50 --days 1"
+bench-e2e: venv
+	./ops/up.sh postgres
+	.venv/bin/python -m benchmarks.bench_month_e2e $(BENCH_E2E)
 
 lint: venv
 	.venv/bin/ruff check .
