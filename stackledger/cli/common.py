@@ -1,16 +1,23 @@
-"""Small helpers shared by subcommands."""
+"""Small helpers shared by subcommands. Light on purpose: every subcommand module imports this
+one while the parser is built, so it imports nothing heavy at module level."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from stackledger.errors import ConfigError
-from stackledger.settings import Settings, load_settings
-from stackledger.window import Window
+
+if TYPE_CHECKING:
+    from stackledger.progress import ProgressBar
+    from stackledger.settings import Settings
+    from stackledger.window import Window
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    from stackledger.settings import load_settings
+
     return load_settings(args.config)
 
 
@@ -20,11 +27,23 @@ def add_month(parser: argparse.ArgumentParser, *, required: bool = True) -> None
 
 def month_arg(text: str) -> Window:
     """argparse only reports ValueError-like errors as usage errors; ours is a ConfigError."""
+    from stackledger.window import Window
+
     try:
         return Window.month(text)
     except ConfigError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
-def on_terminal() -> bool:
-    return sys.stderr.isatty()
+def show_progress(args: argparse.Namespace) -> bool:
+    """Progress bars go to stderr when it is a terminal, unless `-q` asked for quiet."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def progress_bar(args: argparse.Namespace, label: str, *, unit: str | None = None) -> ProgressBar | None:
+    """A bar to draw with (close it when done), or None when progress is not shown."""
+    if not show_progress(args):
+        return None
+    from stackledger.progress import ProgressBar
+
+    return ProgressBar(label, unit=unit)

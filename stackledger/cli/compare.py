@@ -6,8 +6,6 @@ import argparse
 import sys
 
 from stackledger.cli.common import add_month, settings_from
-from stackledger.pipeline.compare import compare_month
-from stackledger.reports.compare import render_csv, render_table
 
 EPILOG = """\
 Per project and in total: the internal cost of the month's cost lines, the same usage at AWS and
@@ -21,7 +19,6 @@ Run `stackledger rate --month` first. The table shows cents; csv prints the exac
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare",
-        help="compare a month's internal cost with AWS and DigitalOcean list prices",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -31,6 +28,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from stackledger.pipeline.compare import compare_month
+    from stackledger.reports.compare import render_csv, render_table
+
     result = compare_month(settings_from(args), args.month)
     sys.stdout.write(render_table(result) if args.format == "table" else render_csv(result))
     return 0

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Final, Literal
 
-PROVIDERS: Final = ("aws", "digitalocean")  # the public price books, in report order
+Provider = Literal["aws", "digitalocean"]
+PROVIDERS: Final[tuple[Provider, ...]] = ("aws", "digitalocean")  # the public price books, in report order
 ALL_REGIONS: Final = "all"  # a price valid in every region (DigitalOcean's do not vary)
 DEFAULT_REGIONS: Final[Mapping[str, str]] = {"aws": "us-east-1", "digitalocean": ALL_REGIONS}
 DEFAULT_FAMILIES: Final[Mapping[str, tuple[str, ...]]] = {"aws": ("m5", "m6i", "m7i"), "digitalocean": ("s",)}

@@ -7,12 +7,11 @@ from __future__ import annotations
 import datetime as dt
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
 
 from pydantic import ConfigDict, Field
 
 from stackledger.errors import ConfigError
-from stackledger.model.baselines import DEFAULT_FAMILIES, DEFAULT_REGIONS, PROVIDERS, BaselineConfig
+from stackledger.model.baselines import DEFAULT_FAMILIES, DEFAULT_REGIONS, PROVIDERS, BaselineConfig, Provider
 from stackledger.model.fx import FxRate
 from stackledger.sections import Section
 
@@ -57,7 +56,7 @@ class DigitalOceanBaseline(ProviderBaseline):
 
 class BaselineSettings(Section):
     # the books `rate` writes
-    providers: list[Literal["aws", "digitalocean"]] = Field(default_factory=lambda: list(PROVIDERS))
+    providers: list[Provider] = Field(default_factory=lambda: list(PROVIDERS))
     price_overrides: Path | None = None  # user price book CSV: replaces / adds packaged rows
     aws: AwsBaseline = AwsBaseline()
     digitalocean: DigitalOceanBaseline = DigitalOceanBaseline()
