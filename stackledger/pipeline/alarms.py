@@ -41,7 +41,6 @@ from stackledger.errors import ConfigError
 from stackledger.pipeline.base import store_for
 from stackledger.settings import Settings
 from stackledger.store import Store, tables
-from stackledger.transforms.currency import FxRate
 
 log = logging.getLogger(__name__)
 
@@ -132,7 +131,7 @@ def load_snapshot(
         for rule in metric_rules:
             start = at - dt.timedelta(seconds=rule.granularity * (rule.evaluation_periods + 1))
             metrics[rule.name] = readers[rule.source].read(rule, start, at)
-    fx = tuple(FxRate(r.source, r.target, r.rate, r.valid_from) for r in settings.fx)
+    fx = settings.fx_rates()
     return Snapshot(at, first_day, daily, projects, metrics, fx)
 
 

@@ -65,6 +65,7 @@ class ReportRun:
     files_done: int = 0
 
     def advance(self, files: int, what: str) -> None:
+        """`files` more are written (by `what`): tell `progress`."""
         self.files_done += files
         self.progress(self.files_done, self.files_total, what)
 
@@ -212,9 +213,9 @@ def _render(
     if progress is not None:
         run.progress = progress
         run.files_total = sum(len(run.projects) if name == "projects" else 1 for name in wanted)
-        progress(0, run.files_total, wanted[0])
     paths: list[Path] = []
     for name in wanted:
+        run.progress(run.files_done, run.files_total, name)
         written = FORMATS[name](run)
         run.written[name] = written
         paths += written

@@ -102,10 +102,8 @@ def hourly_usage(
 
 
 def _bounds(window: Window) -> tuple[int, int]:
-    """The window as integer nanoseconds, checked to be naive and on whole hours."""
+    """The window (naive UTC, as `Window` keeps it) as integer nanoseconds, checked to be on whole hours."""
     start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
-    if start.tzinfo is not None or end.tzinfo is not None:
-        raise ConfigError(f"usage window {start}–{end} must be naive UTC")
     if start != start.floor("h") or end != end.floor("h"):
         raise ConfigError(f"usage is hourly: window {start}–{end} must start and end on the hour")
     return start.value, end.value
