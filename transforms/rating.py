@@ -17,7 +17,7 @@ Money (one rounding, here, and never again downstream):
 - `pricing_quantity` is the consumed quantity in the pricing unit: the same number for an
   hourly or per-GiB price; for a per-month price the consumed hours divided by 730,
   rounded half-even to 9 decimals (quantity, not money).
-- `cost = list_unit_price × pricing_quantity`, computed exactly in integers and rounded ONCE,
+- `cost = list_unit_price × pricing_quantity`, computed exactly in integers (`transforms.money`) and rounded ONCE,
   half-even (banker's rounding: no upward drift over millions of lines), to
   `COST_DECIMALS` (6). Anyone can recompute a stored line's cost from its own columns.
 - Tiers are graduated over a project's calendar-month quantity of a service, in day order
@@ -57,7 +57,7 @@ PRICE_BOOK: Final = INTERNAL_BOOK  # the price book this module writes
 DAY: Final = pd.Timedelta(days=1)
 _INT64_MAX: Final = np.iinfo(np.int64).max
 
-# The columns a daily line is unique on (beside the day), and the attributes overrides match.
+# The columns a daily line is unique on (beside the day).
 _DAILY_KEYS: Final = [
     "project_id", "resource_id", "resource_type", "service", "consumed_unit", "flavor_name", "volume_type", "region",
 ]  # fmt: skip
