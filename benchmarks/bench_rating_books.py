@@ -18,12 +18,11 @@ import numpy as np
 import pandas as pd
 
 from benchmarks.common import emit, peak_rss_mib, timed
+from stackledger.model import BaselineConfig, FxRate
 from stackledger.ratecard import load_rate_card
 from stackledger.schema import SERVICES, USAGE_COLUMNS
 from stackledger.settings import DEFAULT_RATE_CARD
 from stackledger.transforms.baselines import rate_baseline
-from stackledger.transforms.currency import FxRate
-from stackledger.transforms.equivalents import BaselineConfig
 from stackledger.transforms.pricebooks import packaged_price_book
 from stackledger.transforms.rating import daily_usage, rate
 

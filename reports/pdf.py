@@ -21,8 +21,8 @@ import gc
 import hashlib
 import logging
 import multiprocessing
-from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Sequence
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from decimal import Decimal
 from functools import cache
 from importlib import resources
@@ -131,29 +131,34 @@ def render_project_pdf(report: ProjectReport, *, organisation: str) -> bytes:
 
 def write_pdfs(
     projects: Sequence[tuple[ProjectReport, Path]], *, organisation: str, workers: int = 1,
-    summary: tuple[FinanceSummary, Path] | None = None,
+    summary: tuple[FinanceSummary, Path] | None = None, rendered: Callable[[int], None] | None = None,
 ) -> None:  # fmt: skip
     """Render each project report to its path, and the finance summary when given.
 
     With `workers` > 1 and enough reports the documents are spread over that many forked
     worker processes: the summary first (the longest job), then the project reports in small
     chunks, so the workers stay busy until the end. Each document is rendered on its own, so
-    the bytes are the same however the work is split.
+    the bytes are the same however the work is split. `rendered(n)`, when given, is called in
+    this process as each job's `n` documents are written (for a progress bar).
     """
     jobs: list[_Job] = [("summary", [summary])] if summary is not None else []
     jobs += [("projects", list(projects[i : i + CHUNK])) for i in range(0, len(projects), CHUNK)]
+    tell = rendered or (lambda _count: None)
     parallel = workers > 1 and len(projects) >= PARALLEL_MIN and "fork" in multiprocessing.get_all_start_methods()
     if not parallel:
         for job in jobs:
-            _run(job, organisation)
+            tell(_run(job, organisation))
         return
     renderer()  # fonts and the stylesheet are loaded once, before forking: every worker inherits them
     _PENDING[:] = jobs  # forked workers read their job from here: nothing large is pickled
+    done = 0
     try:
         context = multiprocessing.get_context("fork")
         with ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_worker_started) as pool:
-            done = sum(future.result() for future in [pool.submit(_run_pending, i, organisation)
-                                                      for i in range(len(jobs))])  # fmt: skip
+            for future in as_completed([pool.submit(_run_pending, i, organisation) for i in range(len(jobs))]):
+                count = future.result()
+                done += count
+                tell(count)
     finally:
         _PENDING.clear()
     log.debug("rendered %d PDFs in %d worker processes", done, workers)

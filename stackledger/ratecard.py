@@ -47,7 +47,9 @@ Rules:
 
 `load_rate_card(path)` reads and validates a file; `parse_rate_card(data, source=...)` validates
 an already-parsed mapping. Both raise `ConfigError` naming the file, the key and what was
-expected. The result is a frozen `RateCard` that `transforms.rating.rate` prices usage with.
+expected. The result is the pure `stackledger.model.RateCard` (frozen dataclasses, whose
+invariants these rules guarantee) that `transforms.rating.rate` prices usage with; the
+pydantic classes below only describe the file's grammar and never leave this module.
 """
 
 from __future__ import annotations
@@ -56,7 +58,6 @@ import datetime as dt
 import itertools
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from types import MappingProxyType
@@ -66,11 +67,11 @@ import yaml
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from stackledger.errors import ConfigError
+from stackledger.model.ratecard import MATCH_KEYS, Override, Period, Rate, RateCard, Tier
 from stackledger.schema import HOURS_PER_MONTH, SERVICES
 
 MAX_PRICE_DECIMALS: Final = 10  # the store's PRICE scale
 MAX_QUANTITY_DECIMALS: Final = 9  # the store's QUANTITY scale
-MATCH_KEYS: Final[tuple[str, ...]] = ("flavor_name", "volume_type", "region")
 
 # A service's unit -> the units a price for it may be given per -> service units in one.
 PRICING_UNITS: Final[dict[str, dict[str, int]]] = {
@@ -80,51 +81,6 @@ PRICING_UNITS: Final[dict[str, dict[str, int]]] = {
     "IP-hour": {"IP-hour": 1, "IP-month": HOURS_PER_MONTH},
     "GiB": {"GiB": 1},
 }
-
-# ---------------------------------------------------------------- the validated card
-
-
-@dataclass(frozen=True)
-class Rate:
-    """A price per `per`; one `per` is `divisor` units of the service (730 for a month of hours)."""
-
-    price: Decimal
-    per: str
-    divisor: int
-
-
-@dataclass(frozen=True)
-class Override(Rate):
-    service: str
-    match: Mapping[str, str]
-    label: str  # the matched values joined by ':' — the SKU suffix, unique per service
-
-
-@dataclass(frozen=True)
-class Tier(Rate):
-    up_to: Decimal | None  # in `per` units per project per calendar month; None = no limit
-
-
-@dataclass(frozen=True)
-class Period:
-    valid_from: dt.date
-    valid_to: dt.date | None
-    rates: Mapping[str, Rate]
-    overrides: tuple[Override, ...]
-    tiers: Mapping[str, tuple[Tier, ...]]
-
-
-@dataclass(frozen=True)
-class RateCard:
-    currency: str
-    name: str | None
-    source: str  # the file it came from, for error messages
-    periods: tuple[Period, ...]  # sorted by valid_from, non-overlapping
-
-    @property
-    def has_tiers(self) -> bool:
-        return any(period.tiers for period in self.periods)
-
 
 # ---------------------------------------------------------------- loading
 

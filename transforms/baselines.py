@@ -6,7 +6,7 @@ price book `config.provider` (COST_COLUMNS + BASELINE_COLUMNS). Which SKU stands
 service is `transforms.equivalents`; a line nothing prices raises `PricingError` naming the
 service and SKU — never a silent zero. Pure: no I/O, no clock.
 
-Money uses `transforms.rating`'s exact integer arithmetic (quantities in billionths, half-even
+Money uses `transforms.money`'s exact integer arithmetic (quantities in billionths, half-even
 rounding), with one difference: a line is rounded on the **month-to-date** sums of its
 (resource, service, SKU, calendar month): its pricing quantity is the growth of round(consumed
 so far ÷ divisor, 9 decimals) and its cost the growth of round(price × that, 6 decimals). A
@@ -48,31 +48,30 @@ import numpy as np
 import pandas as pd
 
 from stackledger.errors import PricingError, SchemaError
+from stackledger.model.baselines import ALL_REGIONS, BaselineConfig
+from stackledger.model.fx import FxRate
 from stackledger.schema import COST_COLUMNS, COST_DECIMALS, HOURS_PER_MONTH, USAGE_COLUMNS, empty_frame, validate_frame
 from stackledger.transforms.codes import group_codes, sorted_codes, sorted_order
-from stackledger.transforms.currency import FxRate, pair_rates, rates_on
+from stackledger.transforms.currency import convert_prices
 from stackledger.transforms.equivalents import (
     INCLUDED,
     MATCHED,
-    BaselineConfig,
     Flavor,
     describe_price,
     instance_candidates,
     match_flavor,
+    sku_for,
 )
-from stackledger.transforms.pricebooks import ALL_REGIONS
-from stackledger.transforms.rating import (
-    DAY,
+from stackledger.transforms.money import (
     NANO,
     QUANTITY_DECIMALS,
-    LineKeys,
-    _decimals,
-    _div_half_even,
-    _mul_div_half_even,
-    _to_decimals,
     as_objects,
+    decimals_of,
+    month_to_date,
+    to_decimals,
     to_nanos,
 )
+from stackledger.transforms.rating import DAY, LineKeys
 
 BASELINE_COLUMNS: Final = {
     "fx_rate": "object",  # Decimal or None
@@ -81,7 +80,6 @@ BASELINE_COLUMNS: Final = {
     "pricing_region": "object",
     "mapping": "object",
 }
-PRICE_DECIMALS: Final = 10  # the store's PRICE scale
 
 # (consumed unit, price unit) -> consumed units in one price unit
 UNIT_DIVISORS: Final = {
@@ -158,7 +156,7 @@ def rate_baseline(
 def _targets(frame: pd.DataFrame, config: BaselineConfig) -> np.ndarray:
     """Per usage row: MATCHED, INCLUDED, or a SKU / tier group name."""
     codes, services = sorted_codes(frame["service"])
-    target = np.array([config.sku_for(str(s)) for s in services], dtype=object)[codes]
+    target = np.array([sku_for(config, str(s)) for s in services], dtype=object)[codes]
     if config.volume_types:
         volume_type = frame["volume_type"].to_numpy(dtype=object)
         for name, sku in config.volume_types.items():
@@ -340,13 +338,15 @@ def _cost_frame(
         for i in first
     ], dtype=np.int64)[pair_codes]  # fmt: skip
     line_days = days[lines.row]
-    rule, rules, rate_used, source_currency, converted = _conversions(prices, lines.price, line_days, currency, fx)
-    scale = max(_decimals(price) for price, _cap in rules)
+    rule, rules, rate_used, source_currency, converted = convert_prices(
+        prices, lines.price, line_days, currency, fx, caps=_cap_prices(prices)
+    )
+    scale = max(decimals_of(price) for price, _cap in rules)
     price_units = np.array([int(price.scaleb(scale)) for price, _cap in rules], dtype=np.int64)[rule]
     caps = np.array([-1 if cap is None else int(cap.scaleb(COST_DECIMALS)) for _price, cap in rules], dtype=np.int64)
     group = group_codes(*keys.at(lines.row, "resource", "service"), lines.price, line_days.astype("datetime64[M]"))
     flavor = keys.flavor[lines.row]
-    quantity, micros = _cumulative(group, line_days, flavor, lines.nanos, divisors, price_units, caps[rule],
+    quantity, micros = month_to_date(group, line_days, flavor, lines.nanos, divisors, price_units, caps[rule],
                                    10 ** (scale + QUANTITY_DECIMALS - COST_DECIMALS))  # fmt: skip
     out = frame[
         ["charge_period_start", "charge_period_end", "project_id", "resource_id", "resource_type", "service",
@@ -356,9 +356,9 @@ def _cost_frame(
     out["price_book"] = config.provider
     out["sku"] = as_objects(sku)
     out["list_unit_price"] = as_objects(np.array([price for price, _cap in rules], dtype=object)[rule])
-    out["pricing_quantity"] = as_objects(_to_decimals(quantity, -QUANTITY_DECIMALS))
+    out["pricing_quantity"] = as_objects(to_decimals(quantity, -QUANTITY_DECIMALS))
     out["pricing_unit"] = as_objects(units)
-    out["cost"] = as_objects(_to_decimals(micros, -COST_DECIMALS))
+    out["cost"] = as_objects(to_decimals(micros, -COST_DECIMALS))
     out["currency"] = as_objects(np.where(converted, currency, source_currency))
     out["price_as_of"] = as_objects(prices["as_of"].to_numpy(dtype=object)[lines.price])
     out["fx_rate"] = as_objects(rate_used)
@@ -367,41 +367,6 @@ def _cost_frame(
     out["pricing_region"] = as_objects(prices["region"].to_numpy(dtype=object)[lines.price])
     out["mapping"] = as_objects(lines.mapping)
     return out
-
-
-def _conversions(
-    prices: pd.DataFrame, price_index: np.ndarray, days: np.ndarray, currency: str, fx: Sequence[FxRate]
-) -> tuple[np.ndarray, list[tuple[Decimal, Decimal | None]], np.ndarray, np.ndarray, np.ndarray]:
-    """Per line: index of its (converted unit price, converted monthly cap) rule, the rate used
-    (Decimal or None), the book currency and whether the price was converted."""
-    book_currency = prices["currency"].to_numpy(dtype=object)[price_index]
-    fx_index = np.full(len(price_index), -1, dtype=np.int64)
-    table: list[FxRate] = []
-    for source in pd.unique(book_currency):
-        if source == currency:
-            continue
-        pair = pair_rates(fx, str(source), currency)
-        if not pair:
-            continue  # no rate configured: the lines stay in the book's currency
-        mine = book_currency == source
-        fx_index[mine] = rates_on(pair, days[mine]) + len(table)
-        table.extend(pair)
-    caps = _cap_prices(prices)
-    codes = group_codes(price_index, fx_index)
-    first = np.unique(codes, return_index=True)[1]
-    uniques = zip(price_index[first], fx_index[first], strict=True)
-    rules = []
-    book_prices = prices["price"].to_numpy(dtype=object)
-    for index, rate_index in uniques:
-        price: Decimal = book_prices[index]
-        cap = caps.get(index)
-        if rate_index >= 0:
-            rate = table[rate_index].rate
-            price, cap = price * rate, (cap * rate if cap is not None else None)
-        price = price.quantize(Decimal(1).scaleb(-PRICE_DECIMALS)).normalize()
-        rules.append((price, cap.quantize(Decimal(1).scaleb(-COST_DECIMALS)) if cap is not None else None))
-    rates = np.array([None, *(r.rate for r in table)], dtype=object)[fx_index + 1]
-    return codes, rules, rates, book_currency, fx_index >= 0
 
 
 def _cap_prices(prices: pd.DataFrame) -> dict[int, Decimal]:
@@ -414,35 +379,3 @@ def _cap_prices(prices: pd.DataFrame) -> dict[int, Decimal]:
         for index, sku, region in zip(hourly.index, hourly["sku"], hourly["region"], strict=True)
         if (sku, region) in by_sku
     }
-
-
-def _cumulative(
-    group: np.ndarray, days: np.ndarray, flavor: np.ndarray, nanos: np.ndarray, divisors: np.ndarray,
-    price_units: np.ndarray, caps: np.ndarray, scale: int,
-) -> tuple[np.ndarray, np.ndarray]:  # fmt: skip
-    """Pricing quantities (billionths) and costs (micros) of lines, rounded on the month-to-date
-    sums of their (resource, service, SKU, month) group, in day order: a line is the growth of
-    round(consumed so far ÷ divisor) and of min(cap, round(price × that)). A month's lines so
-    add up to exactly the month's quantity × price (or the cap), not to 31 roundings; each line
-    stays within a millionth of its own price × quantity. Returned in the input order."""
-    order = np.lexsort([flavor, days, group])
-    g = group[order]
-    amounts = nanos[order]
-    after = np.cumsum(amounts)
-    first = np.r_[True, g[1:] != g[:-1]]
-    after -= np.maximum.accumulate(np.where(first, after - amounts, 0))
-    before = after - amounts
-    divisor = divisors[order]
-    q_after, q_before = _div_half_even(after, divisor), _div_half_even(before, divisor)
-    price, cap = price_units[order], caps[order]
-    c_after = _mul_div_half_even(price, q_after, scale)
-    c_before = _mul_div_half_even(price, q_before, scale)
-    capped = cap >= 0
-    if capped.any():
-        c_after = np.where(capped, np.minimum(c_after, cap), c_after)
-        c_before = np.where(capped, np.minimum(c_before, cap), c_before)
-    quantity = np.empty(len(order), dtype=np.int64)
-    micros = np.empty(len(order), dtype=np.int64)
-    quantity[order] = q_after - q_before
-    micros[order] = (c_after - c_before).astype(np.int64)
-    return quantity, micros

@@ -35,13 +35,13 @@ network.floating_ip        public-ipv4                     reserved-ip-assigned 
 (4) OpenStack meters active (associated) floating IPs only, and DigitalOcean does not charge
     a reserved IP assigned to a droplet.
 
-`included` services produce no cost line: their price is part of the instance's. Pure.
+`included` services produce no cost line: their price is part of the instance's. The
+configuration these rules read is `stackledger.model.BaselineConfig`. Pure.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
@@ -49,8 +49,8 @@ import numpy as np
 import pandas as pd
 
 from stackledger.errors import ConfigError, PricingError
-from stackledger.schema import SERVICES
-from stackledger.transforms.pricebooks import ALL_REGIONS, plain
+from stackledger.model.baselines import ALL_REGIONS, BaselineConfig
+from stackledger.transforms.pricebooks import plain
 
 INCLUDED: Final = "included"  # part of the instance's price: no cost line
 MATCHED: Final = "matched"  # the equivalent instance type / droplet
@@ -85,41 +85,21 @@ DEFAULT_SKUS: Final[dict[str, dict[str, str]]] = {
         "network.floating_ip": "reserved-ip-assigned",
     },
 }
-DEFAULT_FAMILIES: Final = {"aws": ("m5", "m6i", "m7i"), "digitalocean": ("s",)}
-DEFAULT_REGIONS: Final = {"aws": "us-east-1", "digitalocean": ALL_REGIONS}
 MIB_PER_GIB: Final = 1024
 
 
-@dataclass(frozen=True)
-class BaselineConfig:
-    """How one public cloud stands in for ours (built from `settings.baselines.<provider>`)."""
-
-    provider: str
-    region: str
-    families: tuple[str, ...]
-    flavors: Mapping[str, str] = field(default_factory=dict)  # flavor name -> instance type / slug
-    volume_types: Mapping[str, str] = field(default_factory=dict)  # volume type -> storage SKU
-    skus: Mapping[str, str] = field(default_factory=dict)  # service -> SKU, tier group or `included`
-
-    def sku_for(self, service: str) -> str:
-        if service in self.skus:
-            return self.skus[service]
-        try:
-            return DEFAULT_SKUS[self.provider][service]
-        except KeyError:
-            raise PricingError(
-                f"{self.provider} has no equivalent for service {service}; set baselines.{self.provider}.skus",
-                service=service,
-            ) from None
-
-
-def check_config(config: BaselineConfig) -> None:
-    """ConfigError for services or SKU names a config cannot mean."""
-    unknown = sorted(set(config.skus) - set(SERVICES))
-    if unknown:
-        raise ConfigError(f"unknown service {unknown[0]!r}", key=f"baselines.{config.provider}.skus")
-    if not config.families and not config.flavors:
-        raise ConfigError("give at least one instance family", key=f"baselines.{config.provider}.families")
+def sku_for(config: BaselineConfig, service: str) -> str:
+    """What prices `service` in `config.provider`'s book: `MATCHED`, `INCLUDED`, a SKU or a tier
+    group (`config.skus` first, then `DEFAULT_SKUS`); PricingError for a service neither names."""
+    if service in config.skus:
+        return config.skus[service]
+    try:
+        return DEFAULT_SKUS[config.provider][service]
+    except KeyError:
+        raise PricingError(
+            f"{config.provider} has no equivalent for service {service}; set baselines.{config.provider}.skus",
+            service=service,
+        ) from None
 
 
 @dataclass(frozen=True)

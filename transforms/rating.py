@@ -17,7 +17,7 @@ Money (one rounding, here, and never again downstream):
 - `pricing_quantity` is the consumed quantity in the pricing unit: the same number for an
   hourly or per-GiB price; for a per-month price the consumed hours divided by 730,
   rounded half-even to 9 decimals (quantity, not money).
-- `cost = list_unit_price × pricing_quantity`, computed exactly in integers and rounded ONCE,
+- `cost = list_unit_price × pricing_quantity`, computed exactly in integers (`transforms.money`) and rounded ONCE,
   half-even (banker's rounding: no upward drift over millions of lines), to
   `COST_DECIMALS` (6). Anyone can recompute a stored line's cost from its own columns.
 - Tiers are graduated over a project's calendar-month quantity of a service, in day order
@@ -32,80 +32,35 @@ SKUs: `internal:<service>` (base rate), `internal:<service>:<match values joined
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Final, Protocol
+from typing import Final
 
 import numpy as np
 import pandas as pd
 
 from stackledger.errors import PricingError, SchemaError
-from stackledger.schema import COST_COLUMNS, COST_DECIMALS, USAGE_COLUMNS, empty_frame, validate_frame
+from stackledger.model.ratecard import MATCH_KEYS, Period, Rate, RateCard
+from stackledger.schema import COST_COLUMNS, COST_DECIMALS, INTERNAL_BOOK, USAGE_COLUMNS, empty_frame, validate_frame
 from stackledger.transforms.codes import Coded, Groups, blank_codes, group_codes, sorted_codes, sorted_order
+from stackledger.transforms.money import (
+    NANO,
+    QUANTITY_DECIMALS,
+    as_objects,
+    decimals_of,
+    div_half_even,
+    mul_div_half_even,
+    to_decimals,
+    to_nanos,
+)
 
-PRICE_BOOK: Final = "internal"
-QUANTITY_DECIMALS: Final = 9
-NANO: Final = 10**QUANTITY_DECIMALS
+PRICE_BOOK: Final = INTERNAL_BOOK  # the price book this module writes
 DAY: Final = pd.Timedelta(days=1)
 _INT64_MAX: Final = np.iinfo(np.int64).max
 
-# The columns a daily line is unique on (beside the day), and the attributes overrides match.
+# The columns a daily line is unique on (beside the day).
 _DAILY_KEYS: Final = [
     "project_id", "resource_id", "resource_type", "service", "consumed_unit", "flavor_name", "volume_type", "region",
 ]  # fmt: skip
-_MATCHABLE: Final = ("flavor_name", "volume_type", "region")
-
-# ---------------------------------------------------------------- what rating reads from a card
-# (stackledger.ratecard builds these; the protocols keep this module free of its I/O.)
-
-
-class CardRate(Protocol):
-    @property
-    def price(self) -> Decimal: ...  # per `per`
-    @property
-    def per(self) -> str: ...  # the pricing unit
-    @property
-    def divisor(self) -> int: ...  # service units in one `per` (730 for a month of hours)
-
-
-class CardOverride(CardRate, Protocol):
-    @property
-    def service(self) -> str: ...
-    @property
-    def match(self) -> Mapping[str, str]: ...
-    @property
-    def label(self) -> str: ...
-
-
-class CardTier(CardRate, Protocol):
-    @property
-    def up_to(self) -> Decimal | None: ...  # in `per` units per project per month; None = open
-
-
-class CardPeriod(Protocol):
-    @property
-    def valid_from(self) -> dt.date: ...
-    @property
-    def valid_to(self) -> dt.date | None: ...
-    @property
-    def rates(self) -> Mapping[str, CardRate]: ...
-    @property
-    def overrides(self) -> Sequence[CardOverride]: ...
-    @property
-    def tiers(self) -> Mapping[str, Sequence[CardTier]]: ...
-
-
-class Card(Protocol):
-    @property
-    def currency(self) -> str: ...
-    @property
-    def name(self) -> str | None: ...
-    @property
-    def source(self) -> str: ...
-    @property
-    def periods(self) -> Sequence[CardPeriod]: ...
-
 
 # ---------------------------------------------------------------- daily usage
 
@@ -135,17 +90,6 @@ def daily_usage(usage_hourly: pd.DataFrame) -> pd.DataFrame:
     daily["ram_mib"] = groups.reduce(np.fmax, frame["ram_mib"].to_numpy(dtype="float64", na_value=np.nan))
     daily["source"] = np.asarray(sources, dtype=object)[groups.reduce(np.minimum, source_code)]
     return daily[list(USAGE_COLUMNS)]
-
-
-def to_nanos(quantity: pd.Series, *, stage: str) -> np.ndarray:
-    """Float quantities → integer billionths, rounded half-even (the store's QUANTITY scale)."""
-    values = quantity.to_numpy(dtype="float64", na_value=np.nan)
-    if not np.isfinite(values).all() or (values < 0).any():
-        raise SchemaError(f"{stage}: consumed_quantity must be finite and non-negative")
-    scaled = values * NANO
-    if (scaled >= 2.0**62).any():
-        raise SchemaError(f"{stage}: a consumed_quantity above {2**62 // NANO} cannot be rated exactly")
-    return np.rint(scaled).astype(np.int64)
 
 
 # ---------------------------------------------------------------- rating
@@ -178,11 +122,11 @@ class _Rules:
     """The distinct prices used: one row per (period, SKU); lines point at a row by index."""
 
     sku: list[str] = field(default_factory=list)
-    rate: list[CardRate] = field(default_factory=list)
+    rate: list[Rate] = field(default_factory=list)
     as_of: list[dt.date] = field(default_factory=list)
     index: dict[tuple[str, dt.date], int] = field(default_factory=dict)
 
-    def add(self, sku: str, rate: CardRate, period: CardPeriod) -> int:
+    def add(self, sku: str, rate: Rate, period: Period) -> int:
         key = (sku, period.valid_from)
         if key not in self.index:
             self.index[key] = len(self.sku)
@@ -201,7 +145,7 @@ class _Lines:
     nanos: np.ndarray
 
 
-def rate(usage_daily: pd.DataFrame, card: Card) -> pd.DataFrame:
+def rate(usage_daily: pd.DataFrame, card: RateCard) -> pd.DataFrame:
     """Daily usage → internal cost lines (COST_COLUMNS), one rounding per line, see module doc."""
     frame = validate_frame(usage_daily, USAGE_COLUMNS, stage="rate").reset_index(drop=True)
     if frame.empty:
@@ -226,7 +170,7 @@ def rate(usage_daily: pd.DataFrame, card: Card) -> pd.DataFrame:
     return _cost_frame(frame, _in_output_order(keys, days, lines, rules), rules, card)
 
 
-def _period_of(days: np.ndarray, card: Card) -> np.ndarray:
+def _period_of(days: np.ndarray, card: RateCard) -> np.ndarray:
     """Index of the card period in force on each day; PricingError for a day no period covers."""
     starts = np.array([p.valid_from for p in card.periods], dtype="datetime64[D]")
     ends = np.array([p.valid_to or dt.date.max for p in card.periods], dtype="datetime64[D]")
@@ -235,14 +179,14 @@ def _period_of(days: np.ndarray, card: Card) -> np.ndarray:
     if not inside.all():
         day = pd.Timestamp(days[~inside].min()).date()
         spans = ", ".join(f"[{p.valid_from}, {p.valid_to or 'open'})" for p in card.periods)
-        raise PricingError(f"rate card {_card_name(card)} has no price period covering {day} (periods: {spans})")
+        raise PricingError(f"rate card {card.label} has no price period covering {day} (periods: {spans})")
     return index
 
 
-def _assign(frame: pd.DataFrame, period: np.ndarray, card: Card, rules: _Rules) -> tuple[np.ndarray, np.ndarray]:
+def _assign(frame: pd.DataFrame, period: np.ndarray, card: RateCard, rules: _Rules) -> tuple[np.ndarray, np.ndarray]:
     """Rule index per row (-1: none) and whether the row is priced by tiers instead."""
     service = Coded.of(frame["service"])
-    attrs = {name: Coded.of(frame[name]) for name in _MATCHABLE}
+    attrs = {name: Coded.of(frame[name]) for name in MATCH_KEYS}
     rule = np.full(len(frame), -1, dtype=np.int64)
     tiered = np.zeros(len(frame), dtype=bool)
     for index, card_period in enumerate(card.periods):
@@ -270,7 +214,7 @@ def _tier_lines(
     nanos: np.ndarray,
     period: np.ndarray,
     tiered: np.ndarray,
-    card: Card,
+    card: RateCard,
     rules: _Rules,
 ) -> _Lines:
     """Split tiered rows across their tiers by the project's month-to-date quantity."""
@@ -348,12 +292,12 @@ def _in_output_order(keys: LineKeys, days: np.ndarray, lines: _Lines, rules: _Ru
     return _Lines(lines.row[order], lines.rule[order], lines.nanos[order])
 
 
-def _cost_frame(frame: pd.DataFrame, lines: _Lines, rules: _Rules, card: Card) -> pd.DataFrame:
+def _cost_frame(frame: pd.DataFrame, lines: _Lines, rules: _Rules, card: RateCard) -> pd.DataFrame:
     divisor = np.array([r.divisor for r in rules.rate], dtype=np.int64)[lines.rule]
-    quantity = _div_half_even(lines.nanos, divisor)  # billionths of the pricing unit
-    scale = max(_decimals(r.price) for r in rules.rate)
+    quantity = div_half_even(lines.nanos, divisor)  # billionths of the pricing unit
+    scale = max(decimals_of(r.price) for r in rules.rate)
     price_units = np.array([int(r.price.scaleb(scale)) for r in rules.rate], dtype=np.int64)[lines.rule]
-    micros = _mul_div_half_even(price_units, quantity, 10 ** (scale + QUANTITY_DECIMALS - COST_DECIMALS))
+    micros = mul_div_half_even(price_units, quantity, 10 ** (scale + QUANTITY_DECIMALS - COST_DECIMALS))
     out = frame[
         ["charge_period_start", "charge_period_end", "project_id", "resource_id", "resource_type", "service",
          "flavor_name", "volume_type", "region", "consumed_unit"]
@@ -362,57 +306,18 @@ def _cost_frame(frame: pd.DataFrame, lines: _Lines, rules: _Rules, card: Card) -
     out["price_book"] = PRICE_BOOK
     out["sku"] = as_objects(np.array(rules.sku, dtype=object)[lines.rule])
     out["list_unit_price"] = as_objects(np.array([r.price for r in rules.rate], dtype=object)[lines.rule])
-    out["pricing_quantity"] = as_objects(_to_decimals(quantity, -QUANTITY_DECIMALS))
+    out["pricing_quantity"] = as_objects(to_decimals(quantity, -QUANTITY_DECIMALS))
     out["pricing_unit"] = as_objects(np.array([r.per for r in rules.rate], dtype=object)[lines.rule])
-    out["cost"] = as_objects(_to_decimals(micros, -COST_DECIMALS))
+    out["cost"] = as_objects(to_decimals(micros, -COST_DECIMALS))
     out["currency"] = card.currency
     out["price_as_of"] = as_objects(np.array(rules.as_of, dtype=object)[lines.rule])
     return validate_frame(out, COST_COLUMNS, stage="rate")
 
 
-# ---------------------------------------------------------------- exact integer money
-
-
-def _decimals(value: Decimal) -> int:
-    exponent = value.normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 0
-
-
-def _div_half_even(numerator: np.ndarray, divisor: np.ndarray) -> np.ndarray:
-    quotient = numerator // divisor  # // and - rather than np.divmod: also works on Python-int arrays
-    remainder = numerator - quotient * divisor
-    up = (2 * remainder > divisor) | ((2 * remainder == divisor) & (quotient % 2 == 1))
-    return quotient + up
-
-
-def _mul_div_half_even(a: np.ndarray, b: np.ndarray, divisor: int) -> np.ndarray:
-    """round_half_even(a × b / divisor), exactly: int64 when it cannot overflow, else Python ints."""
-    if len(a) and int(a.max()) * int(b.max()) > _INT64_MAX // 2:
-        a, b = a.astype(object), b.astype(object)
-    return _div_half_even(a * b, np.full(len(a), divisor, dtype=a.dtype))
-
-
-def as_objects(values: np.ndarray) -> pd.Series:
-    """A column of Python objects kept as such: assigning a bare object array of strings makes
-    pandas infer its string dtype row by row, which cost rating a tenth of its time."""
-    return pd.Series(values, dtype=object, copy=False)
-
-
-def _to_decimals(units: np.ndarray, exponent: int) -> np.ndarray:
-    """Integers of 10**exponent → exact Decimals; one Decimal per distinct value."""
-    codes, uniques = pd.factorize(units)
-    made = np.array([Decimal(int(u)).scaleb(exponent) for u in uniques], dtype=object)
-    return made[codes]
-
-
 # ---------------------------------------------------------------- errors
 
 
-def _card_name(card: Card) -> str:
-    return f"{card.name!r} ({card.source})" if card.name else card.source
-
-
-def _pricing_error(missing: pd.DataFrame, card: Card, period: np.ndarray) -> PricingError:
+def _pricing_error(missing: pd.DataFrame, card: RateCard, period: np.ndarray) -> PricingError:
     first = missing.iloc[0]
     service = str(first["service"])
     what = [f"{label} {first[name]}" for name, label in (("flavor_name", "flavor"), ("volume_type", "volume type"))
@@ -420,7 +325,7 @@ def _pricing_error(missing: pd.DataFrame, card: Card, period: np.ndarray) -> Pri
     card_period = card.periods[int(period[0])]
     others = sorted(set(missing["service"].astype(str)) - {service})
     return PricingError(
-        f"rate card {_card_name(card)} has no price for {service}"
+        f"rate card {card.label} has no price for {service}"
         + (f" ({', '.join(what)})" if what else "")
         + f" in the period from {card_period.valid_from}: {len(missing)} usage line(s), e.g. resource "
         f"{first['resource_id']} of project {first['project_id']} on {first['charge_period_start'].date()}"

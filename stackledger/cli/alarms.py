@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import argparse
 from collections import Counter
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from stackledger.alarms.rule_checks import check_configured
-from stackledger.alarms.rules import load_rules
 from stackledger.cli.common import settings_from
-from stackledger.pipeline import alarms as pipeline
-from stackledger.window import parse_instant
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 EPILOG = """\
 check-rules FILE   validate a rules file: every problem is listed with its rule and field;
@@ -28,10 +26,7 @@ history            transitions and notification outcomes, newest last.
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser(
-        "alarms", help="budget, forecast, anomaly and metric alarms", epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )  # fmt: skip
+    parser = subparsers.add_parser("alarms", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     actions = parser.add_subparsers(dest="action", required=True, metavar="ACTION")
     check = actions.add_parser("check-rules", help="validate a rules file")
     check.add_argument("file", metavar="FILE")
@@ -54,6 +49,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def check_rules(args: argparse.Namespace) -> int:
+    from stackledger.alarms.rule_checks import check_configured
+    from stackledger.alarms.rules import load_rules
+
     rules = load_rules(args.file)
     if not args.syntax_only:
         check_configured(rules, settings_from(args))  # a RuleError: exit 2, every rule named
@@ -65,6 +63,10 @@ def check_rules(args: argparse.Namespace) -> int:
 
 
 def evaluate_now(args: argparse.Namespace) -> int:
+    from stackledger.alarms.rules import load_rules
+    from stackledger.pipeline import alarms as pipeline
+    from stackledger.window import parse_instant
+
     settings = settings_from(args)
     rules = load_rules(args.rules) if args.rules else None
     at = parse_instant(args.at, "--at") if args.at else None
@@ -83,6 +85,8 @@ def evaluate_now(args: argparse.Namespace) -> int:
 
 
 def list_states(args: argparse.Namespace) -> int:
+    from stackledger.pipeline import alarms as pipeline
+
     frame = pipeline.alarm_states(settings_from(args), rule=args.rule)
     if args.state:
         frame = frame[frame["state"] == args.state]
@@ -95,6 +99,8 @@ def list_states(args: argparse.Namespace) -> int:
 
 
 def show_history(args: argparse.Namespace) -> int:
+    from stackledger.pipeline import alarms as pipeline
+
     frame = pipeline.alarm_history(settings_from(args), rule=args.rule, limit=args.limit)
     if frame.empty:
         print("no history")
@@ -107,6 +113,8 @@ def show_history(args: argparse.Namespace) -> int:
 
 
 def _print(frame: pd.DataFrame) -> None:
+    import pandas as pd
+
     with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 250,
                            "display.max_colwidth", 90):  # fmt: skip
         print(frame.astype(object).where(frame.notna(), "").to_string(index=False))

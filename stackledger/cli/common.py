@@ -1,16 +1,23 @@
-"""Small helpers shared by subcommands."""
+"""Small helpers shared by subcommands. Light on purpose: every subcommand module imports this
+one while the parser is built, so it imports nothing heavy at module level."""
 
 from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
 from stackledger.errors import ConfigError
-from stackledger.settings import Settings, load_settings
-from stackledger.window import Window
+
+if TYPE_CHECKING:
+    from stackledger.progress import ProgressBar
+    from stackledger.settings import Settings
+    from stackledger.window import Window
 
 
 def settings_from(args: argparse.Namespace) -> Settings:
+    from stackledger.settings import load_settings
+
     return load_settings(args.config)
 
 
@@ -20,6 +27,8 @@ def add_month(parser: argparse.ArgumentParser, *, required: bool = True) -> None
 
 def month_arg(text: str) -> Window:
     """argparse only reports ValueError-like errors as usage errors; ours is a ConfigError."""
+    from stackledger.window import Window
+
     try:
         return Window.month(text)
     except ConfigError as error:
@@ -27,15 +36,27 @@ def month_arg(text: str) -> Window:
 
 
 def warn_if_empty(settings: Settings, window: Window) -> str | None:
-    """Print to stderr what `window` lacks (no samples / no usage / no cost lines), naming it;
-    returns the warning, or None when the window has cost lines."""
+    """Print to stderr what `window` lacks (no samples / no usage / no cost lines), naming it,
+    unless `-q` asked for errors only; returns the warning, or None when the window has cost lines."""
+    import logging
+
     from stackledger.pipeline.coverage import window_coverage
 
     warning = window_coverage(settings, window).warning()
-    if warning:
+    if warning and logging.getLogger().isEnabledFor(logging.WARNING):
         print(f"stackledger: warning: {warning}", file=sys.stderr)
     return warning
 
 
-def on_terminal() -> bool:
-    return sys.stderr.isatty()
+def show_progress(args: argparse.Namespace) -> bool:
+    """Progress bars go to stderr when it is a terminal, unless `-q` asked for quiet."""
+    return not getattr(args, "quiet", False) and sys.stderr.isatty()
+
+
+def progress_bar(args: argparse.Namespace, label: str, *, unit: str | None = None) -> ProgressBar | None:
+    """A bar to draw with (close it when done), or None when progress is not shown."""
+    if not show_progress(args):
+        return None
+    from stackledger.progress import ProgressBar
+
+    return ProgressBar(label, unit=unit)

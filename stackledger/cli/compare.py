@@ -6,8 +6,6 @@ import argparse
 import sys
 
 from stackledger.cli.common import add_month, settings_from, warn_if_empty
-from stackledger.pipeline.compare import compare_month
-from stackledger.reports.compare import render_csv, render_table
 
 EPILOG = """\
 Per project and in total: the internal cost of the month's cost lines, the same usage at AWS and
@@ -22,7 +20,6 @@ stderr saying what is missing. The table shows cents; csv prints the exact sums.
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare",
-        help="compare a month's internal cost with AWS and DigitalOcean list prices",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -32,6 +29,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from stackledger.pipeline.compare import compare_month
+    from stackledger.reports.compare import render_csv, render_table
+
     settings = settings_from(args)
     warn_if_empty(settings, args.month)  # the zeros below are then "nothing rated", not "free"
     result = compare_month(settings, args.month)

@@ -6,11 +6,10 @@ import argparse
 import json
 
 from stackledger.cli.common import settings_from
-from stackledger.settings import PACKAGE_DATA
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("config", help="show the effective settings or an example file")
+    parser = subparsers.add_parser("config")
     actions = parser.add_subparsers(dest="config_action", required=True)
     actions.add_parser("show", help="print the effective settings (secrets masked)").set_defaults(run=_show)
     actions.add_parser("example", help="print a commented example settings file").set_defaults(run=_example)
@@ -23,5 +22,7 @@ def _show(args: argparse.Namespace) -> int:
 
 
 def _example(_args: argparse.Namespace) -> int:
+    from stackledger.settings import PACKAGE_DATA
+
     print((PACKAGE_DATA / "config.example.yaml").read_text(encoding="utf-8"), end="")
     return 0

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import argparse
-import logging
 import signal
 import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from stackledger.cli.common import settings_from
-from stackledger.pipeline.consume import ConsumeResult, consume
+
+if TYPE_CHECKING:
+    from stackledger.pipeline.consume import ConsumeResult
 
 EPILOG = """\
 Reads Ceilometer samples (oslo.messaging envelopes from notifier://?driver=kafka, or raw sample
@@ -24,7 +26,7 @@ Run several processes with the same --group to split the topic's partitions betw
 SIGTERM or Ctrl-C finishes and commits the current batch, then exits (a second one stops at once,
 committing nothing more). --until-idle exits once no record arrived for that many seconds after
 joining the group (batch use, e.g. from cron or Airflow). The lag per partition is logged every
-`kafka.lag_log_interval_s` seconds at INFO (-v).
+`kafka.lag_log_interval_s` seconds at INFO (-v; kafka-python's own INFO lines need -vv).
 
 stdout: `consumed N messages (partitions …): ingested N, duplicates N, rejected N` (samples;
 a record that is not a usable message counts as one rejection, stored in dead_letters with its
@@ -38,7 +40,6 @@ exit status: 0 stopped as asked; 2 on an error (database down after retries, bro
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "consume",
-        help="consume Ceilometer samples from Kafka into the store",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -51,9 +52,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stackledger.pipeline.consume import consume
+
     settings = settings_from(args)
-    if args.verbose < 2:  # kafka-python narrates connections and rebalances at INFO
-        logging.getLogger("kafka").setLevel(logging.WARNING)
     stop = threading.Event()
     with _stop_on_signals(stop):
         result = consume(settings, topic=args.topic, group_id=args.group, until_idle=args.until_idle,

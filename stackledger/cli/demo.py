@@ -5,15 +5,23 @@ from __future__ import annotations
 import argparse
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from stackledger.collectors import synthetic
-from stackledger.pipeline.demo import DEFAULT_MONTH, DemoResult, demo, fresh_sqlite
-from stackledger.reports.formatting import money
-from stackledger.settings import CONFIG_ENV, ENV_PREFIX, Settings, load_settings
-from stackledger.window import Window
+from stackledger.cli.common import month_arg
+
+if TYPE_CHECKING:
+    from stackledger.pipeline.demo import DemoResult
+    from stackledger.settings import Settings
 
 DEMO_DB = "demo.db"
-DATABASE_URL_ENV = f"{ENV_PREFIX}DATABASE__URL"
+# For the help text without importing the settings, the pipeline or the generator; the same as
+# settings.CONFIG_ENV / ENV_PREFIX, pipeline.demo.DEFAULT_MONTH and collectors.synthetic's
+# DEFAULT_SEED / DEFAULT_POLL_MINUTES (tests/unit/test_cli.py keeps them so).
+CONFIG_ENV = "STACKLEDGER_CONFIG"
+DATABASE_URL_ENV = "STACKLEDGER__DATABASE__URL"
+DEFAULT_MONTH = "2026-10"
+DEFAULT_SEED = 4711
+DEFAULT_POLL_MINUTES = 60
 
 EPILOG = f"""\
 Generates a synthetic OpenStack cloud (12 projects in 3 teams, instances created, resized and
@@ -31,7 +39,6 @@ All figures are SYNTHETIC: no real cloud was measured.
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "demo",
-        help="run a generated (synthetic) month through the whole pipeline",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -39,17 +46,15 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--month",
         metavar="YYYY-MM",
-        type=Window.month,
-        default=Window.month(DEFAULT_MONTH),
+        type=month_arg,
+        default=DEFAULT_MONTH,  # a string default goes through `type` too
         help=f"the calendar month to simulate (default: {DEFAULT_MONTH})",
     )
-    parser.add_argument(
-        "--seed", type=int, default=synthetic.DEFAULT_SEED, help="the generator's seed (default: %(default)s)"
-    )
+    parser.add_argument("--seed", type=int, default=DEFAULT_SEED, help="the generator's seed (default: %(default)s)")
     parser.add_argument(
         "--poll-minutes",
         type=int,
-        default=synthetic.DEFAULT_POLL_MINUTES,
+        default=DEFAULT_POLL_MINUTES,
         metavar="N",
         help="polling interval of the simulated agents, a divisor of 60 (default: %(default)s)",
     )
@@ -57,6 +62,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stackledger.pipeline.demo import demo, fresh_sqlite
+
     settings, own_database = _settings(args)
     out_dir = settings.report.out_dir if args.out is None else args.out
     if own_database:
@@ -72,17 +79,23 @@ def run(args: argparse.Namespace) -> int:
 
 def _settings(args: argparse.Namespace) -> tuple[Settings, bool]:
     """The settings, and whether the demo should use its own fresh SQLite file."""
+    from stackledger.settings import load_settings
+
     configured = bool(args.config or os.environ.get(CONFIG_ENV) or os.environ.get(DATABASE_URL_ENV))
     return load_settings(args.config), not configured
 
 
 def _with_database(args: argparse.Namespace, path: Path) -> Settings:
+    from stackledger.settings import load_settings
+
     path.parent.mkdir(parents=True, exist_ok=True)
     environ = {**os.environ, DATABASE_URL_ENV: f"sqlite:///{path.resolve()}"}
     return load_settings(args.config, environ)
 
 
 def _print(result: DemoResult, settings: Settings, own_database: bool) -> None:
+    from stackledger.reports.formatting import money
+
     samples = result.ingest.ingested if result.ingest else 0
     for number, path in enumerate(result.paths):
         detail = f" ({result.messages:,} messages, {samples:,} samples)" if number == 0 else ""

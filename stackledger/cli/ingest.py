@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TYPE_CHECKING
 
-from stackledger import pipeline
-from stackledger.cli.common import on_terminal, settings_from
-from stackledger.pipeline.ingest import EXAMPLES_MAX, IngestResult
+from stackledger.cli.common import settings_from, show_progress
+
+if TYPE_CHECKING:
+    from stackledger.pipeline.ingest import IngestResult
 
 EXIT_REJECTED = 1  # --strict and something was rejected or unreadable
 EXIT_NOTHING_READ = 2  # no input could be opened at all
@@ -28,7 +30,6 @@ anything was rejected or a file could not be read; 2 when no input could be read
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "ingest",
-        help="load Ceilometer samples from JSON-lines files (- for stdin)",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -38,7 +39,9 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    result = pipeline.ingest_paths(settings_from(args), args.paths, progress=on_terminal())
+    from stackledger.pipeline.ingest import ingest_paths
+
+    result = ingest_paths(settings_from(args), args.paths, progress=show_progress(args))
     _report(result)
     if result.files_read == 0:
         return EXIT_NOTHING_READ
@@ -48,6 +51,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _report(result: IngestResult) -> None:
+    from stackledger.pipeline.ingest import EXAMPLES_MAX
+
     for error in result.errors:
         print(f"stackledger: error: {error}", file=sys.stderr)
     for example in result.examples:

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-
-import pandas as pd
+from typing import TYPE_CHECKING
 
 from stackledger.cli.common import settings_from
-from stackledger.pipeline import prices
-from stackledger.transforms.pricebooks import KINDS, PROVIDERS, cell_text
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# `stackledger.model.PROVIDERS` and `transforms.pricebooks.KINDS`, for the choices without
+# importing them (tests/unit/test_cli.py keeps them the same).
+PROVIDERS = ("aws", "digitalocean")
+KINDS = ("egress", "ingress", "instance", "ip", "object", "snapshot", "volume")
 
 SHOW_COLUMNS = ("provider", "region", "sku", "kind", "vcpus", "memory_gib", "unit", "price", "currency", "tier",
                 "as_of", "strength", "source")  # fmt: skip
@@ -33,12 +38,12 @@ for DigitalOcean, which gives no date, today).
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
-    parser = subparsers.add_parser("prices", help="show or update the AWS and DigitalOcean price books")
+    parser = subparsers.add_parser("prices")
     actions = parser.add_subparsers(dest="prices_action", required=True)
     show = actions.add_parser("show", help="print the price books (packaged rows with your overrides)")
     show.add_argument("--provider", choices=PROVIDERS)
     show.add_argument("--region", help="e.g. eu-north-1 (rows valid in all regions are included)")
-    show.add_argument("--kind", choices=sorted(KINDS))
+    show.add_argument("--kind", choices=KINDS)
     show.add_argument("--format", choices=("table", "csv"), default="table")
     show.set_defaults(run=_show)
     update = actions.add_parser(
@@ -53,6 +58,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
+    from stackledger.pipeline import prices
+
     book = prices.show_prices(settings_from(args), provider=args.provider, region=args.region, kind=args.kind)
     if args.format == "csv":
         from stackledger.transforms.pricebooks import render_price_book
@@ -65,6 +72,8 @@ def _show(args: argparse.Namespace) -> int:
 
 def render_table(book: pd.DataFrame) -> str:
     """The rows as an aligned text table, one price per line."""
+    from stackledger.transforms.pricebooks import cell_text
+
     rows = [list(SHOW_COLUMNS)]
     for record in book.to_dict("records"):
         tier = ""
@@ -77,6 +86,8 @@ def render_table(book: pd.DataFrame) -> str:
 
 
 def _update(args: argparse.Namespace) -> int:
+    from stackledger.pipeline import prices
+
     result = prices.update_prices(settings_from(args), aws=args.aws, digitalocean=args.digitalocean)
     read = ", ".join(f"{provider} {count}" for provider, count in result.rows.items() if count)
     print(f"{result.path}: read {read} rows; the file now holds {result.total} rows")

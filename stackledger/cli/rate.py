@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import argparse
-from decimal import Decimal
+from typing import TYPE_CHECKING
 
-from stackledger import pipeline
-from stackledger.cli.common import settings_from, warn_if_empty
+from stackledger.cli.common import progress_bar, settings_from, warn_if_empty
 from stackledger.errors import ConfigError
-from stackledger.pipeline.rate import RateResult
-from stackledger.transforms.rating import PRICE_BOOK
-from stackledger.window import Window
+
+if TYPE_CHECKING:
+    from stackledger.pipeline.rate import RateResult
+    from stackledger.window import Window
+
+INTERNAL_BOOK = "internal"  # stackledger.schema.INTERNAL_BOOK, without importing pandas (tests/unit/test_cli.py)
 
 EPILOG = """\
 Computes hourly usage from the stored samples for the window, sums it per UTC day, prices it
@@ -27,7 +29,6 @@ stderr: a warning naming the window when it has no samples, no usage or no cost 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "rate",
-        help="compute usage and cost lines for a month, a window, or the days marked for re-rating",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -40,16 +41,24 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from stackledger.pipeline.rate import rate_pending, rate_window
+
+    if args.pending and args.end:
+        raise ConfigError("--end goes with --start", key="--end")
+    window = None if args.pending else _window(args)
     settings = settings_from(args)
-    if args.pending:
-        if args.end:
-            raise ConfigError("--end goes with --start", key="--end")
-        results = pipeline.rate_pending(settings)
-        if not results:
-            print("no days marked for re-rating")
-            return 0
-    else:
-        results = [pipeline.rate_window(settings, _window(args))]
+    bar = progress_bar(args, f"rate {window.label}" if window else "rate --pending", unit="steps")
+    try:
+        if window is None:
+            results = rate_pending(settings, progress=bar)
+        else:
+            results = [rate_window(settings, window, progress=bar)]
+    finally:
+        if bar is not None:
+            bar.close()
+    if not results:
+        print("no days marked for re-rating")
+        return 0
     _report(results)
     for result in results:
         warn_if_empty(settings, result.window)
@@ -57,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _window(args: argparse.Namespace) -> Window:
+    from stackledger.window import Window
+
     if args.month:
         if args.end:
             raise ConfigError("--end goes with --start, not --month", key="--end")
@@ -67,6 +78,8 @@ def _window(args: argparse.Namespace) -> Window:
 
 
 def _report(results: list[RateResult]) -> None:
+    from decimal import Decimal
+
     totals: dict[tuple[str, str], Decimal] = {}  # (price book, currency) -> amount
     for result in results:
         books = ", ".join(f"{book.price_book} {book.cost_lines}" for book in result.books)
@@ -75,6 +88,6 @@ def _report(results: list[RateResult]) -> None:
             for currency, amount in book.totals.items():
                 totals[book.price_book, currency] = totals.get((book.price_book, currency), Decimal(0)) + amount
     # The internal book is what the cloud charges; the others are the same usage at public list prices.
-    for (name, currency), amount in sorted(totals.items(), key=lambda item: (item[0][0] != PRICE_BOOK, item[0])):
-        label = "total" if name == PRICE_BOOK else f"  {name} list price"
+    for (name, currency), amount in sorted(totals.items(), key=lambda item: (item[0][0] != INTERNAL_BOOK, item[0])):
+        label = "total" if name == INTERNAL_BOOK else f"  {name} list price"
         print(f"{label} {currency} {amount} ({amount.quantize(Decimal('0.01')):,})")

@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from stackledger import pipeline
-from stackledger.cli.common import add_month, settings_from, warn_if_empty
+from stackledger.cli.common import add_month, progress_bar, settings_from, warn_if_empty
 from stackledger.errors import ConfigError, InputError
-from stackledger.pipeline.report import FORMATS, email_reports, wanted_formats
-from stackledger.settings import Settings
+
+if TYPE_CHECKING:
+    from stackledger.settings import Settings
+
+# The keys of `stackledger.pipeline.report.FORMATS`, in its order, for the help text without
+# importing the report stack (tests/unit/test_cli.py keeps the two the same).
+FORMATS = ("pdf", "projects", "csv", "xlsx", "focus", "json")
 
 EPILOG = """\
 formats: pdf = the finance summary; projects = one PDF per project (for its team lead);
@@ -31,7 +36,6 @@ with the same warning on stderr.
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "report",
-        help="render the monthly reports (PDF, CSV, XLSX, FOCUS 1.2 CSV, JSON), optionally by email",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -55,6 +59,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from stackledger.pipeline.report import email_reports, render_reports, wanted_formats
+
     settings = settings_from(args)
     chosen = [name for value in args.formats for name in value.split(",")] if args.formats else None
     out_dir = settings.report.out_dir if args.out is None else args.out
@@ -63,7 +69,13 @@ def _run(args: argparse.Namespace) -> int:
     wanted_formats(chosen or list(FORMATS))  # a bad --format is named before the month is looked at
     _refuse_empty(settings, args)
     if not args.email:
-        for path in pipeline.render_reports(settings, args.month, chosen or list(FORMATS), out_dir):
+        bar = progress_bar(args, f"report {args.month.label}", unit="files")
+        try:
+            paths = render_reports(settings, args.month, chosen or list(FORMATS), out_dir, progress=bar)
+        finally:
+            if bar is not None:
+                bar.close()
+        for path in paths:
             print(path)
         return 0
     result = email_reports(settings, args.month, out_dir, chosen or [], resend=args.resend)

@@ -1,4 +1,9 @@
-"""Alembic environment: the engine comes from `stackledger.store.migrate`."""
+"""Alembic environment: the engine comes from `stackledger.store.migrate`.
+
+No `fileConfig(config.config_file_name)` here, unlike Alembic's template: logging belongs to
+the program that runs the migration (the CLI's -q/-v, Airflow's task log), and a fileConfig
+would reset it (and show Alembic's INFO lines) on every command.
+"""
 
 from __future__ import annotations
 

@@ -46,7 +46,6 @@ from stackledger.store import Store
 from stackledger.store import alarms as alarm_store
 from stackledger.store.alarm_evaluations import record_evaluation
 from stackledger.store.names import project_names
-from stackledger.transforms.currency import FxRate
 from stackledger.window import utcnow
 
 log = logging.getLogger(__name__)
@@ -147,7 +146,7 @@ def load_snapshot(
         for rule in metric_rules:
             start = at - dt.timedelta(seconds=rule.granularity * (rule.evaluation_periods + 1))
             metrics[rule.name] = readers[rule.source].read(rule, start, at)
-    fx = tuple(FxRate(r.source, r.target, r.rate, r.valid_from) for r in settings.fx)
+    fx = settings.fx_rates()
     return Snapshot(at, first_day, daily, projects, metrics, fx)
 
 

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import sys
-import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +21,7 @@ from stackledger.collectors.samples import parse_message
 from stackledger.errors import InputError
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.sample_store import DeadLetter, store_dead_letters, store_samples
+from stackledger.progress import ProgressBar
 from stackledger.schema import METERS
 from stackledger.settings import Settings
 from stackledger.store import Store
@@ -85,9 +84,9 @@ def ingest_paths(settings: Settings, paths: Sequence[str], *, progress: bool = F
     and bad lines are reported on the result (and bad lines stored as dead letters)."""
     store = store_for(settings)
     result = IngestResult()
-    bar = _ProgressBar() if progress else None
     for path in paths:
         source = LineFile(path)
+        bar = ProgressBar(source.name) if progress else None
         counts = _ingest_file(store, source, settings.ingest.batch_size, result, bar)
         result.add(counts)
         if counts.error is not None and counts.read == 0:
@@ -132,12 +131,10 @@ class _Batch:
 
 
 def _ingest_file(
-    store: Store, source: LineFile, batch_size: int, result: IngestResult, bar: _ProgressBar | None
+    store: Store, source: LineFile, batch_size: int, result: IngestResult, bar: ProgressBar | None
 ) -> FileResult:
     counts = FileResult(source.name)
     batch = _Batch(store, counts, result)
-    if bar is not None:
-        bar.start(source)
     try:
         for number, line in source.lines():
             counts.read += 1
@@ -151,49 +148,14 @@ def _ingest_file(
             if len(batch.rows) >= batch_size or len(batch.letters) >= batch_size:
                 batch.flush()
             if bar is not None and number % 1024 == 0:
-                bar.update(counts.read)
+                bar.update(source.position(), source.size, f"{counts.read:,} lines")
     except InputError as error:  # the file itself: missing, unreadable, corrupt gzip
         counts.error = error
     finally:
         if bar is not None:
-            bar.done()
+            bar.close()
     batch.flush()
     return counts
-
-
-# ------------------------------------------------------------------ progress
-
-
-class _ProgressBar:
-    """A one-line bar on stderr (only used on a terminal), redrawn at most 5 times a second."""
-
-    WIDTH = 30
-
-    def __init__(self) -> None:
-        self.source: LineFile | None = None
-        self.size: int | None = None
-        self.last = 0.0
-
-    def start(self, source: LineFile) -> None:
-        self.source, self.size, self.last = source, source.size, 0.0
-
-    def update(self, lines: int) -> None:
-        now = time.monotonic()
-        if now - self.last < 0.2 or self.source is None:
-            return
-        self.last = now
-        text = f"{self.source.name}: {lines:,} lines"
-        if self.size:
-            fraction = min(self.source.position() / self.size, 1.0)
-            filled = int(fraction * self.WIDTH)
-            text = f"{self.source.name} [{'#' * filled}{'.' * (self.WIDTH - filled)}] {fraction:4.0%} {lines:,} lines"
-        sys.stderr.write(f"\r\x1b[K{text}")
-        sys.stderr.flush()
-
-    def done(self) -> None:
-        if self.last:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
 
 
 __all__ = ["DeadLetter", "FileResult", "IngestResult", "ingest_paths", "store_dead_letters", "store_samples"]

@@ -8,7 +8,8 @@ pricing function `stackledger rate` uses for the `aws` and `digitalocean` books.
   JSON and DigitalOcean `/v2/sizes` JSON from files or URLs and merge their rows into the
   user's price book file (written whole, atomically).
 - `baseline_pricer(settings, provider)`: daily usage → that book's cost lines, converted into
-  the rate card's currency with `fx`.
+  the rate card's currency with `fx` (the models come from the settings layer:
+  `settings.baselines.config(provider)`, `settings.fx_rates()`).
 """
 
 from __future__ import annotations
@@ -30,8 +31,6 @@ from stackledger.schema import COST_COLUMNS, empty_frame
 from stackledger.settings import Settings
 from stackledger.transforms import pricebooks
 from stackledger.transforms.baselines import BASELINE_COLUMNS, rate_baseline
-from stackledger.transforms.currency import FxRate
-from stackledger.transforms.equivalents import BaselineConfig, check_config
 from stackledger.transforms.pricebooks.official import load_json, parse_aws_offer, parse_do_sizes
 from stackledger.window import utcnow
 
@@ -70,24 +69,6 @@ def read_price_file(path: Path, *, must_exist: bool) -> pd.DataFrame:
     return pricebooks.parse_price_book(text, source=str(path))
 
 
-def baseline_config(settings: Settings, provider: str) -> BaselineConfig:
-    section = settings.baselines.aws if provider == "aws" else settings.baselines.digitalocean
-    config = BaselineConfig(
-        provider=provider,
-        region=section.region,
-        families=tuple(section.families),
-        flavors=dict(section.flavors),
-        volume_types=dict(section.volume_types),
-        skus=dict(section.skus),
-    )
-    check_config(config)
-    return config
-
-
-def fx_rates(settings: Settings) -> list[FxRate]:
-    return [FxRate(r.source, r.target, r.rate, r.valid_from) for r in settings.fx]
-
-
 def report_currency(settings: Settings) -> str:
     """The rate card's currency: every report and converted baseline line is in it."""
     return load_rate_card(settings.rate_card).currency
@@ -109,9 +90,9 @@ def baseline_pricer(settings: Settings, provider: str) -> Callable[[pd.DataFrame
     if provider not in settings.baselines.providers:
         return lambda daily: empty_frame({**COST_COLUMNS, **BASELINE_COLUMNS})
     book = load_price_book(settings)
-    config = baseline_config(settings, provider)
+    config = settings.baselines.config(provider)
     currency = report_currency(settings)
-    rates = fx_rates(settings)
+    rates = settings.fx_rates()
     if not any(rate.target == currency for rate in rates) and currency != "USD":
         log.warning("no fx rate into %s: %s lines stay in USD (add `fx` to the settings)", currency, provider)
     return lambda daily: rate_baseline(daily, book, config, currency=currency, fx=rates)

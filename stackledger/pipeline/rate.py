@@ -32,6 +32,7 @@ from sqlalchemy import Connection, and_, select
 from stackledger.pipeline import prices
 from stackledger.pipeline import usage as usage_step
 from stackledger.pipeline.base import store_for
+from stackledger.progress import Progress, silent
 from stackledger.ratecard import load_rate_card
 from stackledger.settings import Settings
 from stackledger.store import tables
@@ -95,14 +96,27 @@ class RateResult:
         return next((book.totals for book in self.books if book.price_book == rating.PRICE_BOOK), {})
 
 
-def rate_window(settings: Settings, window: Window, raters: Sequence[Rater] | None = None) -> RateResult:
-    """Compute usage for `window` (widened to whole UTC days) and replace its cost lines."""
+def rate_window(
+    settings: Settings, window: Window, raters: Sequence[Rater] | None = None, progress: Progress | None = None
+) -> RateResult:
+    """Compute usage for `window` (widened to whole UTC days) and replace its cost lines.
+
+    `progress(done, total, what)` is told each step as it starts: "usage", each price book,
+    "saving", and `done == total` at the end."""
     days = whole_days(window)
     books = list(raters) if raters is not None else [make(settings) for make in RATERS]  # bad card: fail early
+    tell = progress or silent
+    steps = len(books) + 2
+    tell(0, steps, "usage")
     usage_rows = usage_step.prepare_usage(settings, days)
     source = settings.usage.source  # one description of the cloud, never two added up
     daily = rating.daily_usage(usage_step.load_usage(settings, _context(days, books), source=source))
-    produced = [(book, span, _lines(book, daily, span)) for book in books for span in [_span(days, book)]]
+    produced = []
+    for number, book in enumerate(books, start=1):
+        tell(number, steps, book.price_book)
+        span = _span(days, book)
+        produced.append((book, span, _lines(book, daily, span)))
+    tell(steps - 1, steps, "saving")
     store = store_for(settings)
     with store.transaction() as conn:
         for book, span, lines in produced:
@@ -116,17 +130,21 @@ def rate_window(settings: Settings, window: Window, raters: Sequence[Rater] | No
     result = RateResult(days, usage_rows, tuple(_book_result(book, span, lines) for book, span, lines in produced))
     log.info("rated %s: %d usage rows, %s", days.label, usage_rows,
              ", ".join(f"{b.price_book} {b.cost_lines} lines" for b in result.books))  # fmt: skip
+    tell(steps, steps, "done")
     return result
 
 
-def rate_pending(settings: Settings, raters: Sequence[Rater] | None = None) -> list[RateResult]:
-    """Re-rate every day in `rerate_days` (late samples), one window per run of consecutive days."""
+def rate_pending(
+    settings: Settings, raters: Sequence[Rater] | None = None, progress: Progress | None = None
+) -> list[RateResult]:
+    """Re-rate every day in `rerate_days` (late samples), one window per run of consecutive days
+    (`progress` as in `rate_window`, once per window)."""
     store = store_for(settings)
     days = sorted(store.frame(select(tables.rerate_days.c.day))["day"].map(_as_date))
     if not days:
         return []
     books = list(raters) if raters is not None else [make(settings) for make in RATERS]
-    return [rate_window(settings, run, books) for run in _runs(days)]
+    return [rate_window(settings, run, books, progress) for run in _runs(days)]
 
 
 def whole_days(window: Window) -> Window:

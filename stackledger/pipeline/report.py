@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Final
 
 from stackledger.errors import ConfigError, StackLedgerError
 from stackledger.pipeline.base import store_for
+from stackledger.progress import Progress, silent
 from stackledger.reports.data import ReportData, report_data
 from stackledger.settings import Settings
 from stackledger.store.reports import cost_records
@@ -58,6 +59,14 @@ class ReportRun:
     data: ReportData
     wanted: tuple[str, ...] = ()  # the formats this run writes
     written: dict[str, list[Path]] = field(default_factory=dict)  # format -> paths
+    progress: Progress = silent  # told each file written: (files done, files in all, format)
+    files_total: int = 0
+    files_done: int = 0
+
+    def advance(self, files: int, what: str) -> None:
+        """`files` more are written (by `what`): tell `progress`."""
+        self.files_done += files
+        self.progress(self.files_done, self.files_total, what)
 
     @property
     def stem(self) -> str:
@@ -115,10 +124,12 @@ class ReportRun:
             write_pdfs(
                 list(zip(reports, paths, strict=True)), organisation=self.organisation,
                 workers=_workers(self.settings), summary=(self.summary, self.summary_path) if summary else None,
+                rendered=lambda count: self.advance(count, "PDFs"),
             )  # fmt: skip
             self.written["projects"] = paths
         elif summary:
             write_pdf(self.data, self.summary_path, organisation=self.organisation, summary=self.summary)
+            self.advance(1, "pdf")
         if summary:
             self.written["pdf"] = [self.summary_path]
 
@@ -161,6 +172,7 @@ def _write_focus(run: ReportRun) -> list[Path]:
     return [write_focus(store_for(run.settings), run.window, path, organisation=run.organisation)]
 
 
+_PDF_FORMATS: Final = ("pdf", "projects")
 # format name -> writer; the order here is the default order of `formats`
 FORMATS: Final[dict[str, Writer]] = {
     "pdf": _write_pdf, "projects": _write_projects, "csv": _write_csv, "xlsx": _write_xlsx,
@@ -168,14 +180,16 @@ FORMATS: Final[dict[str, Writer]] = {
 }  # fmt: skip
 
 
-def render_reports(settings: Settings, window: Window, formats: Sequence[str], out_dir: Path) -> list[Path]:
+def render_reports(
+    settings: Settings, window: Window, formats: Sequence[str], out_dir: Path, progress: Progress | None = None
+) -> list[Path]:
     """Write the window's reports in `formats` (e.g. ["pdf", "csv"]) under `out_dir`.
 
     Returns the paths written, in the order of `formats` (repeats ignored; `projects` gives
     one path per project). An unknown format raises ConfigError before anything is queried
-    or written.
+    or written. `progress(done, total, what)` is told each file (each project PDF) written.
     """
-    return _render(settings, window, formats, out_dir).paths
+    return _render(settings, window, formats, out_dir, progress).paths
 
 
 @dataclass
@@ -197,16 +211,24 @@ def wanted_formats(formats: Sequence[str]) -> list[str]:
     return wanted
 
 
-def _render(settings: Settings, window: Window, formats: Sequence[str], out_dir: Path) -> Rendered:
+def _render(
+    settings: Settings, window: Window, formats: Sequence[str], out_dir: Path, progress: Progress | None = None
+) -> Rendered:
     wanted = wanted_formats(formats)
     data = load_report_data(settings, window)
     out_dir.mkdir(parents=True, exist_ok=True)
     run = ReportRun(settings, window, out_dir, data, tuple(wanted))
+    if progress is not None:
+        run.progress = progress
+        run.files_total = sum(len(run.projects) if name == "projects" else 1 for name in wanted)
     paths: list[Path] = []
     for name in wanted:
+        run.progress(run.files_done, run.files_total, name)
         written = FORMATS[name](run)
         run.written[name] = written
         paths += written
+        if name not in _PDF_FORMATS:  # the PDFs count themselves as they are rendered
+            run.advance(len(written), name)
     log.info("report %s: %d rows, %d files in %s (%s)", window.label, len(data.rows), len(paths), out_dir,
              ", ".join(wanted))  # fmt: skip
     return Rendered(run, paths)

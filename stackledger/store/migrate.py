@@ -1,7 +1,12 @@
-"""Alembic, driven from code: no alembic.ini needed at run time."""
+"""Alembic, driven from code: no alembic.ini needed at run time.
+
+Logging stays the caller's: nothing here (nor `migrations/env.py`) calls `fileConfig` or sets a
+level, and the lines Alembic writes at INFO every time it opens a connection are DEBUG detail.
+"""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 from alembic import command
@@ -11,6 +16,22 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import Engine
 
 MIGRATIONS = Path(__file__).resolve().parent.parent / "migrations"
+# Said at INFO on every configure, whether or not anything migrates.
+_DIALECT_LINES = ("Context impl ", "Will assume ")
+
+
+class _DialectLinesAtDebug(logging.Filter):
+    """Logs 'Context impl SQLiteImpl.' and 'Will assume non-transactional DDL.' at DEBUG, so
+    INFO (`-v`) shows only the migrations that actually run ('Running upgrade … -> …')."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO or not str(record.msg).startswith(_DIALECT_LINES):
+            return True
+        record.levelno, record.levelname = logging.DEBUG, logging.getLevelName(logging.DEBUG)
+        return logging.getLogger(record.name).isEnabledFor(logging.DEBUG)
+
+
+logging.getLogger("alembic.runtime.migration").addFilter(_DialectLinesAtDebug())
 
 
 def alembic_config(engine: Engine) -> Config:

@@ -111,9 +111,9 @@ def consumer_env(bootstrap: str, url: str, **kafka: object) -> dict[str, str]:
 
 
 def start_consumer(env: dict[str, str], topic: str, group: str, log: Path, *args: str) -> subprocess.Popen[bytes]:
-    """`stackledger consume` as a real process, leading its own process group (with its workers);
-    stdout and stderr (the INFO log) go to `log`."""
-    command = [str(STACKLEDGER), "consume", "--topic", topic, "--group", group, *args]
+    """`stackledger -v consume` as a real process, leading its own process group (with its workers);
+    stdout and stderr (the INFO log: assignments, lag) go to `log`."""
+    command = [str(STACKLEDGER), "-v", "consume", "--topic", topic, "--group", group, *args]
     with log.open("ab") as out:
         return subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 

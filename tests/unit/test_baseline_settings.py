@@ -10,16 +10,17 @@ from pathlib import Path
 import pytest
 
 from stackledger.errors import ConfigError
-from stackledger.pipeline.prices import baseline_config, baseline_pricer, fx_rates
+from stackledger.model import FxRate
+from stackledger.pipeline.prices import baseline_pricer
 from stackledger.settings import load_settings
-from stackledger.transforms.currency import FxRate, pair_rates
+from stackledger.transforms.currency import pair_rates
 
 
 def test_defaults_work_without_any_config() -> None:
     settings = load_settings(None, {})
-    aws = baseline_config(settings, "aws")
+    aws = settings.baselines.config("aws")
     assert (aws.region, aws.families) == ("us-east-1", ("m5", "m6i", "m7i"))
-    assert baseline_config(settings, "digitalocean").families == ("s",)
+    assert settings.baselines.config("digitalocean").families == ("s",)
     assert settings.fx == [] and settings.baselines.providers == ["aws", "digitalocean"]
 
 
@@ -36,11 +37,11 @@ def test_a_config_file_sets_baselines_and_fx(tmp_path: Path) -> None:
     )
     settings = load_settings(path, {})
     assert settings.baselines.price_overrides == tmp_path / "prices" / "mine.csv"  # relative to the file
-    assert baseline_config(settings, "aws").flavors == {"m1.large": "m6i.xlarge"}
-    assert fx_rates(settings) == [
+    assert settings.baselines.config("aws").flavors == {"m1.large": "m6i.xlarge"}
+    assert settings.fx_rates() == (
         FxRate("USD", "EUR", Decimal("0.92"), dt.date(2026, 1, 1)),
         FxRate("USD", "EUR", Decimal("0.95"), dt.date(2026, 10, 16)),
-    ]
+    )
     assert settings.model_dump(mode="json")["fx"][0] == {"from": "USD", "to": "EUR", "rate": "0.92",
                                                          "valid_from": "2026-01-01"}  # fmt: skip
 
@@ -63,10 +64,10 @@ def test_bad_values_name_the_key(env: dict[str, str], key: str) -> None:
 def test_unknown_services_and_empty_families_are_config_errors() -> None:
     settings = load_settings(None, {"STACKLEDGER__BASELINES__AWS__SKUS": "{compute.gpu: x}"})
     with pytest.raises(ConfigError, match=r"unknown service 'compute\.gpu'"):
-        baseline_config(settings, "aws")
+        settings.baselines.config("aws")
     settings = load_settings(None, {"STACKLEDGER__BASELINES__DIGITALOCEAN__FAMILIES": "[]"})
     with pytest.raises(ConfigError, match=r"baselines\.digitalocean\.families"):
-        baseline_config(settings, "digitalocean")
+        settings.baselines.config("digitalocean")
 
 
 def test_two_rates_for_one_pair_and_day_are_an_error() -> None:

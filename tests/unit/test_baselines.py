@@ -11,10 +11,10 @@ import pandas as pd
 import pytest
 
 from stackledger.errors import ConfigError, PricingError
+from stackledger.model import BaselineConfig, FxRate
 from stackledger.schema import SERVICES, USAGE_COLUMNS
 from stackledger.transforms.baselines import rate_baseline
-from stackledger.transforms.currency import FxRate
-from stackledger.transforms.equivalents import BaselineConfig, Flavor, instance_candidates, match_flavor
+from stackledger.transforms.equivalents import Flavor, instance_candidates, match_flavor
 from stackledger.transforms.pricebooks import PRICE_BOOK_COLUMNS, merge_price_books, packaged_price_book, rows_to_frame
 from stackledger.transforms.rating import daily_usage
 

@@ -8,7 +8,8 @@ from pathlib import Path
 import pytest
 
 from stackledger.errors import ConfigError
-from stackledger.ratecard import RateCard, load_rate_card, loads, parse_rate_card
+from stackledger.model import RateCard
+from stackledger.ratecard import load_rate_card, loads, parse_rate_card
 from stackledger.schema import SERVICES
 from stackledger.settings import DEFAULT_RATE_CARD
 

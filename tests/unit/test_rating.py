@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 
 from stackledger.errors import PricingError, SchemaError
-from stackledger.ratecard import RateCard, loads, parse_rate_card
+from stackledger.model import RateCard
+from stackledger.ratecard import loads, parse_rate_card
 from stackledger.schema import COST_COLUMNS, SERVICES, USAGE_COLUMNS
 from stackledger.transforms.rating import daily_usage, rate
 

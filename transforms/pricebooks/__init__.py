@@ -46,6 +46,7 @@ from typing import Final
 import pandas as pd
 
 from stackledger.errors import ConfigError
+from stackledger.model.baselines import ALL_REGIONS, PROVIDERS
 
 PRICE_BOOK_COLUMNS: Final = (
     "provider", "region", "sku", "kind", "family", "vcpus", "memory_gib", "unit", "price", "currency",
@@ -53,11 +54,9 @@ PRICE_BOOK_COLUMNS: Final = (
 )  # fmt: skip
 REQUIRED: Final = ("provider", "region", "sku", "kind", "unit", "price")
 KEY: Final = ("provider", "region", "sku", "unit")
-PROVIDERS: Final = ("aws", "digitalocean")
 KINDS: Final = frozenset({"instance", "volume", "snapshot", "object", "egress", "ingress", "ip"})
 UNITS: Final = frozenset({"hour", "month", "GB", "GiB", "GB-month", "GiB-month"})
 STRENGTHS: Final = frozenset({"", "good", "medium", "weak", "assumption"})
-ALL_REGIONS: Final = "all"
 
 
 def packaged_text(provider: str) -> str:

@@ -54,9 +54,6 @@ frame), `codes` (meters and services as integer codes, time as ns).
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import Protocol
-
 import pandas as pd
 
 from stackledger.errors import ConfigError
@@ -67,24 +64,15 @@ from stackledger.transforms.usage.inventory import Inventory
 from stackledger.transforms.usage.output import usage_frame
 from stackledger.transforms.usage.readings import readings, stack
 from stackledger.transforms.usage.rules import counter_hours, gauge_hours, instance_hours
+from stackledger.window import Window
 
-__all__ = ["ATTRIBUTE_TYPES", "INSTANCE_SERVICE", "METADATA_KEYS", "WindowLike", "hourly_usage"]
-
-
-class WindowLike(Protocol):
-    """Anything with naive-UTC `start` and `end` on whole hours (e.g. `stackledger.window.Window`)."""
-
-    @property
-    def start(self) -> dt.datetime: ...
-
-    @property
-    def end(self) -> dt.datetime: ...
+__all__ = ["ATTRIBUTE_TYPES", "INSTANCE_SERVICE", "METADATA_KEYS", "hourly_usage"]
 
 
 def hourly_usage(
     samples: pd.DataFrame,
     resources: pd.DataFrame,
-    window: WindowLike,
+    window: Window,
     *,
     source: str = "ceilometer",
     default_region: str | None = None,
@@ -113,11 +101,9 @@ def hourly_usage(
     return usage_frame(rows, samples, resource_ids, inventory, metadata, source, default_region)
 
 
-def _bounds(window: WindowLike) -> tuple[int, int]:
-    """The window as integer nanoseconds, checked to be naive and on whole hours."""
+def _bounds(window: Window) -> tuple[int, int]:
+    """The window (naive UTC, as `Window` keeps it) as integer nanoseconds, checked to be on whole hours."""
     start, end = pd.Timestamp(window.start), pd.Timestamp(window.end)
-    if start.tzinfo is not None or end.tzinfo is not None:
-        raise ConfigError(f"usage window {start}–{end} must be naive UTC")
     if start != start.floor("h") or end != end.floor("h"):
         raise ConfigError(f"usage is hourly: window {start}–{end} must start and end on the hour")
     return start.value, end.value
