@@ -23,11 +23,12 @@ from stackledger.collectors.base import EVERY_PROJECT, Collected, Failure, Scope
 from stackledger.errors import ConfigError
 from stackledger.pipeline import collect as collect_step
 from stackledger.pipeline.base import store_for
-from stackledger.pipeline.collect import collect_window, windows
+from stackledger.pipeline.collect import Shard, collect_window, windows
+from stackledger.pipeline.inventory import store_projects
 from stackledger.pipeline.rate import internal_rater, rate_pending, rate_window
 from stackledger.pipeline.sample_store import store_samples
 from stackledger.pipeline.usage import load_usage
-from stackledger.schema import RESOURCE_COLUMNS, SAMPLE_COLUMNS, USAGE_COLUMNS
+from stackledger.schema import PROJECT_COLUMNS, RESOURCE_COLUMNS, SAMPLE_COLUMNS, USAGE_COLUMNS
 from stackledger.settings import Settings
 from stackledger.store import tables
 from stackledger.window import Window
@@ -291,3 +292,63 @@ def test_a_nova_recollect_that_changes_a_flavor_marks_the_rated_day(any_settings
     assert recollect("m1.large") == {DAY.start.date()}  # a corrected flavor: the day is marked
     [rerated] = rate_pending(any_settings, card)
     assert rerated.window == DAY and instance_cost() == Decimal("0.24")  # 24 instance-h × 0.0100
+
+
+# ---------------------------------------------------------------- project shards and their scope
+
+
+def two_projects(window: Window) -> pd.DataFrame:
+    """vm-1's readings in p1 and vm-2's (the same, renamed) in p2."""
+    one = readings(window)
+    two = one.assign(message_id=one["message_id"] + "-2", resource_id="vm-2", project_id="p2")
+    return pd.concat([one, two], ignore_index=True)
+
+
+def test_a_shard_asks_for_its_known_projects_and_new_ones_and_keeps_only_its_own(
+    any_settings: Settings, stub: Stub
+) -> None:
+    store_projects(any_settings, pd.DataFrame([{"project_id": p, "name": p, "tags": []} for p in ("p1", "p2")],
+                                              columns=list(PROJECT_COLUMNS), dtype=object))  # fmt: skip
+    store = store_for(any_settings)
+    first = next(s for s in (Shard(0, 2), Shard(1, 2)) if s.owns("p1"))
+    other = Shard(1 - first.index, 2)
+    assert not first.owns("p2"), "p1 and p2 must fall in different shards for this test"
+
+    scope = collect_step.source_scope(any_settings, store, "synthetic", first)
+    assert scope == Scope(projects=("p1",), unknown_besides=("p1", "p2"))
+    assert scope.asks("p1") and scope.asks("p-new") and not scope.asks("p2")
+
+    seen: list[Scope] = []
+
+    class Recording(Stub):
+        def collect(self, window: Window, scope: Scope = EVERY_PROJECT) -> Collected:
+            seen.append(scope)
+            return Collected(readings=two_projects(window))  # a source that answers more than asked
+
+    for shard in (first, other):
+        result = collect_window(any_settings, "synthetic", DAY, collector=Recording(), now=LATER, shard=shard)
+        assert result.stored and result.usage_rows == 48  # its own project's vCPU- and instance-hours only
+    assert seen[0] == scope and seen[1].projects == ("p2",)
+    usage = load_usage(any_settings, DAY)
+    assert sorted(usage.groupby("project_id")["resource_id"].first().items()) == [("p1", "vm-1"), ("p2", "vm-2")]
+    assert len(usage) == 96  # both shards together: every row once
+    assert {key for key, *_ in checkpoint_rows(any_settings)} == {first.checkpoint("synthetic"),
+                                                                    other.checkpoint("synthetic")}  # fmt: skip
+
+
+def test_a_configured_project_filter_is_the_scope_and_the_only_ask_of_a_shard(sqlite_settings: Settings) -> None:
+    section = sqlite_settings.gnocchi.model_copy(update={"projects": ["p1"]})
+    settings = sqlite_settings.model_copy(update={"gnocchi": section})
+    store = store_for(settings)
+    assert collect_step.source_scope(settings, store, "gnocchi", None) == Scope(projects=("p1",))
+    assert collect_step.source_scope(sqlite_settings, store, "gnocchi", None) == EVERY_PROJECT
+    owner = next(s for s in (Shard(0, 2), Shard(1, 2)) if s.owns("p1"))
+    assert collect_step.source_scope(settings, store, "gnocchi", owner) == Scope(projects=("p1",))
+    assert collect_step.source_scope(settings, store, "gnocchi", Shard(1 - owner.index, 2)) is None  # nothing to ask
+    with pytest.raises(ConfigError, match="source 'nova' cannot be sharded by project; shardable: gnocchi, synthetic"):
+        collect_step.source_scope(settings, store, "nova", owner)
+
+
+def checkpoint_rows(settings: Settings) -> list[tuple[Any, ...]]:
+    with store_for(settings).engine.connect() as conn:
+        return [tuple(row) for row in conn.execute(select(tables.checkpoints.c.source, tables.checkpoints.c.rows))]
