@@ -1,6 +1,6 @@
 """Volumes, snapshots and backups from Cinder: their owners, sizes, types and lifetimes.
 
-`CinderCollector(api, …).collect(window)` returns resource revisions (RESOURCE_COLUMNS, source
+`CinderCollector(api, …).collect(window, scope)` returns resource revisions (RESOURCE_COLUMNS, source
 "cinder", types volume / snapshot / backup) of everything of every project that existed during
 the window, from `volumes/detail`, `snapshots/detail` and `backups/detail` with `all_tenants=1`
 (page by page) and `types?is_public=None` (private types too). The listings are fetched once per
@@ -17,7 +17,7 @@ collector and reused for later windows of the same run.
   stored for a resource that has gone keeps its rows, and usage ends where its samples end.
 - **Revisions**: an extend (size) or retype (type) of a volume already stored closes its latest
   revision and opens one at `updated_at` — the time of the volume's latest change of any kind,
-  so at or after the real one (`collectors.openstack_common.revisions`).
+  so at or after the real one (`collectors.revisions.revisions`).
 """
 
 from __future__ import annotations
@@ -26,20 +26,9 @@ import logging
 from collections.abc import Mapping
 from typing import Any, Final
 
-from stackledger.collectors.base import Collected, Failure
-from stackledger.collectors.openstack_common import (
-    Api,
-    History,
-    Observed,
-    StoredRevisions,
-    connect,
-    lifetime_overlaps,
-    naive_utc,
-    negotiate,
-    region_of,
-    resource_frame,
-    revisions,
-)
+from stackledger.collectors.base import EVERY_PROJECT, Collected, Failure, History, Scope
+from stackledger.collectors.openstack_api import Api, connect, naive_utc, negotiate, region_of
+from stackledger.collectors.revisions import Observed, lifetime_overlaps, resource_frame, revisions
 from stackledger.errors import SourceError
 from stackledger.settings import Settings
 from stackledger.window import Window
@@ -73,7 +62,8 @@ class CinderCollector:
         self._listed: dict[str, list[dict[str, Any]]] = {}
         self._types: dict[str, str] | None = None
 
-    def collect(self, window: Window) -> Collected:
+    def collect(self, window: Window, scope: Scope = EVERY_PROJECT) -> Collected:
+        """Every project's resources: the listings cannot be narrowed by project (the pipeline keeps `scope`'s)."""
         before = self.api.requests
         failures = self._list()
         try:
@@ -173,13 +163,14 @@ def api_from_settings(settings: Settings) -> Api:
                backoff_s=config.backoff_s)  # fmt: skip
 
 
-def from_settings(settings: Settings) -> CinderCollector:
-    """The registry's factory (`stackledger.pipeline.collect.COLLECTORS`)."""
+def from_settings(settings: Settings, history: History) -> CinderCollector:
+    """The registry's factory (`stackledger.pipeline.collect.COLLECTORS`); `history` is what
+    "cinder" stored before (the pipeline reads it from the store)."""
     api = api_from_settings(settings)
     return CinderCollector(
         api,
         region=region_of(api.proxy, settings.openstack, settings.usage.region),
-        history=StoredRevisions(settings.database.url, NAME),
+        history=history,
     )
 
 

@@ -1,7 +1,8 @@
 """Usage from Gnocchi: hourly aggregates of Ceilometer's meters, one request per meter per window.
 
-`GnocchiCollector(client).collect(window)` returns usage rows (source "gnocchi") and the
-resources' revisions for a window of whole hours. Per window it sends:
+`GnocchiCollector(client).collect(window, scope)` returns hourly readings (sample rows, one per
+meter, resource and hour) and the resources' revisions for a window of whole hours, of the
+projects `scope` asks for; the pipeline turns them into usage (source "gnocchi"). Per window it sends:
 
 - one `POST /v1/search/resource/<type>?history=true` per resource type of the enabled meters
   (instance, volume, image, network), plus a page per 1,000 revisions beyond the first:
@@ -23,17 +24,19 @@ the search pages (and the size of each answer).
 Plain groupby (`use_history=False`) sends the same requests without `use_history`, restricted
 to resources alive in the span, and takes the flavor / volume type in force at each hour from
 the revisions the search returned — which the collector needs anyway for lifetimes and
-instance-hour splits. Gnocchi 4.7.1 spends about 40% less CPU on it (under use_history it
-fetches every revision of every resource separately), and Gnocchi's CPU is what a collect
-waits for. Asking for every project, the usage is the same (the integration tests check both
-against the generated truth). With a project filter (`gnocchi.projects`, or a shard) it is
-not: plain groupby matches a resource by its *current* project, so a volume transferred out of
-the filtered projects would lose the hours it spent in them. Hence the default,
+instance-hour splits. Gnocchi spends markedly less CPU on it (under use_history it fetches
+every revision of every resource separately; `benchmarks/bench_gnocchi_collect.py` measures
+both), and Gnocchi's CPU is what a collect waits for. Asking for every project, the usage is
+the same (the integration tests check both against the generated truth). With a project filter
+(`gnocchi.projects`, or a shard) it is not: plain groupby matches a resource by its *current*
+project, so a volume transferred out of the filtered projects would lose the hours it spent in
+them. Hence the default,
 `use_history="auto"` (setting `gnocchi.use_history`): plain groupby when asking for every
-project, use_history under a project filter; `True` / `False` force one.
+project, use_history under a project filter (`gnocchi.projects`, or a shard's scope); `True` /
+`False` force one.
 
-What each hourly point stands for (then `transforms.usage.hourly_usage` applies DESIGN §4 to
-them, with the revisions as inventory, exactly as it does for Kafka/file samples):
+What each hourly reading stands for (the pipeline's `transforms.usage.hourly_usage` applies
+DESIGN §4 to them, with the revisions as inventory, exactly as it does for Kafka/file samples):
 
 - **gauges** (vcpus, memory, disk.root.size, disk.ephemeral.size, volume.size, snapshot.size,
   backup.size, image.size): the hour's `mean` = the mean reading of the hour, × the fraction of
@@ -74,7 +77,7 @@ from typing import Any, Final, Literal
 
 import pandas as pd
 
-from stackledger.collectors.base import Collected, Failure
+from stackledger.collectors.base import EVERY_PROJECT, Collected, Failure, History, Scope
 from stackledger.collectors.gnocchi_client import GnocchiClient, client_from_settings, iso
 from stackledger.collectors.gnocchi_frames import (
     hourly,
@@ -90,7 +93,6 @@ from stackledger.collectors.gnocchi_frames import (
 from stackledger.errors import ConfigError, SourceError
 from stackledger.schema import METERS, SAMPLE_COLUMNS, UNIT_FACTORS, empty_frame
 from stackledger.settings import Settings
-from stackledger.transforms.usage import hourly_usage
 from stackledger.window import Window
 
 log = logging.getLogger(__name__)
@@ -154,8 +156,6 @@ class GnocchiCollector:
         client: GnocchiClient,
         *,
         meters: Sequence[str] | None = None,
-        projects: Sequence[str] = (),
-        region: str | None = None,
         lookback: dt.timedelta = dt.timedelta(hours=24),
         stop_grace: dt.timedelta = dt.timedelta(hours=1),
         concurrency: int = 4,
@@ -167,11 +167,6 @@ class GnocchiCollector:
             raise ConfigError(f"unknown Gnocchi meters {unknown}; valid: {valid}", key="gnocchi.meters")
         self.client = client
         self.meters = [METERS_COLLECTED[name] for name in (meters or METERS_COLLECTED)]
-        self.projects = list(projects)
-        # Set by a project shard (stackledger.pipeline.collect.Shard): also ask for every project
-        # not in this list, i.e. one the shard has not heard of yet (it keeps only its own).
-        self.known_projects: list[str] = []
-        self.region = region
         self.lookback = lookback
         self.stop_grace = stop_grace
         self.concurrency = concurrency
@@ -179,18 +174,19 @@ class GnocchiCollector:
 
     # ------------------------------------------------------------ the protocol
 
-    def collect(self, window: Window) -> Collected:
+    def collect(self, window: Window, scope: Scope = EVERY_PROJECT) -> Collected:
         before = self.client.requests_sent
+        ask = _Ask(window, scope, self.history(scope))
         types = [t for t in INVENTORY_TYPES if any(m.resource_type == t for m in self.meters)]
-        jobs: dict[str, Callable[[], Any]] = {f"resources {t}": _bind(self._revisions, t, window) for t in types}
-        jobs |= {f"meter {m.name}": _bind(self._points, m, window) for m in self.meters}
+        jobs: dict[str, Callable[[], Any]] = {f"resources {t}": _bind(self._revisions, t, ask) for t in types}
+        jobs |= {f"meter {m.name}": _bind(self._points, m, ask) for m in self.meters}
         answers, failures = self._run(jobs)
         requests = self.client.requests_sent - before
         if failures:
             log.warning("gnocchi %s: %d of %d requests failed", window.label, len(failures), len(jobs))
             return Collected(failures=failures, requests=requests, resources_partial=True)
         revisions = inventory([row for t in types for row in answers[f"resources {t}"]])
-        per_meter = {m.name: self._attributed(answers[f"meter {m.name}"], m, revisions) for m in self.meters}
+        per_meter = {m.name: self._attributed(answers[f"meter {m.name}"], m, revisions, ask) for m in self.meters}
         resources = with_sizes(revisions, *self._measured_sizes(per_meter))
         known = lifetimes(resources)
         frames = [
@@ -198,20 +194,15 @@ class GnocchiCollector:
             for m in self.meters
             if len(frame := readings(hourly(per_meter[m.name]), m.name, lifetimes=known, attribute=m.attribute))
         ]
-        samples = pd.concat(frames, ignore_index=True) if frames else empty_frame(SAMPLE_COLUMNS)
-        usage = hourly_usage(samples, resources, window, source=NAME, default_region=self.region)
-        log.info(
-            "gnocchi %s: %d hourly points, %d revisions -> %d usage rows in %d requests",
-            window.label, len(samples), len(resources), len(usage), requests,
-        )  # fmt: skip
-        return Collected(usage=usage, resources=resources, requests=requests, resources_partial=True)
+        hourly_readings = pd.concat(frames, ignore_index=True) if frames else empty_frame(SAMPLE_COLUMNS)
+        log.info("gnocchi %s: %d hourly readings, %d revisions in %d requests", window.label, len(hourly_readings),
+                 len(resources), requests)  # fmt: skip
+        return Collected(readings=hourly_readings, resources=resources, requests=requests, resources_partial=True)
 
-    @property
-    def history(self) -> bool:
-        """Whether to ask with use_history: "auto" asks only under a project filter (module docstring).
-        Read per window: a shard sets `projects` / `known_projects` just before it collects."""
+    def history(self, scope: Scope) -> bool:
+        """Whether to ask with use_history: "auto" asks only under a project filter (module docstring)."""
         if self.use_history == "auto":
-            return bool(self.projects or self.known_projects)
+            return scope.narrowed
         return self.use_history
 
     # ------------------------------------------------------------ requests
@@ -220,47 +211,40 @@ class GnocchiCollector:
         start = window.start - self.lookback if lookback else window.start
         return start, window.end + self.stop_grace
 
-    def _search(self) -> dict[str, Any]:
-        parts: list[dict[str, Any]] = [{"in": {"project_id": self.projects}}] if self.projects else []
-        if self.known_projects:
-            parts.append({"not": {"in": {"project_id": self.known_projects}}})
-        return {"or": parts} if len(parts) > 1 else parts[0] if parts else {}
-
-    def _groups(self, meter: GnocchiMeter, window: Window) -> list[dict[str, Any]]:
-        start, stop = self._span(window, lookback=meter.kind == "cumulative")
+    def _groups(self, meter: GnocchiMeter, ask: _Ask) -> list[dict[str, Any]]:
+        start, stop = self._span(ask.window, lookback=meter.kind == "cumulative")
         groupby = [*GROUP_KEYS, meter.attribute] if meter.attribute else list(GROUP_KEYS)
-        search = self._search()
-        history = self.history
-        if not history:  # use_history keeps to revisions in the span; plain groupby must be told
+        search = _search(ask.scope)
+        if not ask.history:  # use_history keeps to revisions in the span; plain groupby must be told
             alive = _alive(start, stop)
             search = {"and": [search, alive]} if search else alive
         return self.client.aggregates(
             resource_type=meter.resource_type, search=search, operations=meter.operations(), groupby=groupby,
-            start=start, stop=stop, granularity=GRANULARITY, use_history=history,
+            start=start, stop=stop, granularity=GRANULARITY, use_history=ask.history,
         )  # fmt: skip
 
-    def _attributed(self, frame: pd.DataFrame, meter: GnocchiMeter, revisions: pd.DataFrame) -> pd.DataFrame:
+    def _attributed(self, frame: pd.DataFrame, meter: GnocchiMeter, revisions: pd.DataFrame, ask: _Ask) -> pd.DataFrame:
         """Points with the attribute in force and whether their hour lies wholly in one value."""
-        if meter.attribute is None or self.history:
+        if meter.attribute is None or ask.history:
             return whole_by_groups(frame)
         return in_force(frame, revisions, meter.attribute)
 
-    def _points(self, meter: GnocchiMeter, window: Window) -> pd.DataFrame:
+    def _points(self, meter: GnocchiMeter, ask: _Ask) -> pd.DataFrame:
         """The meter's answer as points, parsed in the worker thread while other requests run."""
-        return points(self._groups(meter, window), meter.attribute)
+        return points(self._groups(meter, ask), meter.attribute)
 
-    def _revisions(self, resource_type: str, window: Window) -> list[dict[str, Any]]:
+    def _revisions(self, resource_type: str, ask: _Ask) -> list[dict[str, Any]]:
         """Every revision in force during the span (Gnocchi's own use_history filter), plus the
         current revision of every resource alive in it, which knows of a deletion recorded later."""
-        start, stop = self._span(window)
+        start, stop = self._span(ask.window)
         in_span = {"and": [
             {"<": {"revision_start": iso(stop)}},
             {"or": [{">=": {"revision_end": iso(start)}}, {"=": {"revision_end": None}}]},
         ]}  # fmt: skip
         current_alive = {"and": [{"=": {"revision_end": None}}, _alive(start, stop)]}
         query: dict[str, Any] = {"or": [in_span, current_alive]}
-        if self.projects or self.known_projects:
-            query = {"and": [self._search(), query]}
+        if ask.scope.narrowed:
+            query = {"and": [_search(ask.scope), query]}
         return self.client.search_resources(resource_type, query, history=True)
 
     def _run(self, jobs: dict[str, Callable[[], Any]]) -> tuple[dict[str, Any], list[Failure]]:
@@ -295,19 +279,35 @@ class GnocchiCollector:
         return {column: found[~found.index.duplicated(keep="last")] for column, found in merged.items()}, flavors
 
 
-def from_settings(settings: Settings) -> GnocchiCollector:
-    """The registry's factory (`stackledger.pipeline.collect.COLLECTORS`)."""
+def from_settings(settings: Settings, history: History | None = None) -> GnocchiCollector:
+    """The registry's factory (`stackledger.pipeline.collect.COLLECTORS`). The project filter
+    `gnocchi.projects` is the pipeline's to apply (`Scope`); Gnocchi keeps its own history."""
     config = settings.gnocchi
     return GnocchiCollector(
         client_from_settings(config),
         meters=config.meters,
-        projects=config.projects,
-        region=settings.usage.region,
         lookback=dt.timedelta(hours=settings.usage.cumulative_lookback_hours),
         stop_grace=dt.timedelta(minutes=config.stop_grace_minutes),
         concurrency=config.concurrency,
         use_history=config.use_history,
     )
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """One collect's question: the window, the projects, and whether Gnocchi applies use_history."""
+
+    window: Window
+    scope: Scope
+    history: bool
+
+
+def _search(scope: Scope) -> dict[str, Any]:
+    """The scope's projects as a Gnocchi search (a JSON structure); {} for every project."""
+    parts: list[dict[str, Any]] = [{"in": {"project_id": list(scope.projects)}}] if scope.projects else []
+    if scope.unknown_besides:
+        parts.append({"not": {"in": {"project_id": list(scope.unknown_besides)}}})
+    return {"or": parts} if len(parts) > 1 else parts[0] if parts else {}
 
 
 def _alive(start: dt.datetime, stop: dt.datetime) -> dict[str, Any]:

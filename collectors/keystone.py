@@ -1,6 +1,6 @@
 """Projects from Keystone: who owns what, and which team and cost center pay for it.
 
-`KeystoneCollector(api, rules).collect(window)` lists every project of every domain
+`KeystoneCollector(api, rules).collect(window, scope)` lists every project of every domain
 (`GET /v3/projects`, followed page by page through `links.next`; a list Keystone truncated
 without a next link is a failure, never a silent partial list) and returns them as canonical
 project rows (source "keystone"). Projects have no time: every window carries all of them, and
@@ -30,8 +30,8 @@ from typing import Any, Final
 
 import pandas as pd
 
-from stackledger.collectors.base import Collected, Failure
-from stackledger.collectors.openstack_common import Api, connect
+from stackledger.collectors.base import EVERY_PROJECT, Collected, Failure, History, Scope
+from stackledger.collectors.openstack_api import Api, connect
 from stackledger.errors import SourceError
 from stackledger.schema import PROJECT_COLUMNS, validate_frame
 from stackledger.settings import ProjectTagSettings, Settings
@@ -71,7 +71,8 @@ class KeystoneCollector:
         self.api = api
         self.rules = rules
 
-    def collect(self, window: Window) -> Collected:
+    def collect(self, window: Window, scope: Scope = EVERY_PROJECT) -> Collected:
+        """Every project (Keystone's list cannot be narrowed; the pipeline keeps `scope`'s)."""
         before = self.api.requests
         try:
             projects = self.api.collect("/projects", "projects")
@@ -162,8 +163,8 @@ def _budget(value: str, where: str) -> tuple[Decimal | None, str | None, str | N
     return amount, match.group("currency").upper(), match.group("period") or "month"
 
 
-def from_settings(settings: Settings) -> KeystoneCollector:
-    """The registry's factory (`stackledger.pipeline.collect.COLLECTORS`)."""
+def from_settings(settings: Settings, history: History | None = None) -> KeystoneCollector:
+    """The registry's factory (`stackledger.pipeline.collect.COLLECTORS`); projects have no history."""
     config = settings.openstack
     conn = connect(config)
     api = Api(conn.identity, page_size=config.page_size, retries=config.retries, backoff_s=config.backoff_s)

@@ -1,6 +1,6 @@
 """Servers from Nova: what ran, with which flavor, from when to when — and Nova's own usage.
 
-`NovaCollector(api, …).collect(window)` returns the instance revisions (RESOURCE_COLUMNS,
+`NovaCollector(api, …).collect(window, scope)` returns the instance revisions (RESOURCE_COLUMNS,
 source "nova") of every server, of every project, whose lifetime overlaps the window:
 
 - **Servers**: `GET /servers/detail?all_tenants=1` (live) and `…&deleted=True&changes-since=<window
@@ -20,7 +20,7 @@ source "nova") of every server, of every project, whose lifetime overlaps the wi
 **Revisions (resizes).** Nova shows only the current flavor, and its `finish_resize` sets
 `launched_at` to the resize time (rebuild and unshelve do too); instance actions, which would
 give the history, are not read. So the collector keeps the history itself
-(`collectors.openstack_common.revisions`): it reads what "nova" stored before for these servers,
+(`collectors.revisions.revisions`): it reads what "nova" stored before for these servers,
 and when the flavor (name, vCPUs, RAM) differs from the latest stored revision, that revision ends
 and a new one starts at the new `launched_at` (the resize time; else `updated`). A server first
 seen with `launched_at` more than `relaunch_grace` after `created` was relaunched before we ever
@@ -47,25 +47,12 @@ from typing import Any, Final
 
 import pandas as pd
 
-from stackledger.collectors.base import Collected, Failure
-from stackledger.collectors.openstack_common import (
-    Api,
-    History,
-    Observed,
-    StoredRevisions,
-    connect,
-    iso_naive,
-    iso_z,
-    lifetime_overlaps,
-    naive_utc,
-    negotiate,
-    region_of,
-    resource_frame,
-    revisions,
-)
+from stackledger.collectors.base import EVERY_PROJECT, Collected, Failure, History, Scope
+from stackledger.collectors.openstack_api import Api, connect, iso_naive, iso_z, naive_utc, negotiate, region_of
+from stackledger.collectors.revisions import Observed, lifetime_overlaps, resource_frame, revisions
 from stackledger.errors import SourceError
 from stackledger.settings import Settings
-from stackledger.window import Window
+from stackledger.window import Window, utcnow
 
 log = logging.getLogger(__name__)
 
@@ -112,7 +99,7 @@ class NovaCollector:
         self.region = region
         self.history = history
         self.relaunch_grace = relaunch_grace
-        self.clock = clock or (lambda: dt.datetime.now(dt.UTC).replace(tzinfo=None))
+        self.clock = clock or utcnow
         self.refresh()
 
     def refresh(self) -> None:
@@ -124,7 +111,8 @@ class NovaCollector:
         self._looked_up: dict[str, Flavor] = {}  # server id -> flavor found by id or in usage
         self._shown: dict[str, Flavor | None] = {}  # flavor id -> `flavors/{id}` (None: 404)
 
-    def collect(self, window: Window) -> Collected:
+    def collect(self, window: Window, scope: Scope = EVERY_PROJECT) -> Collected:
+        """Every project's resources: the listings cannot be narrowed by project (the pipeline keeps `scope`'s)."""
         before = self.api.requests
         try:
             servers = [s for s in self._servers(window.start) if _may_overlap(s, window)]
@@ -313,14 +301,15 @@ def api_from_settings(settings: Settings) -> Api:
                backoff_s=config.backoff_s)  # fmt: skip
 
 
-def from_settings(settings: Settings) -> NovaCollector:
-    """The registry's factory (`stackledger.pipeline.collect.COLLECTORS`)."""
+def from_settings(settings: Settings, history: History) -> NovaCollector:
+    """The registry's factory (`stackledger.pipeline.collect.COLLECTORS`); `history` is what
+    "nova" stored before (the pipeline reads it from the store)."""
     config = settings.openstack
     api = api_from_settings(settings)
     return NovaCollector(
         api,
         region=region_of(api.proxy, config, settings.usage.region),
-        history=StoredRevisions(settings.database.url, NAME),
+        history=history,
         relaunch_grace=dt.timedelta(minutes=config.relaunch_grace_minutes),
     )
 

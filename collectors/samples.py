@@ -26,8 +26,8 @@ Decisions:
 - Strings the database cannot hold (NUL, lone surrogates, over-long ids) and NaN/Infinity anywhere
   in the sample are rejected here, so one poison message cannot fail a whole batch insert.
 
-Plain dicts and a C JSON decoder only (msgspec's when installed, else json's, same results): the
-Kafka consumer calls this 30,000+ times a second.
+Plain dicts and a C JSON decoder only (`collectors.sample_json`: msgspec's when installed, else
+json's, same results): the Kafka consumer calls this for every sample it stores.
 """
 
 from __future__ import annotations
@@ -38,13 +38,11 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from stackledger.collectors.sample_json import json_kind as _kind
+from stackledger.collectors.sample_json import loads as _loads
+from stackledger.collectors.sample_json import unstorable as _unstorable
 from stackledger.errors import InputError
 from stackledger.schema import METERS
-
-try:
-    import msgspec
-except ImportError:  # pragma: no cover - an optional accelerator
-    msgspec = None  # type: ignore[assignment]
 
 COUNTER_TYPES: Final = frozenset({"gauge", "delta", "cumulative"})
 OSLO_VERSION: Final = "2.0"
@@ -68,7 +66,6 @@ _SHORT: Final = {
     "resource_metadata": "metadata",
 }
 _SHORT_KEYS: Final = frozenset(_SHORT.values())
-_JSON_TYPES: Final = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean"}
 
 
 class SampleError(InputError):
@@ -99,47 +96,6 @@ def parse_message(
 
 
 # ------------------------------------------------------------------ envelope and notification
-
-
-class _NonFinite(Exception):
-    """NaN, Infinity or a number too large for a float (1e999): rare, so such text is decoded again
-    with them allowed, and every sample of it walked (`_unstorable` names the field)."""
-
-
-def _no_constants(name: str) -> Any:
-    raise _NonFinite(name)
-
-
-def _finite_float(text: str) -> float:
-    value = float(text)
-    if value in _INFINITE:
-        raise _NonFinite(text)
-    return value
-
-
-_INFINITE: Final = (math.inf, -math.inf)
-_FINITE: Final = json.JSONDecoder(parse_constant=_no_constants, parse_float=_finite_float)
-# msgspec (when installed) decodes 2-3x faster. Where it succeeds its result equals json's (numbers,
-# duplicate keys, escapes); everything it refuses (NaN, 1e999, lone surrogates, BOMs, UTF-16, bad
-# JSON) goes through json below, so messages and error reasons do not depend on it.
-_FAST: Final = msgspec.json.Decoder().decode if msgspec is not None else None
-
-
-def _loads(text: bytes | bytearray | str) -> tuple[Any, bool]:
-    """`json.loads(text)`, and whether the result may hold a value no database column can store
-    (NUL, a lone surrogate, NaN or Infinity): a cheap gate, so that only such messages are walked
-    in full (`_unstorable`). msgspec refuses all but NUL, which only a `\\u0000` escape can spell."""
-    if _FAST is not None:
-        try:
-            return _FAST(text), _escapes_nul(text)
-        except Exception:  # noqa: S110  # any refusal: json decides, with its own error messages
-            pass
-    if not isinstance(text, str):
-        text = text.decode(json.detect_encoding(text), "surrogatepass")  # what json.loads does
-    try:
-        return _FINITE.decode(text), _suspicious(text)
-    except _NonFinite:
-        return json.loads(text), True
 
 
 def _decode(raw: bytes | str | Mapping[str, Any], where: str) -> tuple[Any, bool]:
@@ -351,66 +307,12 @@ def _as_naive_utc(stamp: dt.datetime, text: str, where: str) -> dt.datetime:
         raise InputError(f"timestamp {text!r} is not ISO 8601", where=where) from None
 
 
-# ------------------------------------------------------------------ helpers
-
-
-def _escapes_nul(text: bytes | bytearray | str) -> bool:
-    """Could JSON text that msgspec decoded hold NUL? Only through a `\\u0000` escape (a raw NUL is
-    invalid JSON); a six-byte needle is also found three times faster than `\\u`, which every
-    envelope holds many of."""
-    if isinstance(text, str):
-        return "\\u0000" in text
-    return b"\\u0000" in text
-
-
-def _suspicious(text: str) -> bool:
-    """Could JSON text that json decoded (msgspec refused it, or is not installed) hold NUL or a lone
-    surrogate? Either can come from a `\\u` escape; a surrogate also from the raw text, as json
-    decodes UTF-8 with surrogatepass, and anything from UTF-16/32 text. NaN and Infinity are flagged
-    while decoding."""
-    return "\\u" in text or not text.isascii()
-
-
-def _unstorable(value: object, path: str, depth: int = 0) -> str | None:
-    """Why the database could not store `value` exactly (None when it can); names the field."""
-    if isinstance(value, str):
-        if "\x00" in value:
-            return f"{path or 'a key'} contains a NUL character"
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return f"{path or 'a key'} contains invalid Unicode (a lone surrogate)"
-        return None
-    if isinstance(value, float):
-        return None if math.isfinite(value) else f"{path} is not a finite number ({value})"
-    if depth > 64:
-        return f"{path} is nested too deeply"
-    if isinstance(value, Mapping):
-        for key, item in value.items():
-            inner = f"{path}.{key}" if path else str(key)
-            problem = _unstorable(key, "", depth + 1) or _unstorable(item, inner, depth + 1)
-            if problem:
-                return problem
-    elif isinstance(value, list | tuple):
-        for index, item in enumerate(value):
-            problem = _unstorable(item, f"{path}[{index}]", depth + 1)
-            if problem:
-                return problem
-    return None
-
-
 def _missing_or_bad(name: str, value: Any, expected: str) -> str:
     if value is None:
         return f"missing {name}"
     if isinstance(value, str):
         return f"{name} {value!r} is not {expected}" if value else f"empty {name}"
     return f"{name} must be {expected}, got {_kind(value)}"
-
-
-def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    return _JSON_TYPES.get(type(value), type(value).__name__)
 
 
 __all__ = ["COUNTER_TYPES", "SampleError", "parse_message", "parse_timestamp"]

@@ -1,15 +1,16 @@
 """The synthetic cloud as a collector source: `stackledger collect --source synthetic` and the DAG tests.
 
-It stands where Gnocchi stands: for a window it returns the hourly usage of the synthetic cloud
-(`collectors.synthetic`), worked out by the same transform as every other source
-(`transforms.usage.hourly_usage`) from the same Ceilometer samples the demo writes, plus the
-cloud's inventory and projects (what Nova, Cinder and Keystone would report). Everything it
-returns is labelled: source `synthetic`, projects tagged `synthetic`.
+It stands where Gnocchi stands: for a window it returns the synthetic cloud's samples
+(`collectors.synthetic`: the same Ceilometer samples the demo writes, from the lookback before
+the window on), from which the pipeline computes usage as for every other source
+(`transforms.usage.hourly_usage`), plus the cloud's inventory and projects (what Nova, Cinder
+and Keystone would report). Everything it returns is labelled: source `synthetic`, projects
+tagged `synthetic`.
 
 - The cloud is generated per calendar month (`generate_cloud(month)`), so a window must lie
   inside one month; readings before the month do not exist (a counter's first hour gives no delta).
-- `projects` narrows a collect to those project ids, like `gnocchi.projects`; a project shard
-  (`stackledger.pipeline.collect.Shard`) sets it, and `known_projects`: also every project not in it.
+- The `Scope` narrows a collect to some project ids (and, for a project shard, every project not
+  known yet), as it narrows Gnocchi's searches.
 - It is never part of `--source all`: a real cloud's store must not receive synthetic rows by accident.
 
 Generating and parsing a month of samples takes a few seconds; the parsed month is kept per
@@ -25,7 +26,7 @@ from typing import Final
 
 import pandas as pd
 
-from stackledger.collectors.base import Collected
+from stackledger.collectors.base import EVERY_PROJECT, Collected, History, Scope
 from stackledger.collectors.samples import parse_message
 from stackledger.collectors.synthetic import (
     DEFAULT_POLL_MINUTES,
@@ -39,7 +40,6 @@ from stackledger.collectors.synthetic import (
 from stackledger.errors import ConfigError
 from stackledger.schema import PROJECT_COLUMNS, SAMPLE_COLUMNS, validate_frame
 from stackledger.settings import Settings
-from stackledger.transforms.usage import hourly_usage
 from stackledger.window import Window
 
 NAME: Final = SOURCE
@@ -53,7 +53,7 @@ class _Month:
 
 
 class SyntheticCollector:
-    """A window of the synthetic cloud's usage, inventory and projects (module docstring)."""
+    """A window of the synthetic cloud's samples, inventory and projects (module docstring)."""
 
     name = NAME
 
@@ -65,17 +65,14 @@ class SyntheticCollector:
         region: str = "RegionOne",
         currency: str = "EUR",
         lookback: dt.timedelta = dt.timedelta(hours=24),
-        projects: list[str] | None = None,
     ) -> None:
         self.seed = seed
         self.poll_minutes = poll_minutes
         self.region = region
         self.currency = currency
         self.lookback = lookback
-        self.projects: list[str] = list(projects or [])  # empty (and no known_projects): every project
-        self.known_projects: list[str] = []  # set: also every project not in this list
 
-    def collect(self, window: Window) -> Collected:
+    def collect(self, window: Window, scope: Scope = EVERY_PROJECT) -> Collected:
         month = window.start.strftime("%Y-%m")
         if window.end > Window.month(month).end:
             raise ConfigError(
@@ -85,8 +82,8 @@ class SyntheticCollector:
         stamps = data.samples["timestamp"]
         first, last = stamps.searchsorted(window.start - self.lookback), stamps.searchsorted(window.end)
         samples, resources, projects = data.samples.iloc[first:last], data.resources, data.projects
-        if self.projects or self.known_projects:
-            wanted, known = set(self.projects), set(self.known_projects)
+        if scope.narrowed:
+            wanted, known = set(scope.projects or ()), set(scope.unknown_besides or ())
 
             def asked(ids: pd.Series) -> pd.Series:
                 return ids.isin(wanted) | (~ids.isin(known) if known else False)
@@ -94,12 +91,11 @@ class SyntheticCollector:
             samples = samples[asked(samples["project_id"])]
             resources = resources[asked(resources["project_id"])]
             projects = projects[asked(projects["project_id"])]
-        usage = hourly_usage(samples, resources, window, source=NAME, default_region=self.region)
         alive = resources["started_at"].isna() | (resources["started_at"] < window.end)
         alive &= resources["ended_at"].isna() | (resources["ended_at"] > window.start - self.lookback)
         # The whole inventory of the resources alive in the window (every revision: not partial).
         return Collected(
-            usage=usage,
+            readings=samples.reset_index(drop=True),
             resources=resources[alive].reset_index(drop=True),
             projects=projects.reset_index(drop=True),
         )
@@ -118,8 +114,9 @@ def _month(month: str, seed: int, poll_minutes: int, region: str, currency: str)
     return _Month(samples, resources_frame(cloud), projects)
 
 
-def from_settings(settings: Settings) -> SyntheticCollector:
-    """The registry's factory (`stackledger.pipeline.collect.COLLECTORS`)."""
+def from_settings(settings: Settings, history: History | None = None) -> SyntheticCollector:
+    """The registry's factory (`stackledger.pipeline.collect.COLLECTORS`); the cloud is generated,
+    so it has no history to read."""
     from stackledger.ratecard import load_rate_card  # the budgets' currency is the rate card's
 
     return SyntheticCollector(

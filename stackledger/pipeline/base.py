@@ -6,7 +6,6 @@ from functools import cache
 
 from stackledger.settings import Settings
 from stackledger.store import Store
-from stackledger.store.migrate import current_revision
 
 
 @cache
@@ -24,8 +23,8 @@ def store_for(settings: Settings) -> Store:
 def upgrade_database(settings: Settings) -> str | None:
     store = Store(settings.database.url, echo=settings.database.echo)
     store.upgrade()
-    return current_revision(store.engine)
+    return store.revision()
 
 
 def database_revision(settings: Settings) -> str | None:
-    return current_revision(Store(settings.database.url).engine)
+    return Store(settings.database.url).revision()

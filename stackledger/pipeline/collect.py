@@ -4,32 +4,29 @@
 hours or days, clipped to the range) and calls `collect_window` for each source and window;
 `stackledger collect` and the DAGs call these.
 
-Per (source, window) the store holds a checkpoint row. A window is stored whole or not at all:
-its usage rows replaced, its inventory and projects upserted and its checkpoint written in ONE
-transaction — and only when the collector reported no failure. A window with failures stores
-nothing (rows an earlier complete run stored stay as they were), gets no checkpoint, and is
-collected again by the next run; the other windows and sources go on, and the results say
-what failed. Re-running a checkpointed window is a no-op unless `force`, which replaces.
+`collect_window` reads load → transform → save: the collector answers the window for the
+projects asked (`collectors.base.Scope`); the pure part turns its hourly readings into usage
+(`transforms.usage.hourly_usage`, source = the collector's name) and keeps the shard's own rows;
+then ONE transaction replaces the window's usage rows, upserts its inventory and projects and
+writes its checkpoint (`pipeline.collect_save`) — and only when the collector reported no
+failure. A window with failures stores nothing (rows an earlier complete run stored stay as they
+were), gets no checkpoint, and is collected again by the next run; the other windows and sources
+go on, and the results say what failed. Re-running a checkpointed window is a no-op unless
+`force`, which replaces.
 
 A window that ends less than `collect.settle_minutes` before now is stored but not
 checkpointed: its data may still arrive, so the next run collects it again.
 
-Re-collecting a day already rated (`force`, or a window collected again before it settled):
-when the collected source is the one rating reads (`usage.source`), every rated day whose usage
-rows the new ones change is marked in `rerate_days`, in the same transaction — as late samples
-mark theirs (DESIGN §4) — so the next `stackledger rate --pending` (the daily DAG) prices it
-again. With `usage.source: ceilometer` usage is computed from samples and the inventory, so any
-source's resources write (Nova's, Cinder's) marks, in the same transaction, the rated days whose
-usage its changed revisions alter (`pipeline.inventory.replace_resources`). A re-collect that
-changes nothing marks nothing.
+Re-collecting a day already rated marks for re-rating the days whose usage it changes
+(`pipeline.collect_save`, `pipeline.inventory.replace_resources`).
 
 Project shards (`Shard(index, count)`, the Airflow DAG's mapped tasks): a project belongs to
 exactly one shard, by a stable hash of its id. A shard asks its source for the known projects
-it owns (the store's projects and resources) and for any project not known yet (`SHARDABLE`
-collectors take `projects` and `known_projects`), keeps only rows of projects it owns whatever
-the source answered, replaces only its own projects' usage rows of the window, and
-checkpoints under its own name (`gnocchi#1/4`). So shards never double count, and all the
-shards of one count together cover the window, new projects included.
+it owns (the store's projects and resources, or the source's configured project filter) and
+for any project not known yet (`SHARDABLE` sources can narrow their asks by `Scope`), keeps only
+rows of projects it owns whatever the source answered, replaces only its own projects' usage
+rows of the window, and checkpoints under its own name (`gnocchi#1/4`). So shards never double
+count, and all the shards of one count together cover the window, new projects included.
 """
 
 from __future__ import annotations
@@ -38,34 +35,26 @@ import datetime as dt
 import hashlib
 import importlib
 import logging
-from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
-from sqlalchemy import ColumnElement, Connection, and_, select
+import pandas as pd
 
-from stackledger.collectors.base import Collected, Collector, Failure
+from stackledger.collectors.base import EVERY_PROJECT, Collected, Collector, Failure, History, Scope
 from stackledger.errors import ConfigError
 from stackledger.pipeline.base import store_for
-from stackledger.pipeline.inventory import (
-    inventory_feeds_usage,
-    project_rows,
-    replace_resources,
-    resource_rows,
-    upsert_projects,
-)
-from stackledger.pipeline.rerate import as_naive_utc, comparable, mark_rerate, rated_days
-from stackledger.pipeline.usage import usage_records
-from stackledger.schema import USAGE_COLUMNS
+from stackledger.pipeline.collect_save import WindowRecords, save_window
+from stackledger.schema import USAGE_COLUMNS, empty_frame
 from stackledger.settings import Settings
-from stackledger.store import Store, tables
-from stackledger.window import Window
+from stackledger.store import Store, checkpoints, inventory
+from stackledger.transforms.usage import hourly_usage
+from stackledger.window import Window, utcnow
 
 log = logging.getLogger(__name__)
 
-# source name -> "module:factory"; a factory takes the settings and returns a ready Collector.
-# `--source all` runs them in this order.
+# source name -> "module:factory"; a factory takes the settings and the source's `History` (what it
+# stored before) and returns a ready Collector. `--source all` runs them in this order.
 COLLECTORS: dict[str, str] = {
     "gnocchi": "stackledger.collectors.gnocchi:from_settings",
     "keystone": "stackledger.collectors.keystone:from_settings",
@@ -75,9 +64,12 @@ COLLECTORS: dict[str, str] = {
 }
 ALL: Final = "all"
 NOT_IN_ALL: Final = frozenset({"synthetic"})
-# Sources whose collector takes a project list (a `projects` attribute): they can be sharded.
-SHARDABLE: Final = frozenset({"gnocchi", "synthetic"})
-_CHUNK: Final = 500  # ids per `IN (...)`
+# Sources whose collector narrows its asks by project (a `Scope`), so they can be sharded: each
+# with its configured project filter (asked for alone, even unsharded).
+SHARDABLE: Final[dict[str, Callable[[Settings], Sequence[str]]]] = {
+    "gnocchi": lambda settings: settings.gnocchi.projects,
+    "synthetic": lambda settings: (),
+}
 
 
 @dataclass
@@ -147,10 +139,16 @@ def source_names(requested: Sequence[str]) -> list[str]:
 
 
 def make_collector(settings: Settings, source: str) -> Collector:
+    """The registered source's collector, given what that source stored before (its `History`)."""
     (name,) = source_names([source])
     module, factory = COLLECTORS[name].split(":")
-    build: Callable[[Settings], Collector] = getattr(importlib.import_module(module), factory)
-    return build(settings)
+    build: Callable[[Settings, History], Collector] = getattr(importlib.import_module(module), factory)
+    store = store_for(settings)
+
+    def history(ids: Sequence[str]) -> dict[str, list[dict[str, object]]]:
+        return inventory.revisions_of(store, ids, source=name)
+
+    return build(settings, history)
 
 
 def windows(window: Window, size: str) -> list[Window]:
@@ -210,39 +208,34 @@ def collect_window(
     if not force and is_checkpointed(store, key, window):
         log.info("collect %s %s: already stored, skipped", key, window.label)
         return CollectResult(source, window, skipped=True, shard=shard)
+    # load: the source's answer for the projects asked
+    scope = source_scope(settings, store, source, shard)
     collector = collector or make_collector(settings, source)
-    collected = _collect_shard(store, source, window, collector, shard) if shard else collector.collect(window)
-    current = now if now is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    collected = collector.collect(window, scope) if scope is not None else Collected()
+    result = CollectResult(source, window, requests=collected.requests, failures=list(collected.failures), shard=shard)
+    if not collected.complete:  # whole or not at all: an incomplete window writes nothing
+        _log_failures(result)
+        return result
+    # transform: readings → usage; only the shard's own rows
+    records = owned(window_records(settings, source, window, collected), shard)
+    # save: one transaction
+    current = now if now is not None else utcnow()
     settled = window.end <= current - dt.timedelta(minutes=settings.collect.settle_minutes)
-    rated = source == settings.usage.source  # rating reads this source's usage
-    result = _store_window(store, source, window, collected, checkpoint=settled, shard=shard, rated=rated,
-                           inventory_rated=inventory_feeds_usage(settings))  # fmt: skip
-    if result.complete:
-        log.info(
-            "collect %s %s: %d usage rows, %d resources, %d projects, %d requests%s",
-            source, window.label, result.usage_rows, result.resources, result.projects, result.requests,
-            "" if settled else " (open: not checkpointed)",
-        )  # fmt: skip
-    else:
-        log.warning(
-            "collect %s %s: nothing stored, %d failures: %s", source, window.label, len(result.failures),
-            "; ".join(f"{f.scope}: {f.reason}" for f in result.failures),
-        )  # fmt: skip
+    saved = save_window(settings, store, source, window, records, key=key, checkpoint=settled, shard=shard)
+    result.usage_rows, result.resources, result.projects = saved.usage_rows, saved.resources, saved.projects
+    result.rerate_days, result.open = saved.rerate_days, not settled
+    log.info(
+        "collect %s %s: %d usage rows, %d resources, %d projects, %d requests%s",
+        source, window.label, result.usage_rows, result.resources, result.projects, result.requests,
+        "" if settled else " (open: not checkpointed)",
+    )  # fmt: skip
     return result
 
 
 def is_checkpointed(store: Store, source: str, window: Window) -> bool:
     """Whether checkpoints of `source` (of any window sizes) cover all of `window`."""
-    table = tables.checkpoints
-    query = (
-        select(table.c.window_start, table.c.window_end)
-        .where(table.c.source == source, table.c.window_start < window.end, table.c.window_end > window.start)
-        .order_by(table.c.window_start)
-    )
-    with store.engine.connect() as conn:
-        spans = conn.execute(query).all()
     covered = window.start
-    for start, end in spans:
+    for _key, start, end in checkpoints.checkpoint_spans(store, source, window):
         if start > covered:
             return False
         covered = max(covered, end)
@@ -251,149 +244,53 @@ def is_checkpointed(store: Store, source: str, window: Window) -> bool:
     return False
 
 
-def _collect_shard(store: Store, source: str, window: Window, collector: Collector, shard: Shard) -> Collected:
-    """The source asked for the shard's known projects and any unknown one; only the shard's rows kept."""
-    projects: list[str] | None = getattr(collector, "projects", None)
-    if source not in SHARDABLE or projects is None or not hasattr(collector, "known_projects"):
+def source_scope(settings: Settings, store: Store, source: str, shard: Shard | None) -> Scope | None:
+    """The projects to ask `source` for (None: none at all). Unsharded: its configured project filter,
+    or every project. A shard: the known projects it owns — the configured ones, or else those the
+    store knows and any project not known yet."""
+    configured = tuple(SHARDABLE[source](settings)) if source in SHARDABLE else ()
+    if shard is None:
+        return Scope(projects=configured) if configured else EVERY_PROJECT
+    if source not in SHARDABLE:
         valid = ", ".join(sorted(SHARDABLE))
         raise ConfigError(f"source {source!r} cannot be sharded by project; shardable: {valid}", key="airflow.shards")
-    configured = list(projects)  # the source's own project filter (e.g. gnocchi.projects), if any
-    known = configured or _known_projects(store)
-    owned = [p for p in known if shard.owns(p)]
-    if configured and not owned:
-        return Collected()  # none of the configured projects is this shard's: nothing to ask
-    # With a configured filter nothing else may be asked; otherwise projects nobody knows yet too.
-    collector.projects, collector.known_projects = owned, [] if configured else known  # type: ignore[attr-defined]
-    try:
-        collected = collector.collect(window)
-    finally:
-        collector.projects, collector.known_projects = configured, []  # type: ignore[attr-defined]
-    mine = [collected.usage["project_id"], collected.resources["project_id"], collected.projects["project_id"]]
-    usage, resources, projects_frame = (
-        frame[column.map(shard.owns).astype(bool)] if len(frame) else frame
-        for frame, column in zip((collected.usage, collected.resources, collected.projects), mine, strict=True)
-    )
-    return Collected(usage, resources, projects_frame, collected.failures, collected.requests,
-                     collected.resources_partial)  # fmt: skip
+    known = configured or tuple(inventory.known_project_ids(store))
+    owned_projects = tuple(p for p in known if shard.owns(p))
+    if configured:  # nothing else may be asked
+        return Scope(projects=owned_projects) if owned_projects else None
+    return Scope(projects=owned_projects, unknown_besides=known)
 
 
-def _known_projects(store: Store) -> list[str]:
-    """Every project id the store knows: Keystone's projects and the resources' owners."""
-    projects, resources = tables.projects.c.project_id, tables.resources.c.project_id
-    with store.engine.connect() as conn:
-        known = set(conn.execute(select(projects)).scalars())
-        known |= set(conn.execute(select(resources).where(resources.is_not(None)).distinct()).scalars())
-    return sorted(known)
+def window_records(settings: Settings, source: str, window: Window, collected: Collected) -> WindowRecords:
+    """What to store of a complete `collected`: its readings turned into the window's usage (pure)."""
+    usage = empty_frame(USAGE_COLUMNS)
+    if len(collected.readings):
+        usage = hourly_usage(collected.readings, collected.resources, window, source=source,
+                             default_region=settings.usage.region)  # fmt: skip
+    return WindowRecords(usage, collected.resources, collected.projects, collected.resources_partial)
 
 
-def _store_window(
-    store: Store,
-    source: str,
-    window: Window,
-    collected: Collected,
-    *,
-    checkpoint: bool,
-    shard: Shard | None = None,
-    rated: bool = False,
-    inventory_rated: bool = False,
-) -> CollectResult:
-    result = CollectResult(source, window, requests=collected.requests, failures=list(collected.failures), shard=shard)
-    if not collected.complete:
-        return result  # whole or not at all: an incomplete window writes nothing
-    usage = usage_records(collected.usage) if len(collected.usage) else []
-    resources = resource_rows(collected.resources, source=source) if len(collected.resources) else []
-    projects = project_rows(collected.projects, source=source) if len(collected.projects) else []
-    with store.transaction() as conn:
-        if rated:
-            result.rerate_days = _mark_changed_days(store, conn, source, window, usage, shard=shard)
-        _replace_usage(store, conn, source, window, usage, shard=shard)
-        replace_resources(store, conn, source, resources, partial=collected.resources_partial,
-                          rerate=inventory_rated, marked=result.rerate_days)  # fmt: skip
-        upsert_projects(store, conn, projects)
-        if checkpoint:
-            key = shard.checkpoint(source) if shard else source
-            _checkpoint(store, conn, key, window, len(usage) + len(resources) + len(projects))
-    result.usage_rows, result.resources, result.projects = len(usage), len(resources), len(projects)
-    result.open = not checkpoint
-    return result
-
-
-def _replace_usage(
-    store: Store, conn: Connection, source: str, window: Window, rows: list[dict[str, Any]], *, shard: Shard | None
-) -> None:
-    table = tables.usage
-    where = _window_usage(source, window)
+def owned(records: WindowRecords, shard: Shard | None) -> WindowRecords:
+    """Only the rows (usage, resources, projects) of the projects `shard` owns (pure)."""
     if shard is None:
-        store.replace(conn, table, where, rows)
-        return
-    # A shard replaces only its own projects' rows: the stored ones it owns, and the new ones.
-    stored = set(conn.execute(select(table.c.project_id).where(where).distinct()).scalars())
-    mine = sorted(p for p in stored | {row["project_id"] for row in rows} if p is not None and shard.owns(p))
-    if shard.owns(None):
-        conn.execute(table.delete().where(where, table.c.project_id.is_(None)))
-    for chunk in _chunks(mine):
-        conn.execute(table.delete().where(where, table.c.project_id.in_(chunk)))
-    store.insert(conn, table, rows)
+        return records
+
+    def mine(frame: pd.DataFrame) -> pd.DataFrame:
+        return frame[frame["project_id"].map(shard.owns).astype(bool)] if len(frame) else frame
+
+    return WindowRecords(mine(records.usage), mine(records.resources), mine(records.projects),
+                         records.resources_partial)  # fmt: skip
 
 
-def _window_usage(source: str, window: Window) -> ColumnElement[bool]:
-    table = tables.usage
-    return and_(
-        table.c.source == source,
-        table.c.charge_period_start >= window.start,
-        table.c.charge_period_start < window.end,
-    )
-
-
-def _mark_changed_days(
-    store: Store, conn: Connection, source: str, window: Window, rows: list[dict[str, Any]], *, shard: Shard | None
-) -> set[dt.date]:
-    """Mark for re-rating the rated days of `window` whose stored usage rows (the shard's own)
-    differ from `rows`, which are about to replace them. Returns the days marked."""
-    # A cost line is one UTC day starting at midnight: a window of hours still finds its day.
-    rated = rated_days(conn, dt.datetime.combine(window.start.date(), dt.time()), window.end)
-    if not rated:  # the usual case, a window collected for the first time: nothing to compare
-        return set()
-    table = tables.usage
-    columns = [table.c[name] for name in USAGE_COLUMNS]
-    stored = [dict(row) for row in conn.execute(select(*columns).where(_window_usage(source, window))).mappings()]
-    if shard is not None:
-        stored = [row for row in stored if shard.owns(row["project_id"])]
-    before, after = _usage_by_day(stored), _usage_by_day(rows)
-    changed = {day for day in rated if before.get(day) != after.get(day)}
-    return mark_rerate(store, conn, changed, why=f"collect {source} {window.label}: usage changed")
-
-
-def _usage_by_day(rows: Sequence[Mapping[str, Any]]) -> dict[dt.date, Counter[tuple[Any, ...]]]:
-    """Usage rows as a multiset per day, comparable between the store and a collector: floats
-    rounded (a database round trip may differ in the last bits), datetimes naive."""
-    days: dict[dt.date, Counter[tuple[Any, ...]]] = {}
-    for row in rows:
-        key = tuple(comparable(row[name]) for name in USAGE_COLUMNS)
-        days.setdefault(as_naive_utc(row["charge_period_start"]).date(), Counter())[key] += 1
-    return days
-
-
-def _checkpoint(store: Store, conn: Connection, source: str, window: Window, rows: int) -> None:
-    table = tables.checkpoints
-    where = and_(table.c.source == source, table.c.window_start == window.start)
-    now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    record = {
-        "source": source,
-        "window_start": window.start,
-        "window_end": window.end,
-        "rows": rows,
-        "completed_at": now,
-    }
-    store.replace(conn, table, where, [record])
-
-
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
+def _log_failures(result: CollectResult) -> None:
+    log.warning(
+        "collect %s %s: nothing stored, %d failures: %s", result.source, result.window.label, len(result.failures),
+        "; ".join(f"{f.scope}: {f.reason}" for f in result.failures),
+    )  # fmt: skip
 
 
 __all__ = [
     "ALL", "COLLECTORS", "NOT_IN_ALL", "SHARDABLE", "CollectResult", "Progress", "Shard", "collect_range",
-    "collect_window", "is_checkpointed", "make_collector", "source_names", "windows",
+    "collect_window", "is_checkpointed", "make_collector", "owned", "source_names", "source_scope", "window_records",
+    "windows",
 ]  # fmt: skip

@@ -20,19 +20,18 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-from sqlalchemy import func, or_, select
 
 from stackledger.pipeline.base import store_for
+from stackledger.pipeline.usage import computes_usage
+from stackledger.schema import INTERNAL_BOOK
 from stackledger.settings import Settings
-from stackledger.store import Store, tables
-from stackledger.window import Window
+from stackledger.store import Store, checkpoints, costs, samples
+from stackledger.store import usage as usage_store
+from stackledger.window import Window, merge_periods
 
 log = logging.getLogger(__name__)
 
 _HOUR = dt.timedelta(hours=1)
-_INTERNAL = "internal"  # transforms.rating.PRICE_BOOK, without importing pandas for it
 
 
 @dataclass(frozen=True)
@@ -70,8 +69,9 @@ def check_complete(settings: Settings, window: Window, sources: Sequence[str], *
     pending: tuple[dt.date, ...] = ()
     unrated: tuple[dt.date, ...] = ()
     if rated:
-        pending = _pending_rerate(store, window)
-        unrated = tuple(sorted(_days_with_data(store, settings, window) - _rated_days(store, window)))
+        pending = tuple(costs.rerate_days(store, window))
+        priced = costs.rated_days(store, window.start, window.end, price_book=INTERNAL_BOOK)
+        unrated = tuple(sorted(_days_with_data(store, settings, window) - priced))
     result = Completeness(window, missing, pending, unrated)
     log.info("completeness %s", result.describe())
     return result
@@ -81,16 +81,8 @@ def check_complete(settings: Settings, window: Window, sources: Sequence[str], *
 
 
 def _uncovered(store: Store, source: str, window: Window) -> tuple[Window, ...]:
-    table = tables.checkpoints
-    query = select(table.c.source, table.c.window_start, table.c.window_end).where(
-        or_(table.c.source == source, table.c.source.like(f"{_escape(source)}#%", escape="\\")),
-        table.c.window_start < window.end,
-        table.c.window_end > window.start,
-    )
-    with store.engine.connect() as conn:
-        rows = conn.execute(query).all()
     by_key: dict[str, set[dt.datetime]] = defaultdict(set)
-    for key, start, end in rows:
+    for key, start, end in checkpoints.checkpoint_spans(store, source, window, shards=True):
         by_key[key].update(_hours_of(max(start, window.start), min(end, window.end)))
     covered = set(by_key.get(source, set()))
     shards: dict[int, dict[int, set[dt.datetime]]] = defaultdict(dict)
@@ -101,7 +93,7 @@ def _uncovered(store: Store, source: str, window: Window) -> tuple[Window, ...]:
     for count, parts in shards.items():
         if len(parts) == count:  # every shard of that count has checkpoints: their common hours
             covered |= set.intersection(*parts.values())
-    return _spans(sorted(set(_hours_of(window.start, window.end)) - covered))
+    return tuple(merge_periods(set(_hours_of(window.start, window.end)) - covered, _HOUR))
 
 
 def _shard_of(key: str, source: str) -> tuple[int, int] | None:
@@ -124,74 +116,10 @@ def _hours_of(start: dt.datetime, end: dt.datetime) -> Iterable[dt.datetime]:
         hour += _HOUR
 
 
-def _spans(hours: Sequence[dt.datetime]) -> tuple[Window, ...]:
-    spans: list[Window] = []
-    for hour in hours:
-        if spans and spans[-1].end == hour:
-            spans[-1] = Window(spans[-1].start, hour + _HOUR)
-        else:
-            spans.append(Window(hour, hour + _HOUR))
-    return tuple(spans)
-
-
-def _escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-# ---------------------------------------------------------------- rating
-
-
-def _pending_rerate(store: Store, window: Window) -> tuple[dt.date, ...]:
-    day = tables.rerate_days.c.day
-    query = select(day).where(day >= window.start.date(), day < _end_day(window))
-    with store.engine.connect() as conn:
-        return tuple(sorted(_as_date(value) for value in conn.execute(query).scalars()))
-
-
-def _rated_days(store: Store, window: Window) -> set[dt.date]:
-    cost = tables.cost_lines.c
-    query = (
-        select(cost.charge_period_start)
-        .where(cost.price_book == _INTERNAL, cost.charge_period_start >= window.start,
-               cost.charge_period_start < window.end)
-        .distinct()
-    )  # fmt: skip
-    with store.engine.connect() as conn:
-        return {_as_date(value) for value in conn.execute(query).scalars()}
-
-
 def _days_with_data(store: Store, settings: Settings, window: Window) -> set[dt.date]:
-    if settings.usage.source == "ceilometer":  # usage is computed while rating: look at the samples
-        samples = tables.samples.c
-        query: Any = (
-            select(func.date(samples.timestamp))
-            .where(samples.timestamp >= window.start, samples.timestamp < window.end)
-            .distinct()
-        )
-    else:
-        usage = tables.usage.c
-        query = (
-            select(func.date(usage.charge_period_start))
-            .where(usage.source == settings.usage.source, usage.charge_period_start >= window.start,
-                   usage.charge_period_start < window.end)
-            .distinct()
-        )  # fmt: skip
-    with store.engine.connect() as conn:
-        return {_as_date(value) for value in conn.execute(query).scalars()}
-
-
-def _end_day(window: Window) -> dt.date:
-    """The first day not (even partly) in the window."""
-    last = window.end - dt.timedelta(microseconds=1)
-    return last.date() + dt.timedelta(days=1)
-
-
-def _as_date(value: object) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value)[:10])  # SQLite answers date() with text
+    if computes_usage(settings):  # usage is computed while rating: look at the samples
+        return samples.sample_days(store, window)
+    return usage_store.usage_days(store, window, settings.usage.source)
 
 
 def _hours(spans: Sequence[Window]) -> int:

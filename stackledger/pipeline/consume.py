@@ -31,15 +31,13 @@ re-read dedupes.
 
 from __future__ import annotations
 
-import datetime as dt
 import gc
 import logging
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass, field
 from typing import Any, Final
 
 from kafka import TopicPartition
@@ -56,6 +54,7 @@ from kafka.structs import OffsetAndMetadata
 from stackledger.collectors.kafka import Rebalances, lag_line, open_consumer
 from stackledger.errors import StackLedgerError, StoreError
 from stackledger.pipeline.base import store_for
+from stackledger.pipeline.consume_batch import Batch, ConsumeResult
 from stackledger.pipeline.consume_worker import GC_THRESHOLD, Job, Stored, dispose_store, start_workers, store_job
 from stackledger.settings import KafkaSettings, Settings
 from stackledger.store import Store
@@ -68,35 +67,6 @@ BACKOFF_MAX_S: Final = 30.0
 # The group moved on while we stored: the rows are in, the re-read after the rebalance dedupes.
 _REBALANCED: Final = (CommitFailedError, RebalanceInProgressError, IllegalGenerationError, UnknownMemberIdError,
                       FencedInstanceIdError)  # fmt: skip
-
-
-@dataclass
-class ConsumeResult:
-    """Counts for one run. `messages` are Kafka records; the others count samples (a record that
-    is not a usable message at all counts as one rejection)."""
-
-    topic: str
-    group_id: str
-    messages: int = 0
-    ingested: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    batches: int = 0
-    workers: int = 0  # worker processes (0: a thread)
-    dropped_on_rebalance: int = 0  # records read, then given back unstored when their partition moved
-    commits_refused: int = 0  # offset commits the group refused in a rebalance (retried with the next one)
-    partitions: Counter[int] = field(default_factory=Counter)  # records stored per partition
-    rerate_days: set[dt.date] = field(default_factory=set)
-    stopped: str = ""  # why the loop ended: "signal", "idle", "max messages"
-    first_record_at: float | None = None  # time.monotonic() of the first record polled
-    last_commit_at: float | None = None  # time.monotonic() after the last batch was stored and committed
-
-    @property
-    def busy_seconds(self) -> float:
-        """From the first record to the last commit: the ingest time, without group join or idling."""
-        if self.first_record_at is None or self.last_commit_at is None:
-            return 0.0
-        return self.last_commit_at - self.first_record_at
 
 
 def consume(
@@ -121,40 +91,6 @@ def consume(
         gc.set_threshold(*previous)
 
 
-# ------------------------------------------------------------------ batches
-
-
-@dataclass
-class _Batch:
-    """Records polled and not yet stored: per partition, (offset, value) in offset order."""
-
-    records: dict[int, list[tuple[int, bytes | None]]] = field(default_factory=dict)
-    messages: int = 0
-    size: int = 0  # bytes of values
-    started: float = 0.0  # monotonic time of its first record
-
-    def __bool__(self) -> bool:
-        return self.messages > 0
-
-    def add(self, partition: int, records: list[Any]) -> None:
-        pairs = [(r.offset, r.value) for r in records]
-        self.records.setdefault(partition, []).extend(pairs)
-        self.messages += len(pairs)
-        self.size += sum(len(value) for _, value in pairs if value is not None)
-
-    def drop(self, partitions: set[int]) -> int:
-        dropped = 0
-        for partition in partitions & self.records.keys():
-            records = self.records.pop(partition)
-            dropped += len(records)
-            self.size -= sum(len(value) for _, value in records if value is not None)
-        self.messages -= dropped
-        return dropped
-
-    def next_offsets(self) -> dict[int, int]:
-        return {partition: records[-1][0] + 1 for partition, records in self.records.items()}
-
-
 # ------------------------------------------------------------------ the loop
 
 
@@ -168,8 +104,8 @@ class _Loop:
         self.stop = stop or threading.Event()
         self.result = ConsumeResult(topic, group_id)
         self.rebalances = Rebalances()
-        self.pending = _Batch()
-        self.inflight: deque[tuple[_Batch, Future[Stored]]] = deque()
+        self.pending = Batch()
+        self.inflight: deque[tuple[Batch, Future[Stored]]] = deque()
         self.done: dict[TopicPartition, int] = {}  # next offset committed (or read), for the lag line
         self.uncommitted: dict[TopicPartition, int] = {}  # stored, but the group refused the commit
         self.consumer: Any = None
@@ -306,10 +242,10 @@ class _Loop:
         """Hand the pending batch to a worker (first making room: at most `depth` in flight)."""
         while len(self.inflight) >= self.depth:
             self._finish_oldest()
-        batch, self.pending = self.pending, _Batch()
+        batch, self.pending = self.pending, Batch()
         self.inflight.append((batch, self.workers.submit(store_job, self._job(batch))))
 
-    def _job(self, batch: _Batch) -> Job:
+    def _job(self, batch: Batch) -> Job:
         return Job(self.url, self.echo, self.origin, self.cfg.max_message_bytes, batch.records)
 
     def _flush(self) -> None:

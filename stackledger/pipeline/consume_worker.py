@@ -22,13 +22,11 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import exc as sa_exc
-
 from stackledger.collectors.kafka import Rejected, iter_rows
-from stackledger.errors import StoreError
-from stackledger.pipeline.sample_store import DeadLetter, store_dead_letters, store_sample_stream
+from stackledger.pipeline.sample_store import dead_letter, store_dead_letters, store_sample_stream
 from stackledger.settings import KafkaSettings
 from stackledger.store import Store
+from stackledger.store.refused import as_store_error
 
 # Parsing allocates ~30 dicts and lists per sample, all acyclic and freed by reference counting once
 # the batch is stored; at CPython's default gen-0 threshold (700) the cyclic collector re-scans the
@@ -74,13 +72,10 @@ def store_job(job: Job) -> Stored:
     key = (os.getpid(), job.url)
     store = _STORES.get(key) or _STORES.setdefault(key, Store(job.url, echo=job.echo))
     marked: set[dt.date] = set()
-    try:
-        with store.transaction() as conn:
-            inserted, duplicates = store_sample_stream(store, conn, rows, marked=marked)
-            letters = [DeadLetter.for_error(job.origin, r.location, r.error, r.raw) for r in rejected]
-            store_dead_letters(store, conn, letters)
-    except sa_exc.DBAPIError as error:  # not an OperationalError (those are StoreErrors already)
-        raise StoreError(f"database error: {error.orig}") from None
+    with as_store_error(), store.transaction() as conn:
+        inserted, duplicates = store_sample_stream(store, conn, rows, marked=marked)
+        letters = [dead_letter(job.origin, r.location, r.error, r.raw) for r in rejected]
+        store_dead_letters(store, conn, letters)
     return Stored(inserted, duplicates, len(letters), marked)
 
 
@@ -112,7 +107,7 @@ def dispose_store(url: str) -> None:
     """Close this process's connections to `url` (a worker thread's, when there were no processes)."""
     own = _STORES.pop((os.getpid(), url), None)
     if own is not None:
-        own.engine.dispose()
+        own.dispose()
 
 
 __all__ = ["GC_THRESHOLD", "Job", "Stored", "dispose_store", "start_workers", "store_job"]

@@ -4,7 +4,7 @@ Each batch of `ingest.batch_size` samples is stored in one transaction together 
 letters, so a crash leaves whole batches behind and a re-run only adds what is missing:
 samples dedupe on `message_id`, dead letters on a fingerprint of (origin, location, payload).
 The storage half (`store_samples`, `store_dead_letters`) lives in `sample_store`, shared with
-the Kafka consumer, and is re-exported here.
+the Kafka consumer.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from stackledger.collectors.files import LineFile
 from stackledger.collectors.samples import parse_message
 from stackledger.errors import InputError
 from stackledger.pipeline.base import store_for
-from stackledger.pipeline.sample_store import DeadLetter, store_dead_letters, store_samples
+from stackledger.pipeline.sample_store import DeadLetter, dead_letter, store_dead_letters, store_samples
 from stackledger.progress import ProgressBar
 from stackledger.schema import METERS
 from stackledger.settings import Settings
@@ -144,7 +144,7 @@ def _ingest_file(
             except InputError as unusable:
                 rejects.append(unusable)
             for error in rejects:
-                batch.reject(DeadLetter.for_error(source.origin, f"line {number}", error, line), error)
+                batch.reject(dead_letter(source.origin, f"line {number}", error, line), error)
             if len(batch.rows) >= batch_size or len(batch.letters) >= batch_size:
                 batch.flush()
             if bar is not None and number % 1024 == 0:
@@ -158,4 +158,4 @@ def _ingest_file(
     return counts
 
 
-__all__ = ["DeadLetter", "FileResult", "IngestResult", "ingest_paths", "store_dead_letters", "store_samples"]
+__all__ = ["EXAMPLES_MAX", "FileResult", "IngestResult", "ingest_paths"]

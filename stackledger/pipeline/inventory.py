@@ -14,18 +14,16 @@ raise `SchemaError` naming the offending row before anything is written.
 
 A caller that stores more in the same transaction (a collector's usage and checkpoint) converts
 with `project_rows` / `resource_rows` first — that is where validation happens — and writes
-with `upsert_projects` / `replace_resources` inside its own `store.transaction()`.
+with `store.inventory.upsert_projects` / `replace_resources` inside its own `store.transaction()`.
 
 Re-rating (DESIGN §4): with `usage.source: ceilometer` usage is computed from samples AND this
-inventory (every source's revisions, `pipeline.usage._load_resources`): lifetimes cut hours, the
+inventory (every source's revisions, `pipeline.usage.load_inventory`): lifetimes cut hours, the
 revision in force gives flavor, vCPUs, RAM, volume type, region and project. So a write that
 changes what the usage step would read (`rerate=True`; `store_resources` decides from the
 settings) marks in `rerate_days`, in the same transaction, the rated days of the spans it
-changes: between the old and the new `started_at` / `ended_at` of a resource's lifetime, where
-the revision in force differs in those attributes (clipped to the resource's lifetime), or the
-whole lifetime of a resource added or removed — each with a day's margin on both sides, for
-samples trailing a deletion past midnight. `stackledger rate --pending` then recomputes those
-days' usage and prices them again. Columns usage does not read (name, disk size, `valid_to`) and
+changes (`pipeline.inventory_changes`), each with a day's margin on both sides, for samples
+trailing a deletion past midnight. `stackledger rate --pending` then recomputes those days'
+usage and prices them again. Columns usage does not read (name, disk size, `valid_to`) and
 identical rows mark nothing.
 """
 
@@ -36,30 +34,24 @@ import itertools
 import logging
 import math
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any, Final
 
 import pandas as pd
-from sqlalchemy import Connection, and_, exc, select, tuple_
 
-from stackledger.errors import SchemaError, StoreError
+from stackledger.errors import SchemaError
 from stackledger.pipeline.base import store_for
-from stackledger.pipeline.rerate import comparable, mark_rerate, rated_days
-from stackledger.pipeline.usage import INVENTORY_FIRST
-from stackledger.pipeline.usage import SOURCE as COMPUTED_USAGE
+from stackledger.pipeline.inventory_changes import FUTURE, PAST, ResourceUsage, changed_spans
+from stackledger.pipeline.rerate import comparable, mark_rerate
+from stackledger.pipeline.usage import computes_usage
 from stackledger.schema import PROJECT_COLUMNS, RESOURCE_COLUMNS, SERVICES, validate_frame
 from stackledger.settings import Settings
-from stackledger.store import Store, tables
-from stackledger.transforms.usage.attributes import ATTRIBUTE_TYPES
+from stackledger.store import Connection, Store, costs, inventory
+from stackledger.store.refused import as_store_error
 
 log = logging.getLogger(__name__)
 
 RESOURCE_TYPES: Final = frozenset(s.resource_type for s in SERVICES.values())
-_IN_CHUNK: Final = 500  # ids per `IN (...)`: well under every driver's parameter limit
-# What the usage transform reads of a revision besides its times (`transforms.usage.inventory`).
-_USAGE_ATTRIBUTES: Final = (*ATTRIBUTE_TYPES, "region", "project_id")
-_PAST, _FUTURE = dt.datetime.min, dt.datetime.max  # an open end of a lifetime or of a span
 
 
 def store_projects(settings: Settings, frame: pd.DataFrame, *, source: str | None = None) -> int:
@@ -69,8 +61,8 @@ def store_projects(settings: Settings, frame: pd.DataFrame, *, source: str | Non
     """
     rows = project_rows(frame, source=source)
     store = store_for(settings)
-    with _integrity("projects"), store.transaction() as conn:
-        count = upsert_projects(store, conn, rows)
+    with as_store_error("projects"), store.transaction() as conn:
+        count = inventory.upsert_projects(store, conn, rows)
     log.info("inventory: stored %d projects", count)
     return count
 
@@ -83,27 +75,14 @@ def store_resources(settings: Settings, frame: pd.DataFrame, source: str) -> int
     """
     rows = resource_rows(frame, source=source)
     store = store_for(settings)
-    with _integrity("resources"), store.transaction() as conn:
-        count = replace_resources(store, conn, source, rows, rerate=inventory_feeds_usage(settings))
+    with as_store_error("resources"), store.transaction() as conn:
+        count = replace_resources(store, conn, source, rows, rerate=computes_usage(settings))
     resources = len({row["resource_id"] for row in rows})
     log.info("inventory: stored %d revisions of %d resources from %s", count, resources, source)
     return count
 
 
 # ---------------------------------------------------------------- inside a caller's transaction
-
-
-def upsert_projects(store: Store, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
-    """Write `project_rows` output, replacing stored rows with the same project_id."""
-    table = tables.projects
-    for chunk in _chunks([row["project_id"] for row in rows]):
-        conn.execute(table.delete().where(table.c.project_id.in_(chunk)))
-    return store.insert(conn, table, rows)
-
-
-def inventory_feeds_usage(settings: Settings) -> bool:
-    """Whether the usage rating reads is computed from the inventory (`usage.source: ceilometer`)."""
-    return settings.usage.source == COMPUTED_USAGE
 
 
 def replace_resources(
@@ -123,19 +102,10 @@ def replace_resources(
     changes (module docstring), adding them to `marked` when given."""
     if not source:
         raise SchemaError("resources: source must be a non-empty name")
-    table = tables.resources
     if rerate and rows:
         days = _changed_days(conn, source, rows, partial=partial)
         mark_rerate(store, conn, days, marked=marked, why=f"inventory from {source}")
-    if partial:
-        keys = sorted({(row["resource_id"], row["valid_from"]) for row in rows})
-        revision = tuple_(table.c.resource_id, table.c.valid_from)
-        for chunk in _chunks(keys):
-            conn.execute(table.delete().where(table.c.source == source, revision.in_(chunk)))
-    else:
-        for chunk in _chunks(sorted({row["resource_id"] for row in rows})):
-            conn.execute(table.delete().where(and_(table.c.source == source, table.c.resource_id.in_(chunk))))
-    return store.insert(conn, table, rows)
+    return inventory.replace_resources(store, conn, source, rows, partial=partial)
 
 
 # ---------------------------------------------------------------- what an inventory write changes
@@ -145,12 +115,8 @@ def _changed_days(conn: Connection, source: str, rows: Sequence[Mapping[str, Any
     """The days whose usage may change when `rows` replace `source`'s stored revisions: each
     resource's inventory as usage reads it (every source's revisions, one per instant), before
     and after, compared."""
-    table = tables.resources
     ids = sorted({row["resource_id"] for row in rows})
-    before: dict[str, list[dict[str, Any]]] = {}
-    for chunk in _chunks(ids):
-        for found in conn.execute(select(table).where(table.c.resource_id.in_(chunk))).mappings():
-            before.setdefault(found["resource_id"], []).append(dict(found))
+    before = inventory.revisions_of(conn, ids)
     replaced = {(row["resource_id"], comparable(row["valid_from"])) for row in rows}
     after: dict[str, list[dict[str, Any]]] = {}
     for resource_id, revisions in before.items():
@@ -164,7 +130,7 @@ def _changed_days(conn: Connection, source: str, rows: Sequence[Mapping[str, Any
     spans = [
         span
         for resource_id in ids
-        for span in _changed_spans(_Usage.of(before.get(resource_id)), _Usage.of(after.get(resource_id)))
+        for span in changed_spans(ResourceUsage.of(before.get(resource_id)), ResourceUsage.of(after.get(resource_id)))
     ]
     if not spans:
         return set()
@@ -175,79 +141,16 @@ def _changed_days(conn: Connection, source: str, rows: Sequence[Mapping[str, Any
     first, last = min(start for start, _ in days), max(end for _, end in days)
     since = None if first == dt.date.min else dt.datetime.combine(first, dt.time())
     until = None if last == dt.date.max else dt.datetime.combine(last, dt.time()) + dt.timedelta(days=1)
-    rated = rated_days(conn, since, until)
+    rated = costs.rated_days(conn, since, until)
     return {day for day in rated if any(start <= day <= end for start, end in days)}
 
 
 def _day_before(start: dt.datetime) -> dt.date:
-    return dt.date.min if start == _PAST else start.date() - dt.timedelta(days=1)
+    return dt.date.min if start == PAST else start.date() - dt.timedelta(days=1)
 
 
 def _day_after(end: dt.datetime) -> dt.date:
-    return dt.date.max if end == _FUTURE else end.date() + dt.timedelta(days=1)
-
-
-class _Usage:
-    """One resource's inventory as the usage transform reads it: its lifetime (earliest
-    started_at, latest ended_at) and its revisions' attributes, each holding from its valid_from
-    until the next one's (the first since the beginning of time)."""
-
-    def __init__(self, revisions: Sequence[Mapping[str, Any]]) -> None:
-        rank = {name: n for n, name in enumerate(INVENTORY_FIRST)}
-        ordered = sorted(
-            revisions,
-            key=lambda r: (comparable(r["valid_from"]), rank.get(r["source"], len(INVENTORY_FIRST)), r["source"]),
-        )
-        self.revisions: list[tuple[dt.datetime, tuple[Any, ...]]] = []
-        for revision in ordered:  # one per instant, as `pipeline.usage._one_revision_per_instant` keeps
-            valid_from = comparable(revision["valid_from"])
-            if not self.revisions or self.revisions[-1][0] != valid_from:
-                self.revisions.append((valid_from, tuple(comparable(revision[n]) for n in _USAGE_ATTRIBUTES)))
-        started = [comparable(r["started_at"]) for r in revisions if r["started_at"] is not None]
-        ended = [comparable(r["ended_at"]) for r in revisions if r["ended_at"] is not None]
-        self.started: dt.datetime | None = min(started) if started else None
-        self.ended: dt.datetime | None = max(ended) if ended else None
-        self.born = min([*started, self.revisions[0][0]])  # no sample before it (nor usage)
-
-    @classmethod
-    def of(cls, revisions: Sequence[Mapping[str, Any]] | None) -> _Usage | None:
-        return cls(revisions) if revisions else None
-
-    def in_force(self, t: dt.datetime) -> tuple[Any, ...]:
-        """The attributes of the revision in force at `t` (`_PAST`: the first one)."""
-        found = self.revisions[0][1]
-        for valid_from, attributes in self.revisions:
-            if valid_from > t:
-                break
-            found = attributes
-        return found
-
-    def key(self) -> tuple[Any, ...]:
-        return self.started, self.ended, self.revisions
-
-
-def _changed_spans(old: _Usage | None, new: _Usage | None) -> list[tuple[dt.datetime, dt.datetime]]:
-    """The spans of time where usage computed with `new` may differ from usage with `old`."""
-    if old is None or new is None:  # added or removed: its whole lifetime
-        known = old or new
-        return [] if known is None else [(known.born, known.ended or _FUTURE)]
-    if old.key() == new.key():
-        return []
-    spans = []
-    if old.started != new.started:
-        earlier, later = sorted(t or _PAST for t in (old.started, new.started))
-        spans.append((max(earlier, min(old.born, new.born)), later))
-    if old.ended != new.ended:
-        earlier, later = sorted(t or _FUTURE for t in (old.ended, new.ended))
-        spans.append((earlier, later))
-    if old.revisions != new.revisions:
-        born = min(old.born, new.born)
-        dead = max(old.ended or _FUTURE, new.ended or _FUTURE)
-        edges = sorted({t for t, _ in old.revisions} | {t for t, _ in new.revisions})
-        for start, end in zip([_PAST, *edges], [*edges, _FUTURE], strict=True):
-            if old.in_force(start) != new.in_force(start) and start < dead and end > born:
-                spans.append((max(start, born), min(end, dead)))
-    return spans
+    return dt.date.max if end == FUTURE else end.date() + dt.timedelta(days=1)
 
 
 # ---------------------------------------------------------------- validation and conversion
@@ -365,26 +268,4 @@ def _no_duplicates(values: Sequence[str], stage: str, column: str) -> None:
         seen.add(value)
 
 
-def _chunks(ids: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(ids), _IN_CHUNK):
-        yield ids[start : start + _IN_CHUNK]
-
-
-@contextmanager
-def _integrity(table: str) -> Iterator[None]:
-    """A constraint violation (e.g. another source stored the same revision key) → StoreError."""
-    try:
-        yield
-    except exc.IntegrityError as error:
-        raise StoreError(f"{table}: the database refused a row: {error.orig}") from error
-
-
-__all__ = [
-    "inventory_feeds_usage",
-    "project_rows",
-    "replace_resources",
-    "resource_rows",
-    "store_projects",
-    "store_resources",
-    "upsert_projects",
-]
+__all__ = ["project_rows", "replace_resources", "resource_rows", "store_projects", "store_resources"]

@@ -1,16 +1,17 @@
 """Rating step: usage → cost lines of every price book, stored in one transaction.
 
-`rate_window(settings, window)` computes the window's hourly usage (`pipeline.usage`; with
-`usage.source: gnocchi` it reads the usage `stackledger collect` stored instead — rating prices
-one source, never both), sums it per UTC day and prices it with each rater, then — in ONE
-transaction per call — replaces each price book's cost lines for the rated days and clears
-those days from `rerate_days`. A re-run replaces, never adds. `rate_pending(settings)`
-re-rates the days late samples marked.
+`rate_window(settings, window)` reads load → transform → save. It loads the window's samples
+and inventory and computes its hourly usage (`pipeline.usage`; with `usage.source: gnocchi` it
+reads the usage `stackledger collect` stored instead — rating prices one source, never both),
+sums it per UTC day and prices it with each rater, then — in ONE transaction per call — replaces
+the window's computed usage rows and each price book's cost lines for the rated days, and clears
+those days from `rerate_days`. A re-run replaces, never adds. `rate_pending(settings)` re-rates
+the days late samples marked.
 
 Windows are widened to whole UTC days: a cost line is one day. A rater whose prices depend on
-the month so far (tiers) is given the month's usage from its first day, and replaces its lines
-up to the end of the window's last month, so later days of that month never keep a tier
-allocation computed from usage that has since changed.
+the month so far (tiers) is given the month's usage from its first day (the stored usage of the
+days outside the window), and replaces its lines up to the end of the window's last month, so
+later days of that month never keep a tier allocation computed from usage that has since changed.
 
 A price book is a `Rater` (daily usage → its cost lines); `RATERS` lists the factories used by
 default — the internal rate card, then the AWS and DigitalOcean list-price baselines. Another
@@ -24,20 +25,20 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
 
 import pandas as pd
-from sqlalchemy import Connection, and_, select
 
 from stackledger.pipeline import prices
 from stackledger.pipeline import usage as usage_step
 from stackledger.pipeline.base import store_for
 from stackledger.progress import Progress, silent
 from stackledger.ratecard import load_rate_card
+from stackledger.schema import INTERNAL_BOOK
 from stackledger.settings import Settings
-from stackledger.store import tables
+from stackledger.store import Store, costs
+from stackledger.store import usage as usage_store
 from stackledger.transforms import rating
-from stackledger.window import Window
+from stackledger.window import Window, merge_periods
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class Rater:
 def internal_rater(settings: Settings) -> Rater:
     """The cloud's own rate card (`settings.rate_card`)."""
     card = load_rate_card(settings.rate_card)
-    return Rater(rating.PRICE_BOOK, lambda daily: rating.rate(daily, card), month_to_date=card.has_tiers)
+    return Rater(INTERNAL_BOOK, lambda daily: rating.rate(daily, card), month_to_date=card.has_tiers)
 
 
 def aws_rater(settings: Settings) -> Rater:
@@ -93,13 +94,13 @@ class RateResult:
     @property
     def totals(self) -> dict[str, Decimal]:
         """Currency -> total of the internal price book's lines written by this run."""
-        return next((book.totals for book in self.books if book.price_book == rating.PRICE_BOOK), {})
+        return next((book.totals for book in self.books if book.price_book == INTERNAL_BOOK), {})
 
 
 def rate_window(
     settings: Settings, window: Window, raters: Sequence[Rater] | None = None, progress: Progress | None = None
 ) -> RateResult:
-    """Compute usage for `window` (widened to whole UTC days) and replace its cost lines.
+    """Compute usage for `window` (widened to whole UTC days) and replace it and its cost lines.
 
     `progress(done, total, what)` is told each step as it starts: "usage", each price book,
     "saving", and `done == total` at the end."""
@@ -108,25 +109,25 @@ def rate_window(
     tell = progress or silent
     steps = len(books) + 2
     tell(0, steps, "usage")
-    usage_rows = usage_step.prepare_usage(settings, days)
-    source = settings.usage.source  # one description of the cloud, never two added up
-    daily = rating.daily_usage(usage_step.load_usage(settings, _context(days, books), source=source))
+    store = store_for(settings)
+    # load → transform
+    computed = _computed_usage(store, settings, days)
+    hourly = _hourly_usage(store, settings, days, _context(days, books), computed)
+    daily = rating.daily_usage(hourly)
     produced = []
     for number, book in enumerate(books, start=1):
         tell(number, steps, book.price_book)
         span = _span(days, book)
         produced.append((book, span, _lines(book, daily, span)))
     tell(steps - 1, steps, "saving")
-    store = store_for(settings)
+    # save: the usage, every book's lines and the re-rating marks of these days, together
     with store.transaction() as conn:
+        if computed is not None:
+            usage_store.replace_usage(store, conn, days, usage_step.SOURCE, computed)
         for book, span, lines in produced:
-            where = and_(
-                tables.cost_lines.c.price_book == book.price_book,
-                tables.cost_lines.c.charge_period_start >= span.start,
-                tables.cost_lines.c.charge_period_start < span.end,
-            )
-            store.replace(conn, tables.cost_lines, where, _records(lines))
-        _clear_rerate(conn, days)
+            costs.replace_cost_lines(store, conn, book.price_book, span, lines)
+        costs.clear_rerate_days(conn, days)
+    usage_rows = _rows_in(hourly, days)
     result = RateResult(days, usage_rows, tuple(_book_result(book, span, lines) for book, span, lines in produced))
     log.info("rated %s: %d usage rows, %s", days.label, usage_rows,
              ", ".join(f"{b.price_book} {b.cost_lines} lines" for b in result.books))  # fmt: skip
@@ -139,12 +140,16 @@ def rate_pending(
 ) -> list[RateResult]:
     """Re-rate every day in `rerate_days` (late samples), one window per run of consecutive days
     (`progress` as in `rate_window`, once per window)."""
-    store = store_for(settings)
-    days = sorted(store.frame(select(tables.rerate_days.c.day))["day"].map(_as_date))
-    if not days:
+    runs = pending_windows(costs.rerate_days(store_for(settings)))
+    if not runs:
         return []
     books = list(raters) if raters is not None else [make(settings) for make in RATERS]
-    return [rate_window(settings, run, books, progress) for run in _runs(days)]
+    return [rate_window(settings, run, books, progress) for run in runs]
+
+
+def pending_windows(days: Sequence[dt.date]) -> list[Window]:
+    """Days as windows, consecutive ones merged: [3, 4, 5, 9] → [3, 6), [9, 10)."""
+    return merge_periods((dt.datetime.combine(day, dt.time()) for day in days), _DAY)
 
 
 def whole_days(window: Window) -> Window:
@@ -155,6 +160,36 @@ def whole_days(window: Window) -> Window:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _computed_usage(store: Store, settings: Settings, days: Window) -> pd.DataFrame | None:
+    """The days' usage computed from samples and inventory; None when rating reads a collected source."""
+    if not usage_step.computes_usage(settings):
+        return None
+    return usage_step.ceilometer_usage(settings, usage_step.load_inputs(store, settings, days))
+
+
+def _hourly_usage(
+    store: Store, settings: Settings, days: Window, context: Window, computed: pd.DataFrame | None
+) -> pd.DataFrame:
+    """The hourly usage of `context` that rating reads: the days' computed usage and the stored
+    usage of the days around them — or, for a collected source, all of it stored."""
+    source = settings.usage.source  # one description of the cloud, never two added up
+    if computed is None:
+        return usage_store.read_usage(store, context, source)
+    before = [Window(context.start, days.start)] if context.start < days.start else []
+    after = [Window(days.end, context.end)] if days.end < context.end else []
+    parts = [
+        *(usage_store.read_usage(store, span, source) for span in before),
+        computed,
+        *(usage_store.read_usage(store, span, source) for span in after),
+    ]
+    return pd.concat([part for part in parts if len(part)] or [computed], ignore_index=True)
+
+
+def _rows_in(hourly: pd.DataFrame, days: Window) -> int:
+    start = hourly["charge_period_start"]
+    return int(((start >= days.start) & (start < days.end)).sum())
 
 
 def _month_start(day: dt.datetime) -> dt.datetime:
@@ -190,50 +225,14 @@ def _lines(book: Rater, daily: pd.DataFrame, span: Window) -> pd.DataFrame:
     return lines[(start >= span.start) & (start < span.end)]
 
 
-def _records(lines: pd.DataFrame) -> list[dict[str, Any]]:
-    """Rows for the store: missing values as None, `flavor_name` '' (part of the unique key)."""
-    frame = lines.astype(object).where(lines.notna(), None)
-    frame["flavor_name"] = frame["flavor_name"].where(frame["flavor_name"].notna(), "")
-    frame["charge_period_start"] = lines["charge_period_start"].dt.to_pydatetime()
-    frame["charge_period_end"] = lines["charge_period_end"].dt.to_pydatetime()
-    return frame.to_dict("records")  # type: ignore[return-value]
-
-
 def _book_result(book: Rater, span: Window, lines: pd.DataFrame) -> BookResult:
     totals: dict[str, Decimal] = {}
-    for currency, costs in lines.groupby("currency")["cost"]:
-        totals[str(currency)] = sum(costs, Decimal(0))
+    for currency, amounts in lines.groupby("currency")["cost"]:
+        totals[str(currency)] = sum(amounts, Decimal(0))
     return BookResult(book.price_book, span, len(lines), totals)
 
 
-def _clear_rerate(conn: Connection, days: Window) -> None:
-    column = tables.rerate_days.c.day
-    conn.execute(tables.rerate_days.delete().where(column >= days.start.date(), column < days.end.date()))
-
-
-def _as_date(value: object) -> dt.date:
-    if isinstance(value, dt.datetime):
-        return value.date()
-    if isinstance(value, dt.date):
-        return value
-    return pd.Timestamp(str(value)).date()
-
-
-def _runs(days: Sequence[dt.date]) -> list[Window]:
-    """Consecutive days as windows: [3, 4, 5, 9] → [3, 6), [9, 10)."""
-    runs: list[Window] = []
-    start = previous = days[0]
-    for day in [*days[1:], None]:
-        if day is not None and day == previous + _DAY:
-            previous = day
-            continue
-        runs.append(Window(dt.datetime.combine(start, dt.time()), dt.datetime.combine(previous, dt.time()) + _DAY))
-        if day is not None:
-            start = previous = day
-    return runs
-
-
 __all__ = [
-    "RATERS", "BookResult", "RateResult", "Rater", "aws_rater", "digitalocean_rater", "internal_rater", "rate_pending",
-    "rate_window", "whole_days",
+    "RATERS", "BookResult", "RateResult", "Rater", "aws_rater", "digitalocean_rater", "internal_rater",
+    "pending_windows", "rate_pending", "rate_window", "whole_days",
 ]  # fmt: skip

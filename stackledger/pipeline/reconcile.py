@@ -24,26 +24,26 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 import pandas as pd
-from sqlalchemy import func, select
 
 from stackledger.collectors.nova import NovaUsage, api_from_settings, tenant_usage
-from stackledger.collectors.openstack_common import Api
+from stackledger.collectors.openstack_api import Api
 from stackledger.errors import ConfigError
 from stackledger.pipeline.base import store_for
 from stackledger.settings import Settings
-from stackledger.store import Store, tables
-from stackledger.window import Window
+from stackledger.store import inventory
+from stackledger.store import usage as usage_store
+from stackledger.window import Window, utcnow
 
 log = logging.getLogger(__name__)
 
 HOURS: Final = "compute.instance"
 VCPU_HOURS: Final = "compute.vcpu"
-_IN_CHUNK: Final = 500
+_SERVICES: Final = (HOURS, VCPU_HOURS)
 _TOLERANCE: Final = re.compile(r"^\s*(\d+(?:\.\d*)?|\.\d+)\s*(%?)\s*$")
 
 
@@ -147,12 +147,16 @@ def reconcile_month(
     window = _until_now(month, now)
     used = source or settings.usage.source
     store = store_for(settings)
+    # load: Nova's figures and ours
     nova = tenant_usage(api or api_from_settings(settings), window)
     launched = _launched_inside(nova, window)
-    totals = _our_totals(store, window, used)
-    excluded = _excluded(_our_hours(store, window, used, sorted(launched)), launched)
-    servers = _server_lines(totals, excluded, nova, _resource_names(store, totals["resource_id"]))
-    projects = _project_lines(servers, nova, _project_names(store))
+    totals = usage_store.usage_totals(store, window, used, _SERVICES)
+    hours = usage_store.resource_hours(store, window, used, _SERVICES, sorted(launched))
+    names = inventory.resource_names(store, totals["resource_id"].astype(str).tolist())
+    project_names = inventory.project_names(store)
+    # transform
+    servers = _server_lines(totals, _excluded(hours, launched), nova, names)
+    projects = _project_lines(servers, nova, project_names)
     result = Reconciliation(month, window, used, nova.microversion, tolerance, projects, servers, nova.requests)
     log.info("reconcile %s: %d projects, %d servers, %d outside tolerance (%s)", window.label, len(projects),
              len(servers), len(result.mismatched), tolerance.label)  # fmt: skip
@@ -160,7 +164,7 @@ def reconcile_month(
 
 
 def _until_now(month: Window, now: dt.datetime | None) -> Window:
-    current = now if now is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    current = now if now is not None else utcnow()
     hour = current.replace(minute=0, second=0, microsecond=0)
     if hour <= month.start:
         raise ConfigError(f"{month.label} has no whole hour before now to reconcile", key="--month")
@@ -168,42 +172,6 @@ def _until_now(month: Window, now: dt.datetime | None) -> Window:
 
 
 # ---------------------------------------------------------------- our side
-
-
-def _our_totals(store: Store, window: Window, source: str) -> pd.DataFrame:
-    """resource_id, project_id, service, quantity: each server's hours and vCPU-hours in the window."""
-    usage = tables.usage
-    quantity = func.sum(usage.c.consumed_quantity).label("quantity")
-    query = (
-        select(usage.c.resource_id, usage.c.project_id, usage.c.service, quantity)
-        .where(*_ours(window, source))
-        .group_by(usage.c.resource_id, usage.c.project_id, usage.c.service)
-    )
-    frame = store.frame(query)
-    if frame.empty:
-        return pd.DataFrame(columns=["resource_id", "project_id", "service", "quantity"])
-    return frame.astype({"quantity": float})
-
-
-def _our_hours(store: Store, window: Window, source: str, ids: Sequence[str]) -> pd.DataFrame:
-    """The hourly rows of `ids` (servers Nova saw launched inside the window)."""
-    usage = tables.usage
-    columns = ["resource_id", "service", "charge_period_start", "charge_period_end", "flavor_name", "consumed_quantity"]
-    chosen = select(*(usage.c[name] for name in columns)).where(*_ours(window, source))
-    chunks = [ids[i : i + _IN_CHUNK] for i in range(0, len(ids), _IN_CHUNK)]
-    frames = [store.frame(chosen.where(usage.c.resource_id.in_(chunk))) for chunk in chunks]
-    frames = [frame for frame in frames if not frame.empty]
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=columns)
-
-
-def _ours(window: Window, source: str) -> list[Any]:
-    usage = tables.usage
-    return [
-        usage.c.source == source,
-        usage.c.service.in_([HOURS, VCPU_HOURS]),
-        usage.c.charge_period_start >= window.start,
-        usage.c.charge_period_start < window.end,
-    ]
 
 
 def _launched_inside(nova: NovaUsage, window: Window) -> dict[str, tuple[dt.datetime, str | None]]:
@@ -273,25 +241,6 @@ def _project_lines(servers: Iterable[Line], nova: NovaUsage, names: Mapping[str,
         lines.append(Line(project, names.get(project), *on_both))
     lines.sort(key=lambda line: (line.name or "~", line.project_id))
     return lines
-
-
-def _project_names(store: Store) -> dict[str, str]:
-    projects = tables.projects
-    frame = store.frame(select(projects.c.project_id, projects.c.name))
-    return {str(r["project_id"]): str(r["name"]) for r in _records(frame) if r["name"]}
-
-
-def _resource_names(store: Store, ids: Iterable[str]) -> dict[str, str]:
-    """Names of servers Nova no longer reports, from the inventory."""
-    resources = tables.resources
-    wanted = sorted({str(i) for i in ids})
-    names: dict[str, str] = {}
-    for i in range(0, len(wanted), _IN_CHUNK):
-        query = select(resources.c.resource_id, resources.c.name).where(
-            resources.c.resource_id.in_(wanted[i : i + _IN_CHUNK])
-        )
-        names.update({str(r["resource_id"]): str(r["name"]) for r in _records(store.frame(query)) if r["name"]})
-    return names
 
 
 def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:

@@ -15,24 +15,13 @@ import math
 from collections.abc import Iterable
 from typing import Any, Final
 
-from sqlalchemy import Connection, select
-
-from stackledger.store import Store, tables
+from stackledger.store import Connection, Store, costs
+from stackledger.store.frames import naive_utc
+from stackledger.window import utcnow
 
 log = logging.getLogger(__name__)
 
 _DAY: Final = dt.timedelta(days=1)
-
-
-def rated_days(conn: Connection, start: dt.datetime | None = None, end: dt.datetime | None = None) -> set[dt.date]:
-    """The days with cost lines whose line starts in [start, end) (unbounded where None)."""
-    period = tables.cost_lines.c.charge_period_start
-    query = select(period).distinct()
-    if start is not None:
-        query = query.where(period >= start)
-    if end is not None:
-        query = query.where(period < end)
-    return {as_naive_utc(stamp).date() for stamp in conn.execute(query).scalars()}
 
 
 def mark_rerate(
@@ -50,10 +39,9 @@ def mark_rerate(
     if not wanted:
         return set()
     start = dt.datetime.combine(min(wanted), dt.time())
-    rated = rated_days(conn, start, dt.datetime.combine(max(wanted), dt.time()) + _DAY) & wanted
+    rated = costs.rated_days(conn, start, dt.datetime.combine(max(wanted), dt.time()) + _DAY) & wanted
     if rated:
-        stamp = now if now is not None else dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        store.insert_ignore(conn, tables.rerate_days, [{"day": day, "marked_at": stamp} for day in sorted(rated)])
+        costs.mark_rerate_days(store, conn, rated, now=now if now is not None else utcnow())
         log.info("%smarked %d rated day(s) for re-rating: %s", f"{why}: " if why else "", len(rated),
                  ", ".join(map(str, sorted(rated))))  # fmt: skip
         if marked is not None:
@@ -67,14 +55,8 @@ def comparable(value: Any) -> Any:
     if isinstance(value, float):
         return None if math.isnan(value) else round(value, 9)
     if isinstance(value, dt.datetime):
-        return as_naive_utc(value)
+        return naive_utc(value)
     return value
 
 
-def as_naive_utc(value: Any) -> dt.datetime:
-    """A stored timestamp as naive UTC (drivers may hand back aware ones or strings)."""
-    stamp = value if isinstance(value, dt.datetime) else dt.datetime.fromisoformat(str(value))
-    return stamp.astimezone(dt.UTC).replace(tzinfo=None) if stamp.tzinfo is not None else stamp
-
-
-__all__ = ["as_naive_utc", "comparable", "mark_rerate", "rated_days"]
+__all__ = ["comparable", "mark_rerate"]

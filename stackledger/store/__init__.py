@@ -57,6 +57,14 @@ class Store:
     def upgrade(self) -> None:
         upgrade(self.engine)
 
+    def revision(self) -> str | None:
+        """The Alembic revision the database is at (None: not migrated at all)."""
+        return current_revision(self.engine)
+
+    def dispose(self) -> None:
+        """Close this process's pooled connections (a worker's, before it exits)."""
+        self.engine.dispose()
+
     # -------------------------------------------------------------- writes
 
     @contextmanager
@@ -159,4 +167,4 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-__all__ = ["Store", "open_store", "tables"]
+__all__ = ["Connection", "Store", "open_store", "tables"]

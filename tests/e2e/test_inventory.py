@@ -15,7 +15,7 @@ from stackledger.pipeline import store_for
 from stackledger.pipeline.inventory import store_projects, store_resources
 from stackledger.pipeline.rate import internal_rater, rate_pending, rate_window
 from stackledger.pipeline.sample_store import store_samples
-from stackledger.pipeline.usage import _load_resources
+from stackledger.pipeline.usage import load_inventory
 from stackledger.schema import PROJECT_COLUMNS, RESOURCE_COLUMNS
 from stackledger.settings import Settings
 from stackledger.store import tables
@@ -151,7 +151,7 @@ def test_two_sources_keep_separate_revisions_of_the_same_resource(any_settings: 
     assert list(zip(rows["resource_id"], rows["source"], rows["flavor_name"], strict=True)) == [
         ("vm1", "gnocchi", "from-gnocchi"), ("vm1", "nova", "m1.large"), ("vm2", "nova", "m1.small"),
     ]  # fmt: skip
-    inventory = _load_resources(store_for(any_settings), Window(T0, T0 + HOUR), dt.timedelta(hours=24))
+    inventory = load_inventory(store_for(any_settings), Window(T0, T0 + HOUR), dt.timedelta(hours=24))
     assert sorted(zip(inventory["resource_id"], inventory["flavor_name"], strict=True)) == [
         ("vm1", "m1.large"), ("vm2", "m1.small"),
     ]  # fmt: skip

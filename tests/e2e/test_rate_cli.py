@@ -154,12 +154,13 @@ def test_bad_arguments_are_errors(sqlite_settings: Settings, tmp_path: Path,
 
 
 def test_windows_widen_to_whole_days_and_pending_days_group_into_runs() -> None:
-    from stackledger.pipeline.rate import _runs, whole_days
+    from stackledger.pipeline.rate import pending_windows, whole_days
     from stackledger.window import Window
 
     at = dt.datetime
     assert whole_days(Window(at(2026, 10, 15, 6), at(2026, 10, 15, 18))) == Window(at(2026, 10, 15), at(2026, 10, 16))
     assert whole_days(Window.month("2026-10")) == Window.month("2026-10")
     days = [dt.date(2026, 10, d) for d in (3, 4, 5, 9)] + [dt.date(2026, 11, 1)]
-    assert _runs(days) == [Window(at(2026, 10, 3), at(2026, 10, 6)), Window(at(2026, 10, 9), at(2026, 10, 10)),
-                           Window(at(2026, 11, 1), at(2026, 11, 2))]  # fmt: skip
+    assert pending_windows(days) == [Window(at(2026, 10, 3), at(2026, 10, 6)),
+                                     Window(at(2026, 10, 9), at(2026, 10, 10)),
+                                     Window(at(2026, 11, 1), at(2026, 11, 2))]  # fmt: skip

@@ -14,8 +14,7 @@ from sqlalchemy import select
 from stackledger.collectors.samples import parse_message
 from stackledger.errors import InputError
 from stackledger.pipeline import ingest_paths, store_for
-from stackledger.pipeline.ingest import DeadLetter, store_dead_letters, store_samples
-from stackledger.pipeline.sample_store import store_sample_stream
+from stackledger.pipeline.sample_store import dead_letter, store_dead_letters, store_sample_stream, store_samples
 from stackledger.settings import Settings
 from stackledger.store import Store, tables
 
@@ -104,8 +103,8 @@ def test_dead_letters_are_stored_once_and_keep_what_is_needed_to_replay(any_sett
     )
     parse_message(raw, "kafka metering.sample partition 0 offset 7", rejects=errors)
     letters = [
-        DeadLetter.for_error("metering.sample", "partition 0 offset 7", errors[0], raw.encode()),
-        DeadLetter.for_error("/data/s.jsonl", "line 3", InputError("not valid JSON"), b"\x00\xff" + b"x" * 40_000),
+        dead_letter("metering.sample", "partition 0 offset 7", errors[0], raw.encode()),
+        dead_letter("/data/s.jsonl", "line 3", InputError("not valid JSON"), b"\x00\xff" + b"x" * 40_000),
     ]
     with store.transaction() as conn:
         assert store_dead_letters(store, conn, letters + letters) == 2

@@ -1,5 +1,6 @@
 """compute_usage against a real store (SQLite and PostgreSQL): stored samples and inventory in,
-hourly usage rows out; a re-run of the window replaces its rows, never adds to them."""
+hourly usage rows out; a re-run of the window replaces its rows, never adds to them; rating
+stores the same usage together with its cost lines."""
 
 from __future__ import annotations
 
@@ -10,8 +11,10 @@ import pandas as pd
 import pytest
 from sqlalchemy import func, select
 
+from stackledger.errors import PricingError
 from stackledger.pipeline import compute_usage, load_usage
 from stackledger.pipeline.base import store_for
+from stackledger.pipeline.rate import Rater, internal_rater, rate_window
 from stackledger.schema import METERS, USAGE_COLUMNS
 from stackledger.settings import Settings
 from stackledger.store import tables
@@ -156,3 +159,31 @@ def test_empty_window_stores_nothing(stored: Settings) -> None:
     frame = load_usage(stored, empty)
     assert frame.empty
     assert list(frame.columns) == list(USAGE_COLUMNS)
+
+
+def test_rating_writes_the_days_usage_with_their_cost_lines_or_neither(stored: Settings) -> None:
+    """`rate_window` computes the days' usage itself and stores it in the transaction of the cost
+    lines: a price book that fails leaves the store as it was; a success stores exactly the usage
+    `compute_usage` would."""
+    day = Window(dt.datetime(2026, 10, 1), dt.datetime(2026, 10, 2))
+
+    def unpriced(daily: pd.DataFrame) -> pd.DataFrame:
+        raise PricingError("no price for compute.vcpu", service="compute.vcpu")
+
+    before = load_usage(stored, day)
+    with pytest.raises(PricingError):
+        rate_window(stored, day, [internal_rater(stored), Rater("broken", unpriced)])
+    pd.testing.assert_frame_equal(load_usage(stored, day), before)  # not even the usage step's half
+    assert count(stored, tables.cost_lines) == 0
+
+    result = rate_window(stored, day, [internal_rater(stored)])
+    rated = load_usage(stored, day, source="ceilometer")
+    assert result.usage_rows == len(rated) > 0 and count(stored, tables.cost_lines) == result.cost_lines > 0
+    assert len(load_usage(stored, day, source="gnocchi")) == 1  # another source's rows stay
+    assert compute_usage(stored, day) == len(rated)
+    pd.testing.assert_frame_equal(load_usage(stored, day, source="ceilometer"), rated)
+
+
+def count(settings: Settings, table: Any) -> int:
+    with store_for(settings).engine.connect() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())

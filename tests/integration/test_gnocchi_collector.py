@@ -39,6 +39,7 @@ from sqlalchemy import func, select
 
 import stackledger.collectors.gnocchi as gnocchi_module
 from stackledger.cli import main
+from stackledger.collectors.base import Scope
 from stackledger.collectors.gnocchi import GnocchiCollector
 from stackledger.collectors.gnocchi_client import GnocchiClient, client_from_settings
 from stackledger.pipeline.base import store_for
@@ -213,10 +214,10 @@ def test_requests_per_meter_per_window_do_not_grow_with_instances(sqlite_setting
         cloud = fleet(size)
         section = gnocchi_settings(sqlite_settings, cloud.projects).gnocchi
         recorder = Recorder()
-        collector = GnocchiCollector(recorder.client(section), projects=cloud.projects, concurrency=4)
+        collector = GnocchiCollector(recorder.client(section), concurrency=4)
         for day in WINDOW.days():
-            collected = collector.collect(day)
-            assert collected.complete and len(collected.usage) > size * 24
+            collected = collector.collect(day, Scope(projects=tuple(cloud.projects)))
+            assert collected.complete and len(collected.readings) > size * 24
         patterns[size] = Counter(recorder.sent)
     assert patterns[20] == patterns[200]
     meters = {scope: n for (kind, scope), n in patterns[200].items() if kind == "aggregates"}

@@ -273,7 +273,7 @@ def test_auto_takes_an_older_clouds_maximum(fleet: None, pids: dict[str, str], s
     assert stored_resources(settings, "nova") == _rows(expected_servers(pids, embedded=False))
     assert stored_resources(settings, "cinder") == _rows(expected_block(pids))
     with pytest.raises(ConfigError, match=r"answers microversions 2\.1 to 2\.46, not 2\.47"):
-        nova.from_settings(_settings(sqlite_url, tmp_path, NOVA_MICROVERSION=_version("2.47")))
+        make_collector(_settings(sqlite_url, tmp_path, NOVA_MICROVERSION=_version("2.47")), "nova")
 
 
 def test_small_pages_give_the_same_inventory(
@@ -339,9 +339,7 @@ def test_resizes_seen_over_time_become_exact_revisions(
     extended["volumes"][1] = volume | {"size": 80, "updated_at": "2026-10-20T12:00:00"}
     steps = [("2026-10-15T01:00:00", FLEET), ("2026-11-21T08:00:00", FLEET), ("2026-11-22T08:00:00", FLEET),
              ("2026-12-01T00:00:00", extended)]  # fmt: skip
-    collectors: dict[str, nova.NovaCollector | cinder.CinderCollector] = {
-        "nova": nova.from_settings(settings), "cinder": cinder.from_settings(settings),
-    }  # fmt: skip
+    collectors = {source: make_collector(settings, source) for source in ("nova", "cinder")}
     for instant, doc in steps:
         _load_fleet(_as_of(doc, _at(instant)))
         for source, collector in collectors.items():
@@ -561,7 +559,7 @@ class _Proxy:
 def test_transient_errors_are_retried_and_terminal_ones_are_not() -> None:
     from keystoneauth1.exceptions import ConnectFailure
 
-    from stackledger.collectors.openstack_common import Api
+    from stackledger.collectors.openstack_api import Api
     from stackledger.errors import SourceError, TransientSourceError
 
     flaky = Api(_Proxy(_Answer(503, {}), ConnectFailure("reset"), _Answer(200, {"servers": []})), backoff_s=0)

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 
 import pytest
 
+from stackledger.collectors.base import EVERY_PROJECT, Scope
 from stackledger.collectors.gnocchi import GnocchiCollector
 from stackledger.collectors.gnocchi_client import GnocchiClient, iso
 from stackledger.errors import SourceError, TransientSourceError
@@ -118,37 +119,41 @@ def test_a_dead_server_fails_fast_after_the_first_full_retry() -> None:
     assert client.requests_sent == 4  # one try only while the server is down
 
 
-def aggregates_asked(server: str, **options: Any) -> tuple[str, Any]:
+def aggregates_asked(server: str, scope: Scope = EVERY_PROJECT, **options: Any) -> tuple[str, Any]:
     """The aggregates request (path with query, body) of one vcpus-only collect (empty answers)."""
     Scripted.script = [(200, [], {}), (200, [], {})]  # the instance search and the vcpus aggregates
     collector = GnocchiCollector(GnocchiClient(server), meters=["vcpus"], concurrency=1, **options)
-    collector.collect(Window(START, STOP))
+    collector.collect(Window(START, STOP), scope)
     return next((path, body) for path, body in Scripted.seen if path.startswith("/v1/aggregates"))
 
 
+P1 = Scope(projects=("p1",))
+
+
 @pytest.mark.parametrize(
-    ("options", "history"),
+    ("scope", "options", "history"),
     [
-        ({}, False),  # the default, every project: plain groupby (the same usage, less Gnocchi CPU)
-        ({"projects": ["p1"]}, True),  # a project filter: a resource moved out keeps its hours in p1
-        ({"use_history": True}, True),
-        ({"projects": ["p1"], "use_history": False}, False),
+        (EVERY_PROJECT, {}, False),  # the default, every project: plain groupby (the same usage, less Gnocchi CPU)
+        (P1, {}, True),  # a project filter: a resource moved out keeps its hours in p1
+        (EVERY_PROJECT, {"use_history": True}, True),
+        (P1, {"use_history": False}, False),
     ],
 )
-def test_auto_asks_use_history_only_under_a_project_filter(server: str, options: dict[str, Any], history: bool) -> None:
-    path, body = aggregates_asked(server, **options)
+def test_auto_asks_use_history_only_under_a_project_filter(
+    server: str, scope: Scope, options: dict[str, Any], history: bool
+) -> None:
+    path, body = aggregates_asked(server, scope, **options)
     assert ("use_history=true" in path) is history
     # Plain groupby must be told which resources were alive; use_history keeps to the span itself.
     assert ("started_at" in json.dumps(body["search"])) is not history
+    assert ('"p1"' in json.dumps(body["search"])) is (scope == P1)
 
 
-def test_a_shard_asks_use_history(server: str) -> None:
-    """A shard sets known_projects (projects nobody owns yet are asked as "not in known")."""
-    Scripted.script = [(200, [], {}), (200, [], {})]
-    collector = GnocchiCollector(GnocchiClient(server), meters=["vcpus"], concurrency=1)
-    collector.known_projects = ["p1", "p2"]
-    collector.collect(Window(START, STOP))
-    assert any("use_history=true" in path for path, _ in Scripted.seen if path.startswith("/v1/aggregates"))
+def test_a_shard_asks_use_history_for_its_projects_and_unknown_ones(server: str) -> None:
+    """A shard's scope: its known projects, and every project not known yet ("not in known")."""
+    path, body = aggregates_asked(server, Scope(projects=("p1",), unknown_besides=("p1", "p2")))
+    assert "use_history=true" in path
+    assert body["search"] == {"or": [{"in": {"project_id": ["p1"]}}, {"not": {"in": {"project_id": ["p1", "p2"]}}}]}
 
 
 def test_use_history_setting_defaults_to_auto_and_takes_booleans() -> None:

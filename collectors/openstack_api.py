@@ -1,5 +1,5 @@
-"""What the Nova, Cinder and Keystone collectors share: the connection, JSON pages at one
-microversion, timestamps, and resource revisions kept across runs.
+"""How the Nova, Cinder and Keystone collectors talk to OpenStack: the connection, JSON pages at one
+microversion, and the APIs' timestamps.
 
     connect(settings)          openstacksdk Connection from clouds.yaml (`openstack.cloud`, else
                                $OS_CLOUD); only this edge reads settings, collectors take the result
@@ -10,33 +10,21 @@ microversion, timestamps, and resource revisions kept across runs.
 
 Errors (`stackledger.errors`): a 4xx is a `SourceError`; connection failures, timeouts, 5xx and
 429 are `TransientSourceError`, retried `retries` times with exponential backoff (tenacity) first.
-
-Revisions (`Observed`, `revisions`): the APIs show only a resource's current size (flavor, volume
-size and type). The collectors keep history themselves: what a source stored earlier is read back
-(`StoredRevisions`), and when the current attributes differ from the latest stored revision, that
-revision is closed and a new one opened at the time the API gives for the change. `Collected` then
-carries every revision of those resources (`resources_partial=False`), replacing the stored ones.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import logging
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
 
-import pandas as pd
-from sqlalchemy import select
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from stackledger.errors import ConfigError, SourceError, TransientSourceError
-from stackledger.schema import RESOURCE_COLUMNS
 from stackledger.settings import OpenStackSettings
-from stackledger.store import Store, open_store, tables
 
 log = logging.getLogger(__name__)
 
@@ -45,9 +33,6 @@ log = logging.getLogger(__name__)
 KNOWN_MAX: Final = {"compute": (2, 102), "block-storage": (3, 71)}
 BASE_VERSION: Final = {"compute": (2, 1), "block-storage": (3, 0)}
 MAX_BACKOFF_S: Final = 30.0
-# The attributes a revision holds; the rest of a resource row is the same in every revision.
-REVISIONED: Final = ("flavor_name", "vcpus", "ram_mib", "disk_gib", "volume_type", "size_gib")
-_IN_CHUNK: Final = 500
 
 Version = tuple[int, int]
 
@@ -279,154 +264,7 @@ def iso_z(instant: dt.datetime) -> str:
     return instant.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-# ---------------------------------------------------------------- revisions
-
-
-@dataclass(frozen=True)
-class Observed:
-    """One resource as the API shows it now, in canonical terms."""
-
-    resource_id: str
-    resource_type: str
-    project_id: str | None
-    name: str | None
-    region: str | None
-    attributes: Mapping[str, Any]  # REVISIONED columns; None where unknown
-    identity: tuple[str, ...]  # the attributes whose change is a new revision (flavor, size, type)
-    started_at: dt.datetime | None
-    ended_at: dt.datetime | None
-    first_from: dt.datetime  # valid_from of its first revision when nothing is stored yet
-    unknown_before: dt.datetime | None = None  # first sight: the attributes before this are unknown
-    changed_at: tuple[dt.datetime | None, ...] = field(default=())  # when a change took effect, best first
-
-    def known(self) -> bool:
-        return _known(self.attributes, self.identity)
-
-
-def revisions(observed: Observed, stored: Sequence[Mapping[str, Any]] = ()) -> list[dict[str, Any]]:
-    """Every revision of `observed` (RESOURCE_COLUMNS rows), given what was stored before.
-
-    - Nothing stored: one revision from `first_from` — or two, when `unknown_before` says the
-      attributes before it are unknown (a revision with them None: usage then takes them from
-      the samples' metadata).
-    - The latest stored revision has the same identity attributes (or did not know them): it is
-      refreshed in place. The API not knowing them now keeps what was stored.
-    - They differ: the latest revision ends and a new one starts at the first `changed_at` later
-      than its start; without such a time the latest revision is corrected in place (logged).
-    """
-    if not stored:
-        rows = _first_sight(observed)
-    else:
-        rows = [{name: row.get(name) for name in RESOURCE_COLUMNS} for row in stored]
-        rows.sort(key=lambda row: row["valid_from"])
-        _advance(rows, observed)
-    started = rows[0]["started_at"] if stored and rows[0]["started_at"] is not None else observed.started_at
-    for position, row in enumerate(rows):
-        row.update(
-            resource_id=observed.resource_id,
-            resource_type=observed.resource_type,
-            project_id=observed.project_id or row.get("project_id"),
-            name=observed.name,
-            region=observed.region,
-            started_at=started,
-            ended_at=observed.ended_at,
-            valid_to=rows[position + 1]["valid_from"] if position + 1 < len(rows) else None,
-        )
-    return rows
-
-
-def _first_sight(observed: Observed) -> list[dict[str, Any]]:
-    current = {name: observed.attributes.get(name) for name in REVISIONED}
-    if observed.unknown_before is None or observed.unknown_before <= observed.first_from:
-        return [{**current, "valid_from": observed.first_from}]
-    unknown = dict.fromkeys(REVISIONED)
-    return [{**unknown, "valid_from": observed.first_from}, {**current, "valid_from": observed.unknown_before}]
-
-
-def _advance(rows: list[dict[str, Any]], observed: Observed) -> None:
-    last = rows[-1]
-    current = {name: observed.attributes.get(name) for name in REVISIONED}
-    if not observed.known():
-        return  # the API cannot tell us now: keep what we knew
-    if not _known(last, observed.identity) or _same(last, current, observed.identity):
-        last.update(current)
-        return
-    at = next((t for t in observed.changed_at if t is not None and t > last["valid_from"]), None)
-    if at is None:
-        log.warning(
-            "%s %s: %s changed to %s with no time after %s to date it from; corrected in place",
-            observed.resource_type, observed.resource_id, _describe(last, observed.identity),
-            _describe(current, observed.identity), last["valid_from"],
-        )  # fmt: skip
-        last.update(current)
-        return
-    rows.append({**current, "valid_from": at})
-
-
-def _known(attributes: Mapping[str, Any], identity: Sequence[str]) -> bool:
-    return any(not _missing(attributes.get(name)) for name in identity)
-
-
-def _same(a: Mapping[str, Any], b: Mapping[str, Any], identity: Sequence[str]) -> bool:
-    return all((_missing(a.get(n)) and _missing(b.get(n))) or a.get(n) == b.get(n) for n in identity)
-
-
-def _missing(value: Any) -> bool:
-    return value is None or (isinstance(value, float) and value != value)  # NaN
-
-
-def _describe(attributes: Mapping[str, Any], identity: Sequence[str]) -> str:
-    return "/".join(str(attributes.get(name)) for name in identity)
-
-
-def lifetime_overlaps(rows: Sequence[Mapping[str, Any]], start: dt.datetime, end: dt.datetime) -> bool:
-    """Whether the resource existed at some time in [start, end): from its first revision to its end."""
-    began = min(row["valid_from"] for row in rows)
-    ended = rows[0]["ended_at"]
-    return began < end and (ended is None or ended > start)
-
-
-def resource_frame(rows: Sequence[Mapping[str, Any]]) -> pd.DataFrame:
-    """Rows → a RESOURCE_COLUMNS frame with the canonical dtypes."""
-    frame = pd.DataFrame([[row.get(name) for name in RESOURCE_COLUMNS] for row in rows], columns=list(RESOURCE_COLUMNS))
-    return frame.astype(dict(RESOURCE_COLUMNS))
-
-
-# ---------------------------------------------------------------- what was stored before
-
-History = Callable[[Sequence[str]], dict[str, list[dict[str, Any]]]]
-
-
-@functools.cache
-def _store(url: str) -> Store:
-    return open_store(url)
-
-
-class StoredRevisions:
-    """Every revision `source` stored for some resource ids: a collector's memory between runs."""
-
-    def __init__(self, url: str, source: str) -> None:
-        self.url = url
-        self.source = source
-
-    def __call__(self, ids: Sequence[str]) -> dict[str, list[dict[str, Any]]]:
-        table = tables.resources
-        found: dict[str, list[dict[str, Any]]] = {}
-        store = _store(self.url)
-        unique = sorted(set(ids))
-        with store.engine.connect() as conn:
-            for start in range(0, len(unique), _IN_CHUNK):
-                chunk = unique[start : start + _IN_CHUNK]
-                query = select(*(table.c[name] for name in RESOURCE_COLUMNS)).where(
-                    table.c.source == self.source, table.c.resource_id.in_(chunk)
-                )
-                for row in conn.execute(query).mappings():
-                    found.setdefault(row["resource_id"], []).append(dict(row))
-        return found
-
-
 __all__ = [
-    "KNOWN_MAX", "REVISIONED", "Api", "History", "Observed", "StoredRevisions", "connect", "iso_naive", "iso_z",
-    "lifetime_overlaps", "naive_utc", "negotiate", "parse_version", "region_of", "resource_frame", "revisions",
+    "KNOWN_MAX", "Api", "connect", "iso_naive", "iso_z", "naive_utc", "negotiate", "parse_version", "region_of",
     "version_text",
 ]  # fmt: skip
