@@ -153,7 +153,21 @@ class CopyBinaryParser:
 
     def close(self) -> None:
         if not self.ended:
+            self._diagnose(bytes(self.pending))
             raise StoreError(f"binary copy: the stream ended after {self.rows} rows without its trailer")
+
+    def _diagnose(self, tail: bytes) -> None:
+        """Why the rest of a stream is no whole record: a NULL or a field of another width
+        shortens a row (read field by field: only ever on the way to an error)."""
+        at = 2
+        for (name, _), width in zip(self.columns, self.widths, strict=True):
+            if len(tail) < at + 4:
+                return
+            length = int.from_bytes(tail[at : at + 4], "big", signed=True)
+            if length != width:
+                what = "NULL" if length == -1 else f"{length} bytes wide, expected {width}"
+                raise StoreError(f"binary copy: column {name} is {what} in row {self.rows + 1}")
+            at += 4 + width
 
     def _header(self) -> bool:
         if len(self.pending) < len(SIGNATURE) + 8:

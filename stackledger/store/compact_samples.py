@@ -176,7 +176,9 @@ def detach_day_partition(engine: Engine, day: int) -> bool:
 
 
 def _attached(conn: Connection, name: str) -> bool:
-    query = text("SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relname = :name")
+    query = text(
+        "SELECT 1 FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid WHERE c.relname = :name AND c.relkind = 'r'"
+    )
     return conn.execute(query, {"name": name}).first() is not None
 
 
