@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stackledger.transforms.usage.codes import DAWN, DUSK
+from stackledger.transforms.usage.codes import DAWN, DUSK, RESOLUTION
 from stackledger.transforms.usage.lookup import in_force
-from stackledger.transforms.usage.revision_steps import RESOLUTION, apply_statement
+from stackledger.transforms.usage.revision_steps import apply_statement
 from stackledger.transforms.usage.revisions import (
     Statements,
     apply_changes,

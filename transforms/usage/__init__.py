@@ -53,7 +53,8 @@ Rules
 Modules
 -------
 `compact` (samples as arrays of codes: `Readings`), `statements` (what a sample's metadata
-says), `revisions` + `revision_steps` (effective-dated attribute revisions, any arrival order),
+says), `revisions` + `revision_codes` + `revision_steps` (effective-dated attribute revisions, any
+arrival order),
 `readings` (sorted integer readings, one per instant), `rules` (gauge, counter and
 instance-hour quantities), `inventory` (lifetimes, revisions in force), `attributes` (rating
 attributes, region, project), `lookup` (as-of searches), `output` (the usage frame), `codes`

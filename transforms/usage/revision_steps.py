@@ -9,12 +9,12 @@ stated), sorted by valid_from, the first from DAWN. See `revisions` for the rule
 from __future__ import annotations
 
 from bisect import bisect_right
-from typing import Final
 
-from stackledger.transforms.usage.codes import DAWN
+import numpy as np
+
+from stackledger.transforms.usage.codes import DAWN, RESOLUTION
+from stackledger.transforms.usage.revision_codes import WIDTH, Coded, Current, Rows
 from stackledger.transforms.usage.statements import ATTRIBUTES
-
-RESOLUTION: Final = 1_000  # ns: instants are whole microseconds (the store's); an island lasts one
 
 Revision = list  # [valid_from: int, codes: list[int], seen_to: int]
 
@@ -64,3 +64,26 @@ def _merge_equal(revisions: list[Revision], low: int, high: int) -> None:
             revisions[j][2] = max(revisions[j][2], revisions[j + 1][2])
             del revisions[j + 1]
         j -= 1
+
+
+def apply_late(rows: Rows, current: Current, resources: np.ndarray) -> Coded:
+    """Revisions of resources with statements among their existing ones, applied one at a time."""
+    out: list[tuple[int, int, list[int], int]] = []
+    row_starts = np.searchsorted(rows.rcode, resources, side="left")
+    row_ends = np.searchsorted(rows.rcode, resources, side="right")
+    codes = rows.codes()
+    for resource, begin, end in zip(resources.tolist(), row_starts.tolist(), row_ends.tolist(), strict=True):
+        index = current.rows_of(np.array([resource], dtype=np.int64))
+        revs = [[int(f), current.codes[i].tolist(), int(s)]
+                for i, f, s in zip(index, current.valid_from[index], current.seen_to[index], strict=True)]  # fmt: skip
+        for i in range(begin, end):
+            stated = [(k, int(v)) for k, v in enumerate(codes[i].tolist()) if v >= 0]
+            apply_statement(revs, int(rows.ts[i]), stated)
+        out.extend((resource, rev[0], rev[1], rev[2]) for rev in revs)
+    if not out:
+        return Coded(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, WIDTH), np.int32),
+                          np.zeros(0, np.int64))  # fmt: skip
+    rcode, valid_from, codes_out, seen = zip(*out, strict=True)
+    coded = np.array(codes_out, dtype=np.int32).reshape(-1, WIDTH)
+    return Coded(np.array(rcode, dtype=np.int64), np.array(valid_from, dtype=np.int64), coded,
+                      np.array(seen, dtype=np.int64))  # fmt: skip
