@@ -82,8 +82,8 @@ def apply_late(rows: Rows, current: Current, resources: np.ndarray) -> Coded:
         out.extend((resource, rev[0], rev[1], rev[2]) for rev in revs)
     if not out:
         return Coded(np.zeros(0, np.int64), np.zeros(0, np.int64), np.zeros((0, WIDTH), np.int32),
-                          np.zeros(0, np.int64))  # fmt: skip
+                     np.zeros(0, np.int64))  # fmt: skip
     rcode, valid_from, codes_out, seen = zip(*out, strict=True)
     coded = np.array(codes_out, dtype=np.int32).reshape(-1, WIDTH)
     return Coded(np.array(rcode, dtype=np.int64), np.array(valid_from, dtype=np.int64), coded,
-                      np.array(seen, dtype=np.int64))  # fmt: skip
+                 np.array(seen, dtype=np.int64))  # fmt: skip
