@@ -8,11 +8,11 @@ vectorised check of the field counts and lengths, one byte-swapping `astype` per
   by numpy in chunks of `chunk_rows`. The ingest path for compact sample rows.
 - `copy_out(conn, query)`: `COPY (query) TO STDOUT (FORMAT BINARY)` → chunks of arrays of about
   `chunk_bytes`. psycopg hands over PostgreSQL's CopyData messages one at a time, and the server
-  sends one per row, so the client still spends about 1 µs per row receiving them.
+  sends one per row, so the client still pays a Python call per row (docs/dev/SCALE.md §5).
 - `packed_out(conn, table, names)`: the fast big read. Each chunk is one query over a range of
   heap pages (a TID range scan: no index) returning `string_agg` of every row's binary send
-  functions as one bytea, so the client receives one value per chunk (about 0.05 µs a row of
-  client CPU, and half the bytes of COPY's per-field lengths). Chunks follow the table's
+  functions as one bytea, so the client receives one value per chunk (and half the bytes of
+  COPY's per-field lengths). Chunks follow the table's
   physical order; rows inserted after the read's snapshot are not seen (read inside one
   REPEATABLE READ transaction for a consistent view of several chunks).
 - `CopyBinaryParser`: the COPY BINARY stream format (header, tuples, trailer) for bytes from any

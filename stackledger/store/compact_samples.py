@@ -203,9 +203,10 @@ def store_rows(conn: Connection, rows: Mapping[str, np.ndarray]) -> Stored:
     day) once, inside the caller's transaction; the days' partitions must exist. Rows repeated
     within the batch count like rows stored already: the first one written wins.
 
-    Optimistic, as most batches are new: one binary COPY straight into the table (about 4 µs of
-    server CPU a row). A unique violation rolls it back to a savepoint and the batch goes the
-    staged way (about five times dearer), which tells duplicates from conflicts."""
+    Optimistic, as most batches are new: one binary COPY straight into the table. A unique
+    violation rolls it back to a savepoint and the batch goes the staged way (a temporary table,
+    INSERT … ON CONFLICT, a comparison with the stored rows: several times dearer), which tells
+    duplicates from conflicts."""
     try:
         with conn.begin_nested():
             copy_in(conn, sample_rows, {column.name: rows[column.name] for column in sample_rows.columns})
