@@ -1,7 +1,9 @@
 """Hourly usage from Ceilometer samples (DESIGN §4 — the rules finance checks).
 
 `hourly_usage(samples, resources, window)` turns raw samples (SAMPLE_COLUMNS) and the
-inventory (RESOURCE_COLUMNS, one row per revision, may be empty) into usage rows
+inventory (RESOURCE_COLUMNS, one row per revision, may be empty) — and `usage_from_readings`
+the same samples in their compact form plus the attribute revisions their statements built
+(what the store keeps) — into usage rows
 (USAGE_COLUMNS): one per resource, service and hour [h, h+1h) inside the window — and, for
 instance-hours only, per flavor, so a resize inside an hour gives one row per flavor.
 Pure: no I/O, no clock. Quantities are in the service's unit (`schema.SERVICES`), converted
@@ -39,17 +41,24 @@ Rules
   once — the mean of their values for gauges and status codes, the largest for counters.
 - **Attributes**: flavor_name, vcpus and ram_mib (instances) and volume_type (volumes,
   snapshots, backups) come from the inventory revision in force at the hour's last reading
-  (for instance-hours: the revision of that split), else from sample metadata — for an
-  instance, the hour's last presence reading, else the row's own last reading; region from
-  inventory, else `default_region`. `flavor_name` is '' when unknown (it is in the usage
-  unique key); the other attributes are None/NaN.
+  (for instance-hours: the revision of that split), else from what the samples said about the
+  resource: the attribute revision (`revisions`) in force at the describing reading — for an
+  instance, the hour's last presence reading, else the row's own last reading; for an
+  instance-hour split by the samples' flavors, that flavor's last reading. An attribute a
+  sample does not state is the one in force (a `vcpus` notification states the vCPUs by its
+  volume); volume_type is the type's name, else its id. Region from inventory, else
+  `default_region`. `flavor_name` is '' when unknown (it is in the usage unique key); the other
+  attributes are None/NaN.
 
 Modules
 -------
-`readings` (samples as sorted integer readings, one per instant), `rules` (gauge,
-counter and instance-hour quantities), `inventory` (lifetimes, revisions in force),
-`attributes` (rating attributes, region, project; METADATA_KEYS), `output` (the usage
-frame), `codes` (meters and services as integer codes, time as ns).
+`compact` (samples as arrays of codes: `Readings`), `statements` (what a sample's metadata
+says), `revisions` + `revision_codes` + `revision_steps` (effective-dated attribute revisions, any
+arrival order),
+`readings` (sorted integer readings, one per instant), `rules` (gauge, counter and
+instance-hour quantities), `inventory` (lifetimes, revisions in force), `attributes` (rating
+attributes, region, project), `lookup` (as-of searches), `output` (the usage frame), `codes`
+(meters and services as integer codes, time as ns).
 """
 
 from __future__ import annotations
@@ -58,15 +67,17 @@ import pandas as pd
 
 from stackledger.errors import ConfigError
 from stackledger.schema import RESOURCE_COLUMNS, SAMPLE_COLUMNS, USAGE_COLUMNS, empty_frame, validate_frame
-from stackledger.transforms.usage.attributes import ATTRIBUTE_TYPES, METADATA_KEYS
+from stackledger.transforms.usage.attributes import ATTRIBUTE_TYPES, Described
 from stackledger.transforms.usage.codes import INSTANCE_SERVICE
+from stackledger.transforms.usage.compact import Readings, compact_samples
 from stackledger.transforms.usage.inventory import Inventory
 from stackledger.transforms.usage.output import usage_frame
 from stackledger.transforms.usage.readings import readings, stack
+from stackledger.transforms.usage.revisions import REVISION_COLUMNS, revisions_of
 from stackledger.transforms.usage.rules import counter_hours, gauge_hours, instance_hours
 from stackledger.window import Window
 
-__all__ = ["ATTRIBUTE_TYPES", "INSTANCE_SERVICE", "METADATA_KEYS", "hourly_usage"]
+__all__ = ["ATTRIBUTE_TYPES", "INSTANCE_SERVICE", "REVISION_COLUMNS", "Readings", "hourly_usage", "usage_from_readings"]
 
 
 def hourly_usage(
@@ -77,28 +88,53 @@ def hourly_usage(
     source: str = "ceilometer",
     default_region: str | None = None,
 ) -> pd.DataFrame:
-    """Usage rows for every hour of `window` (the rules are in the module docstring).
+    """Usage rows for every hour of `window` (the rules are in the module docstring), from
+    samples as frames: their compact readings, and the attribute revisions their statements
+    build, through `usage_from_readings`.
 
     `samples` may reach back before the window (the lookback for cumulative counters);
     everything else outside [window.start, window.end) is ignored, as are unknown meters.
     """
-    start, end = _bounds(window)
+    _bounds(window)
     samples = validate_frame(samples, SAMPLE_COLUMNS, stage="usage samples")
+    compact, said = compact_samples(samples)
+    return usage_from_readings(
+        compact, revisions_of(said), resources, window, source=source, default_region=default_region
+    )
+
+
+def usage_from_readings(
+    compact: Readings,
+    revisions: pd.DataFrame,
+    resources: pd.DataFrame,
+    window: Window,
+    *,
+    source: str = "ceilometer",
+    default_region: str | None = None,
+) -> pd.DataFrame:
+    """Usage rows for every hour of `window` from compact readings, the attribute revisions of
+    their resources (REVISION_COLUMNS, `rcode` in the readings' resource codes; may be empty)
+    and the inventory (RESOURCE_COLUMNS, may be empty). Rows and their order are those of
+    `hourly_usage`; readings of resources or meters outside the window are ignored, except
+    cumulative counters before it (their previous reading).
+
+    Memory and time grow with the readings given: rating calls it per chunk of resources."""
+    start, end = _bounds(window)
     resources = validate_frame(resources, RESOURCE_COLUMNS, stage="usage resources")
-    sampled, resource_ids = readings(samples, start, end)
-    inventory = Inventory(resources, resource_ids)
-    metadata = samples["metadata"].to_numpy(dtype=object)
+    sampled = readings(compact, start, end)
+    inventory = Inventory(resources, compact.resource_ids)
+    described = Described(revisions)
     in_window = sampled[sampled["ts"] >= start]
     rows = stack(
         [
             gauge_hours(in_window, inventory),
             counter_hours(sampled, start),
-            instance_hours(in_window, inventory, metadata),
+            instance_hours(in_window, inventory, described),
         ]
     )
     if rows.empty:
         return empty_frame(USAGE_COLUMNS)
-    return usage_frame(rows, samples, resource_ids, inventory, metadata, source, default_region)
+    return usage_frame(rows, compact, inventory, described, source, default_region)
 
 
 def _bounds(window: Window) -> tuple[int, int]:

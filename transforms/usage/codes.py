@@ -35,6 +35,8 @@ HOUR_NS: Final = 3_600_000_000_000
 # Open ends of inventory spans (unknown start, still alive); datetime64[ns] ends in 2262.
 DAWN: Final = pd.Timestamp("1900-01-01").value
 DUSK: Final = pd.Timestamp("2200-01-01").value
+NAT: Final = np.iinfo(np.int64).min  # NaT as int64 ns
+RESOLUTION: Final = 1_000  # ns: instants are whole microseconds (the store's); an island lasts one
 
 
 def overlap(hour: np.ndarray, begin: np.ndarray, end: np.ndarray) -> np.ndarray:

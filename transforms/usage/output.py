@@ -7,25 +7,26 @@ import numpy as np
 import pandas as pd
 
 from stackledger.schema import USAGE_COLUMNS, validate_frame
-from stackledger.transforms.usage.attributes import attributes
+from stackledger.transforms.usage.attributes import Described, attributes, take
 from stackledger.transforms.usage.codes import HOUR_NS, INSTANCE, SERVICE_NAMES, SERVICE_TYPE, SERVICE_UNIT
+from stackledger.transforms.usage.compact import Readings
 from stackledger.transforms.usage.inventory import Inventory
 
 
 def usage_frame(
     rows: pd.DataFrame,
-    samples: pd.DataFrame,
-    resource_ids: np.ndarray,
+    compact: Readings,
     inventory: Inventory,
-    metadata: np.ndarray,
+    described: Described,
     source: str,
     default_region: str | None,
 ) -> pd.DataFrame:
     rcode, hour, service, sample_row = (
         rows[c].to_numpy().astype(np.int64) for c in ("rcode", "hour", "service", "row")
     )
-    found, twins_possible = attributes(rows, rcode, hour, service, sample_row, inventory, metadata)
-    project = samples["project_id"].to_numpy(dtype=object)[sample_row]
+    resource_ids = compact.resource_ids
+    found, twins_possible = attributes(rows, rcode, hour, service, sample_row, inventory, described, compact.ts)
+    project = take(compact.project_ids, compact.project[sample_row])
     unknown = pd.isna(project)
     project[unknown] = found["project_id"][unknown]
     region = found["region"]

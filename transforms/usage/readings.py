@@ -10,30 +10,25 @@ import numpy as np
 import pandas as pd
 
 from stackledger.schema import FLOATING_IP_ACTIVE
-from stackledger.transforms.usage.codes import COUNTER, HOUR_NS, KIND, METER_FACTOR, METER_NAMES, METER_SERVICE, STATUS
+from stackledger.transforms.usage.codes import COUNTER, HOUR_NS, KIND, METER_FACTOR, METER_SERVICE, NAT, STATUS
+from stackledger.transforms.usage.compact import Readings
 
 
-def readings(samples: pd.DataFrame, start: int, end: int) -> tuple[pd.DataFrame, np.ndarray]:
+def readings(compact: Readings, start: int, end: int) -> pd.DataFrame:
     """Known meters before `end` (and from `start` on unless cumulative) as integer columns,
     one reading per resource, meter and instant, sorted by resource, meter and time.
 
-    rcode indexes the returned resource ids, mcode `METER_NAMES`; ts and hour are ns and
-    hours since the epoch; row points back into `samples` (for metadata and project)."""
-    mcode = (
-        pd.Index(METER_NAMES, dtype=object)
-        .get_indexer(pd.Index(samples["meter"].to_numpy(dtype=object), dtype=object))
-        .astype(np.int64)
-    )
-    ts = samples["timestamp"].astype("datetime64[ns]").to_numpy()
-    stamp = ts.view(np.int64)
+    rcode is the readings' resource code, mcode indexes `METER_NAMES`; ts and hour are ns and
+    hours since the epoch; row points back into `compact` (for its project and time)."""
+    mcode = compact.meter.astype(np.int64)
+    stamp = compact.ts
     cumulative = np.zeros(len(mcode), dtype=bool)
     cumulative[mcode >= 0] = KIND[mcode[mcode >= 0]] == "cumulative"
-    keep = (mcode >= 0) & ~np.isnat(ts) & samples["resource_id"].notna().to_numpy()
+    keep = (mcode >= 0) & (compact.resource >= 0) & (stamp != NAT)
     keep &= (stamp < end) & ((stamp >= start) | cumulative)
-    rcode, resource_ids = pd.factorize(samples["resource_id"].to_numpy(dtype=object)[keep])
     row = np.flatnonzero(keep)
-    mcode, stamp = mcode[keep], stamp[keep]
-    volume = samples["volume"].to_numpy(dtype=float)[keep]
+    rcode, mcode, stamp = compact.resource[keep].astype(np.int64), mcode[keep], stamp[keep]
+    volume = compact.volume[keep].astype(float)
     status = STATUS[mcode]
     volume[status] = (volume[status] == FLOATING_IP_ACTIVE).astype(float)
     order = np.lexsort((row, stamp, mcode, rcode))
@@ -42,7 +37,7 @@ def readings(samples: pd.DataFrame, start: int, end: int) -> tuple[pd.DataFrame,
     )
     frame = _one_per_instant(frame)
     frame["hour"] = frame["ts"].to_numpy() // HOUR_NS
-    return frame, np.asarray(resource_ids, dtype=object)
+    return frame
 
 
 def _one_per_instant(frame: pd.DataFrame) -> pd.DataFrame:

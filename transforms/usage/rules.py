@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from stackledger.transforms.usage.attributes import from_metadata, take
+from stackledger.transforms.usage.attributes import Described, take
 from stackledger.transforms.usage.codes import CUMULATIVE, DELTA, GAUGE, INSTANCE, PRESENCE, STATUS, overlap
 from stackledger.transforms.usage.inventory import Inventory
 from stackledger.transforms.usage.readings import per_hour, run_lasts, run_starts, stack
@@ -42,14 +42,14 @@ def counter_hours(readings: pd.DataFrame, start: int) -> pd.DataFrame:
     return hours.drop(columns="twin")
 
 
-def instance_hours(readings: pd.DataFrame, inventory: Inventory, metadata: np.ndarray) -> pd.DataFrame:
+def instance_hours(readings: pd.DataFrame, inventory: Inventory, described: Described) -> pd.DataFrame:
     presence = readings[PRESENCE[readings["mcode"].to_numpy()]]
     order = np.lexsort((presence["ts"].to_numpy(), presence["rcode"].to_numpy()))
     presence = presence.iloc[order]
     presence = presence.iloc[run_starts(presence, ("rcode", "ts"))]  # one per instant across meters
     known = inventory.known[presence["rcode"].to_numpy()]
     rows = stack(
-        [_instance_from_inventory(presence[known], inventory), _instance_from_metadata(presence[~known], metadata)]
+        [_instance_from_inventory(presence[known], inventory), _instance_from_samples(presence[~known], described)]
     )
     if not rows.empty:
         rows["service"] = INSTANCE
@@ -77,11 +77,13 @@ def _instance_from_inventory(presence: pd.DataFrame, inventory: Inventory) -> pd
     )
 
 
-def _instance_from_metadata(presence: pd.DataFrame, metadata: np.ndarray) -> pd.DataFrame:
-    """No inventory: each reading's metadata flavor; a mixed hour splits by share of readings."""
+def _instance_from_samples(presence: pd.DataFrame, described: Described) -> pd.DataFrame:
+    """No inventory: the flavor the samples said at each reading; a mixed hour splits by share
+    of readings."""
     if presence.empty:
         return presence
-    flavors = from_metadata(metadata, presence["row"].to_numpy(), ("flavor_name",))["flavor_name"]
+    rcode, ts = presence["rcode"].to_numpy(), presence["ts"].to_numpy()
+    flavors = described.at(rcode, ts, ("flavor_name",))["flavor_name"]
     code, names = pd.factorize(flavors)
     grouped = presence.assign(flavor=code).groupby(["rcode", "hour", "flavor"], sort=False)
     hours = grouped.agg(count=("row", "size"), t=("ts", "last"), row=("row", "last")).reset_index()
