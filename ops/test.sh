@@ -22,6 +22,7 @@ set -a; source "$OPS_DIR/env"; set +a
 
 log "ruff"; .venv/bin/ruff check .; .venv/bin/ruff format --check .
 log "mypy"; .venv/bin/mypy
+log "import rules"; .venv/bin/lint-imports --no-cache
 log "pytest"
 # pytest exits 5 when it collected nothing: that is a failure here, never a pass.
 STACKLEDGER_REQUIRE_SERVICES=1 .venv/bin/python -m pytest "$@"
