@@ -153,14 +153,22 @@ def user_clouds(auth_url: str, region: str, spec: dict[str, Any], passwords: dic
     to the system for a user with system roles (the service user), else unscoped."""
     clouds: dict[str, Any] = {}
     for user in spec["users"]:
-        auth: dict[str, Any] = {"auth_url": auth_url, "username": user["name"], "password": passwords[user["name"]],
-                                "user_domain_name": "Default"}  # fmt: skip
+        auth: dict[str, Any] = {
+            "auth_url": auth_url,
+            "username": user["name"],
+            "password": passwords[user["name"]],
+            "user_domain_name": "Default",
+        }
         if user.get("default_project"):
             auth |= {"project_name": user["default_project"], "project_domain_name": "Default"}
         elif user.get("system_roles"):
             auth["system_scope"] = "all"
-        clouds[f"stackledger-{user['name']}"] = {"auth": auth, "region_name": region, "identity_api_version": 3,
-                                                 "interface": "public"}  # fmt: skip
+        clouds[f"stackledger-{user['name']}"] = {
+            "auth": auth,
+            "region_name": region,
+            "identity_api_version": 3,
+            "interface": "public",
+        }
     return {"clouds": clouds}
 
 

@@ -26,6 +26,7 @@ COMMANDS = {
     "collect": "collect",
     "consume": "consume",
     "reconcile": "reconcile",
+    "serve": "serve",
 }
 
 EXIT_ERROR = 2
