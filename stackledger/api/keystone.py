@@ -72,7 +72,9 @@ class KeystoneIdentity:
 
     def revoke(self, token: str) -> None:
         self._tokens.drop(fingerprint(token))
-        response = self._request("DELETE", "/auth/tokens", headers={"X-Subject-Token": token})
+        # A user may revoke their own token (the service user may not: it only reads).
+        headers = {"X-Auth-Token": token, "X-Subject-Token": token}
+        response = self._request("DELETE", "/auth/tokens", headers=headers, authenticated=False)
         if response.status_code not in (204, 404):
             log.warning("Keystone did not revoke a token at logout (HTTP %s)", response.status_code)
 
@@ -140,12 +142,14 @@ class KeystoneIdentity:
 
     def _request(self, method: str, path: str, *, authenticated: bool = True, **kwargs: Any) -> Any:
         try:
+            # log=False: keystoneauth's debug log would print request bodies (passwords, tokens).
             return self.session.request(
                 self.auth_url + path,
                 method,
                 raise_exc=False,
                 authenticated=authenticated,
                 timeout=self.settings.timeout_s,
+                log=False,
                 **kwargs,
             )
         except Exception as error:  # keystoneauth raises its own tree for every transport failure

@@ -76,6 +76,9 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
     context.setdefault("demo", shared.demo)
     context.setdefault("user", None)
     context.setdefault("month", None)
+    context.setdefault("page", None)
+    context.setdefault("cloud", False)
+    context.setdefault("csrf", "")
     html = request.app.state.templates.get_template(template).render(**context)
     return HTMLResponse(html, status_code=status_code)
 

@@ -47,8 +47,12 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import logging
+
     import uvicorn
 
+    # keystoneauth's DEBUG lines carry request bodies; ours pass log=False, this guards the rest.
+    logging.getLogger("keystoneauth").setLevel(max(logging.getLogger().level, logging.INFO))
     settings = settings_from(args)
     host = args.host or settings.api.host
     port = args.port or settings.api.port
