@@ -64,8 +64,16 @@ def serving(env: Mapping[str, str], log: Path, *args: str) -> Iterator[Server]:
     """`stackledger serve` on a free port with `env` added to this process's environment."""
     port = free_port()
     full = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
-    command = [str(Path(sys.executable).parent / "stackledger"), "-v", "serve", "--host", "127.0.0.1", "--port", str(port),
-               *args]  # fmt: skip
+    command = [
+        str(Path(sys.executable).parent / "stackledger"),
+        "-v",
+        "serve",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        *args,
+    ]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env=full, stdout=sink, stderr=subprocess.STDOUT, cwd=REPO)
     server = Server(f"http://127.0.0.1:{port}", log, process)
@@ -112,9 +120,13 @@ def user_auth(name: str) -> dict[str, Any]:
     """`admin` (the ops cloud's admin) or a seeded user's auth dict."""
     if name == "admin":
         return {
-            "auth_url": os.environ["OS_AUTH_URL"], "username": "admin", "password": os.environ["OS_PASSWORD"],
-            "user_domain_name": "Default", "project_name": "admin", "project_domain_name": "Default",
-        }  # fmt: skip
+            "auth_url": os.environ["OS_AUTH_URL"],
+            "username": "admin",
+            "password": os.environ["OS_PASSWORD"],
+            "user_domain_name": "Default",
+            "project_name": "admin",
+            "project_domain_name": "Default",
+        }
     return dict(user_clouds()[f"stackledger-{name}"]["auth"])
 
 
@@ -168,20 +180,33 @@ class SeedProject:
     daily: Decimal  # internal cost of compute.vcpu per day; other services derive from it
 
 
-def seed_costs(settings: Settings, ids: Mapping[str, str], projects: list[SeedProject], months: list[str],
-               days: int | None = None) -> None:  # fmt: skip
+def seed_costs(
+    settings: Settings, ids: Mapping[str, str], projects: list[SeedProject], months: list[str], days: int | None = None
+) -> None:
     """Projects (with the given Keystone ids) and daily cost lines in three price books for
     each day of `months` (the last one only up to `days` days), written straight into the store."""
-    from stackledger.pipeline.inventory import store_projects
-
     import pandas as pd
 
-    frame = pd.DataFrame([{
-        "project_id": ids[p.name], "name": p.name, "domain_id": "default", "parent_id": None,
-        "tags": [f"team:{p.team}"], "team": p.team, "cost_center": "", "budget_amount": p.budget,
-        "budget_currency": "EUR" if p.budget is not None else None, "budget_period": "month" if p.budget else None,
-        "source": "keystone",
-    } for p in projects])  # fmt: skip
+    from stackledger.pipeline.inventory import store_projects
+
+    frame = pd.DataFrame(
+        [
+            {
+                "project_id": ids[p.name],
+                "name": p.name,
+                "domain_id": "default",
+                "parent_id": None,
+                "tags": [f"team:{p.team}"],
+                "team": p.team,
+                "cost_center": "",
+                "budget_amount": p.budget,
+                "budget_currency": "EUR" if p.budget is not None else None,
+                "budget_period": "month" if p.budget else None,
+                "source": "keystone",
+            }
+            for p in projects
+        ]
+    )
     store_projects(settings, frame)
     rows = []
     for number, month in enumerate(months):
@@ -197,8 +222,11 @@ def seed_costs(settings: Settings, ids: Mapping[str, str], projects: list[SeedPr
         store.insert(conn, tables.cost_lines, rows)
 
 
-SERVICES = (("compute.vcpu", "vCPU-hour", Decimal(1)), ("compute.ram", "GiB-hour", Decimal("0.41")),
-            ("block.volume", "GiB-hour", Decimal("0.173")))  # fmt: skip
+SERVICES = (
+    ("compute.vcpu", "vCPU-hour", Decimal(1)),
+    ("compute.ram", "GiB-hour", Decimal("0.41")),
+    ("block.volume", "GiB-hour", Decimal("0.173")),
+)
 BOOKS = (("internal", Decimal(1)), ("aws", Decimal("1.7")), ("digitalocean", Decimal("0.9")))
 
 
@@ -207,13 +235,28 @@ def _lines(project_id: str, at: dt.datetime, base: Decimal) -> list[dict[str, An
     for service, unit, share in SERVICES:
         for book, factor in BOOKS:
             cost = (base * share * factor).quantize(Decimal("0.000001"))
-            out.append({
-                "charge_period_start": at, "charge_period_end": at + dt.timedelta(days=1), "project_id": project_id,
-                "resource_id": f"{project_id[:8]}-{service}", "resource_type": "instance", "service": service,
-                "flavor_name": "", "volume_type": None, "region": "RegionOne", "consumed_quantity": 24.0,
-                "consumed_unit": unit, "price_book": book, "sku": f"{book}:{service}", "list_unit_price": cost / 24,
-                "pricing_quantity": Decimal(24), "pricing_unit": unit, "cost": cost, "currency": "EUR",
-            })  # fmt: skip
+            out.append(
+                {
+                    "charge_period_start": at,
+                    "charge_period_end": at + dt.timedelta(days=1),
+                    "project_id": project_id,
+                    "resource_id": f"{project_id[:8]}-{service}",
+                    "resource_type": "instance",
+                    "service": service,
+                    "flavor_name": "",
+                    "volume_type": None,
+                    "region": "RegionOne",
+                    "consumed_quantity": 24.0,
+                    "consumed_unit": unit,
+                    "price_book": book,
+                    "sku": f"{book}:{service}",
+                    "list_unit_price": cost / 24,
+                    "pricing_quantity": Decimal(24),
+                    "pricing_unit": unit,
+                    "cost": cost,
+                    "currency": "EUR",
+                }
+            )
     return out
 
 
@@ -246,5 +289,8 @@ def fresh_settings(url: str, out: Path, **overrides: object) -> Settings:
 
 def server_env(settings: Settings, out: Path) -> dict[str, str]:
     """The environment giving a server the same store and report settings as `settings`."""
-    return {"STACKLEDGER__DATABASE__URL": settings.database.url, "STACKLEDGER__REPORT__OUT_DIR": str(out),
-            "STACKLEDGER__REPORT__WORKERS": "1"}  # fmt: skip
+    return {
+        "STACKLEDGER__DATABASE__URL": settings.database.url,
+        "STACKLEDGER__REPORT__OUT_DIR": str(out),
+        "STACKLEDGER__REPORT__WORKERS": "1",
+    }

@@ -119,8 +119,11 @@ def test_each_user_sees_exactly_their_projects_on_the_page(server: api.Server, i
 def test_another_teams_project_is_forbidden(server: api.Server, tokens: dict[str, str], ids: dict[str, str]) -> None:
     lead, member = tokens["lead-payments"], tokens["search-member"]
     search = ids["search-api"]
-    for path, params in (("/v1/costs", {"project_id": search}), (f"/v1/reports/{LAST_MONTH}/pdf", {"project_id": search}),
-                         (f"/v1/reports/{LAST_MONTH}/csv", {"project_id": search})):  # fmt: skip
+    for path, params in (
+        ("/v1/costs", {"project_id": search}),
+        (f"/v1/reports/{LAST_MONTH}/pdf", {"project_id": search}),
+        (f"/v1/reports/{LAST_MONTH}/csv", {"project_id": search}),
+    ):
         answer = server.get(path, lead, params=params)
         assert answer.status_code == 403, (path, answer.text)
         assert answer.json()["error"]["code"] == 403
@@ -154,8 +157,11 @@ def test_no_tampered_revoked_or_expired_token_gets_in(server: api.Server, tokens
 def test_a_token_that_expired_is_refused(server: api.Server, ids: dict[str, str]) -> None:
     """An application credential expiring in a few seconds gives a token that expires with it."""
     credential = make_application_credential("search-member", expires_in=8)
-    answer = requests.post(api.user_auth("admin")["auth_url"] + "/auth/tokens", json={"auth": {"identity": {
-        "methods": ["application_credential"], "application_credential": credential}}}, timeout=30)  # fmt: skip
+    answer = requests.post(
+        api.user_auth("admin")["auth_url"] + "/auth/tokens",
+        json={"auth": {"identity": {"methods": ["application_credential"], "application_credential": credential}}},
+        timeout=30,
+    )
     short = answer.headers["X-Subject-Token"]
     assert server.get("/v1/budgets", short).status_code == 200  # valid now, and cached by the server
     time.sleep(10)
@@ -171,8 +177,9 @@ def test_a_tampered_foreign_or_expired_cookie_shows_the_login_page(server: api.S
         CookieJar.from_secret("another secret").seal("x", time.time() + 600),
         CookieJar.from_secret(api.COOKIE_SECRET).seal(api.token("lead-payments"), time.time() - 1),
     ):
-        answer = requests.get(server.url + "/budgets?month=2026-01", cookies={SESSION_COOKIE: value}, timeout=60,
-                              allow_redirects=False)  # fmt: skip
+        answer = requests.get(
+            server.url + "/budgets?month=2026-01", cookies={SESSION_COOKIE: value}, timeout=60, allow_redirects=False
+        )
         assert answer.status_code == 303
         assert answer.headers["location"] == "/login?next=%2Fbudgets%3Fmonth%3D2026-01"
         api_answer = requests.get(server.url + "/v1/budgets", cookies={SESSION_COOKIE: value}, timeout=60)
@@ -211,12 +218,17 @@ def test_login_refuses_wrong_passwords_and_forged_forms(server: api.Server) -> N
     form = browser.get(server.url + "/login", timeout=60)
     nonce = re.search(r'name="csrf" value="([^"]+)"', form.text)
     assert nonce is not None
-    wrong = browser.post(server.url + "/login", data={"csrf": nonce.group(1), "username": "lead-payments",
-                                                       "password": "wrong", "domain": "Default"}, timeout=60)  # fmt: skip
+    wrong = browser.post(
+        server.url + "/login",
+        data={"csrf": nonce.group(1), "username": "lead-payments", "password": "wrong", "domain": "Default"},
+        timeout=60,
+    )
     assert wrong.status_code == 401 and "did not accept" in wrong.text and SESSION_COOKIE not in browser.cookies
-    forged = requests.post(server.url + "/login", data={"csrf": "x", "username": "lead-payments",
-                                                        "password": api.user_auth("lead-payments")["password"]},
-                           timeout=60)  # fmt: skip
+    forged = requests.post(
+        server.url + "/login",
+        data={"csrf": "x", "username": "lead-payments", "password": api.user_auth("lead-payments")["password"]},
+        timeout=60,
+    )
     assert forged.status_code == 400 and SESSION_COOKIE not in forged.cookies
     redirect = login(server, "lead-payments", next_page="//evil.example/steal")
     assert redirect.last_location == "/"
@@ -240,18 +252,23 @@ def test_costs_and_budgets_equal_the_csv_and_the_alarms_forecast(
     for month in (LAST_MONTH, THIS_MONTH):
         cli(settings, "report", "--month", month, "--format", "csv", "--out", str(out))
         expected = api.csv_totals(out / f"stackledger-{month}.csv")
-        costs = server.get("/v1/costs", tokens["admin"], params={"month": month, "group_by": "project",
-                                                                  "price_book": "internal"}).json()  # fmt: skip
+        costs = server.get(
+            "/v1/costs", tokens["admin"], params={"month": month, "group_by": "project", "price_book": "internal"}
+        ).json()
         got = {row["project_id"]: Decimal(row["cost"]) for row in costs["results"]}
         assert got == expected and got  # exactly, to the last decimal
         assert Decimal(costs["totals"][0]["cost"]) == sum(expected.values())
-        by_team = server.get("/v1/costs", tokens["lead-payments"], params={"month": month, "group_by": "team,service",
-                                                                            "price_book": "internal"}).json()  # fmt: skip
+        by_team = server.get(
+            "/v1/costs",
+            tokens["lead-payments"],
+            params={"month": month, "group_by": "team,service", "price_book": "internal"},
+        ).json()
         assert {row["team"] for row in by_team["results"]} == {"payments"}
         lead_total = sum(Decimal(row["cost"]) for row in by_team["results"])
         assert lead_total == sum(v for k, v in expected.items() if k in lead_ids(server, tokens))
-        daily = server.get("/v1/costs", tokens["admin"], params={"month": month, "group_by": "day",
-                                                                 "price_book": "internal"}).json()  # fmt: skip
+        daily = server.get(
+            "/v1/costs", tokens["admin"], params={"month": month, "group_by": "day", "price_book": "internal"}
+        ).json()
         assert sum(Decimal(row["cost"]) for row in daily["results"]) == sum(expected.values())
     budgets = server.get("/v1/budgets", tokens["admin"], params={"month": THIS_MONTH}).json()["budgets"]
     forecasts = {row["project_id"]: row["forecast"] for row in budgets if row["budget"] is not None}
@@ -276,8 +293,10 @@ def evaluate_budget_alarms(settings: Settings, tmp_path: Path) -> dict[str, str 
     from stackledger.store import tables
 
     rules = tmp_path / "rules.yaml"
-    rules.write_text("rules:\n  - name: budgets\n    kind: budget\n    scope: project\n"
-                     "    thresholds: [{at: 100%, basis: forecast, severity: critical}]\n")  # fmt: skip
+    rules.write_text(
+        "rules:\n  - name: budgets\n    kind: budget\n    scope: project\n"
+        "    thresholds: [{at: 100%, basis: forecast, severity: critical}]\n"
+    )
     cli(
         settings,
         "alarms",
@@ -301,8 +320,13 @@ class Browser(requests.Session):
     last_location = ""
 
 
-def login(server: api.Server, user: str | None, *, application_credential: dict[str, str] | None = None,
-          next_page: str = "/budgets") -> Browser:  # fmt: skip
+def login(
+    server: api.Server,
+    user: str | None,
+    *,
+    application_credential: dict[str, str] | None = None,
+    next_page: str = "/budgets",
+) -> Browser:
     """A requests session logged in through the page's form, as a browser would."""
     browser = Browser()
     form = browser.get(server.url + "/login", timeout=60)
@@ -310,14 +334,25 @@ def login(server: api.Server, user: str | None, *, application_credential: dict[
     nonce = re.search(r'name="csrf" value="([^"]+)"', form.text)
     assert nonce is not None
     if application_credential is not None:
-        data = {"method": "application_credential", "credential_id": application_credential["id"],
-                "credential_secret": application_credential["secret"]}  # fmt: skip
+        data = {
+            "method": "application_credential",
+            "credential_id": application_credential["id"],
+            "credential_secret": application_credential["secret"],
+        }
     else:
         assert user is not None
-        data = {"method": "password", "username": user, "password": api.user_auth(user)["password"],
-                "domain": "Default"}  # fmt: skip
-    answer = browser.post(server.url + "/login", data={**data, "csrf": nonce.group(1), "next": next_page}, timeout=60,
-                          allow_redirects=False)  # fmt: skip
+        data = {
+            "method": "password",
+            "username": user,
+            "password": api.user_auth(user)["password"],
+            "domain": "Default",
+        }
+    answer = browser.post(
+        server.url + "/login",
+        data={**data, "csrf": nonce.group(1), "next": next_page},
+        timeout=60,
+        allow_redirects=False,
+    )
     assert answer.status_code == 303, answer.text[-500:]
     browser.last_set_cookie = answer.headers.get("set-cookie", "")
     browser.last_location = answer.headers["location"]
@@ -331,8 +366,9 @@ def revoke(token: str) -> None:
 
 def keystone_refuses(token: str) -> bool:
     sess = api.admin_session()
-    answer = sess.get(api.user_auth("admin")["auth_url"] + "/auth/tokens", headers={"X-Subject-Token": token},
-                      raise_exc=False)  # fmt: skip
+    answer = sess.get(
+        api.user_auth("admin")["auth_url"] + "/auth/tokens", headers={"X-Subject-Token": token}, raise_exc=False
+    )
     return bool(answer.status_code == 404)
 
 
@@ -353,7 +389,13 @@ def cli(settings: Settings, *args: str, env: dict[str, str] | None = None) -> st
     import os
 
     full = {**os.environ, "STACKLEDGER__DATABASE__URL": settings.database.url, **(env or {})}
-    done = subprocess.run([str(Path(sys.executable).parent / "stackledger"), *args], env=full, cwd=REPO, capture_output=True,
-                          text=True, timeout=600)  # fmt: skip
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "stackledger"), *args],
+        env=full,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     return done.stdout
