@@ -120,28 +120,30 @@ def metrics(request: Request) -> Response:
     """A scraper sends `Authorization: Bearer <api.metrics_token>`, or a Keystone token allowed
     `stackledger:metrics:read` (by default: admin or reader on the admin project)."""
     shared = services(request)
-    if not _metrics_allowed(request, shared):
-        return _error_json(
-            401, "send a Keystone token allowed to read metrics, or the metrics bearer token", _auth_uri(request)
-        )
+    allowed = _metrics_allowed(request, shared)
+    if allowed is not True:
+        status = 403 if allowed is False else 401
+        message = "not allowed to read metrics" if status == 403 else "send a Keystone token or the metrics token"
+        return _error_json(status, message, _auth_uri(request))
     body = render(shared.figures, request.app.state.kafka)
     return Response(body, media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-def _metrics_allowed(request: Request, shared: Services) -> bool:
+def _metrics_allowed(request: Request, shared: Services) -> bool | None:
+    """True: allowed; False: authenticated but not allowed; None: not authenticated."""
     import hmac
 
     expected = shared.settings.api.metrics_token
     header = request.headers.get("Authorization", "")
     if expected is not None and header.startswith("Bearer "):
-        return hmac.compare_digest(header[7:].encode(), expected.get_secret_value().encode())
+        return hmac.compare_digest(header[7:].encode(), expected.get_secret_value().encode()) or None
     token = request_token(request)
     if not token:
-        return False
+        return None
     try:
         return shared.access(token).can(METRICS_READ)
     except Unauthenticated:
-        return False
+        return None
 
 
 async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:

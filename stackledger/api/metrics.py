@@ -40,7 +40,6 @@ from stackledger.window import utcnow
 log = logging.getLogger(__name__)
 
 KAFKA_SECONDS: Final = 30.0
-KAFKA_TIMEOUT_MS: Final = 2000
 
 
 @dataclass
@@ -66,12 +65,7 @@ class KafkaLag:
         from stackledger.collectors.kafka import consumer_config
 
         config = consumer_config(self.settings, self.settings.group_id)
-        config |= {
-            "client_id": "stackledger-serve-metrics",
-            "group_instance_id": None,
-            "request_timeout_ms": KAFKA_TIMEOUT_MS * 2,
-            "api_version_auto_timeout_ms": KAFKA_TIMEOUT_MS,
-        }
+        config |= {"client_id": "stackledger-serve-metrics", "group_instance_id": None}
         consumer = None
         try:
             consumer = KafkaConsumer(**config)  # never subscribes: reads offsets, joins no group
