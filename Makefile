@@ -9,7 +9,7 @@ test:
 	./ops/test.sh
 
 bench: venv
-	./ops/up.sh postgres kafka gnocchi
+	./ops/up.sh postgres kafka gnocchi keystone
 	.venv/bin/python -m benchmarks
 
 lint: venv
