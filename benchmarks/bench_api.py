@@ -51,11 +51,17 @@ BOOKS: Final = (("internal", Decimal(1)), ("aws", Decimal("1.9")), ("digitalocea
 
 def seed(store: Store) -> int:
     projects = [
-        {"project_id": f"p{n:03d}", "name": f"project {n:03d}", "team": f"team-{n % TEAMS:02d}",
-         "budget_amount": Decimal(180 + (n * 37) % 400), "budget_currency": "EUR", "budget_period": "month",
-         "source": "bench"}
+        {
+            "project_id": f"p{n:03d}",
+            "name": f"project {n:03d}",
+            "team": f"team-{n % TEAMS:02d}",
+            "budget_amount": Decimal(180 + (n * 37) % 400),
+            "budget_currency": "EUR",
+            "budget_period": "month",
+            "source": "bench",
+        }
         for n in range(PROJECTS)
-    ]  # fmt: skip
+    ]
     lines = []
     for month in MONTHS:
         for day in Window.month(month).days():
@@ -65,15 +71,27 @@ def seed(store: Store) -> int:
                     wobble = Decimal(100 + (n * 13 + day.start.day * 3) % 23) / 100
                     internal = (Decimal(quantity) * Decimal(price) * scale * wobble).quantize(Decimal("1e-6"))
                     for book, factor in BOOKS:
-                        lines.append({
-                            "charge_period_start": day.start, "charge_period_end": day.end, "project_id": f"p{n:03d}",
-                            "resource_id": f"r{n:03d}-{resource}", "resource_type": kind, "service": service,
-                            "flavor_name": "", "consumed_quantity": float(quantity), "consumed_unit": unit,
-                            "price_book": book, "sku": f"{book}:{service}", "list_unit_price": Decimal(price),
-                            "pricing_quantity": Decimal(quantity), "pricing_unit": unit,
-                            "cost": (internal * factor).quantize(Decimal("1e-6")), "currency": "EUR",
-                            "price_as_of": dt.date(2026, 1, 1),
-                        })  # fmt: skip
+                        lines.append(
+                            {
+                                "charge_period_start": day.start,
+                                "charge_period_end": day.end,
+                                "project_id": f"p{n:03d}",
+                                "resource_id": f"r{n:03d}-{resource}",
+                                "resource_type": kind,
+                                "service": service,
+                                "flavor_name": "",
+                                "consumed_quantity": float(quantity),
+                                "consumed_unit": unit,
+                                "price_book": book,
+                                "sku": f"{book}:{service}",
+                                "list_unit_price": Decimal(price),
+                                "pricing_quantity": Decimal(quantity),
+                                "pricing_unit": unit,
+                                "cost": (internal * factor).quantize(Decimal("1e-6")),
+                                "currency": "EUR",
+                                "price_as_of": dt.date(2026, 1, 1),
+                            }
+                        )
     with store.transaction() as conn:
         store.insert(conn, tables.projects, projects)
         store.insert(conn, tables.cost_lines, lines)
@@ -88,16 +106,30 @@ def user_token(clouds: dict[str, Any], name: str) -> str:
 
 
 def load(url: str, token: str) -> dict[str, float]:
-    command = [sys.executable, "-m", "benchmarks.api_load", url, "--token", token, "--clients", str(CLIENTS),
-               "--requests", str(REQUESTS)]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "benchmarks.api_load",
+        url,
+        "--token",
+        token,
+        "--clients",
+        str(CLIENTS),
+        "--requests",
+        str(REQUESTS),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, check=True, timeout=1800)
     return dict(json.loads(done.stdout))
 
 
 def start_server(url: str, clouds_file: str, port: int, log: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "STACKLEDGER__DATABASE__URL": url, "OS_CLIENT_CONFIG_FILE": clouds_file,
-           "STACKLEDGER__API__KEYSTONE__CLOUD": "stackledger-stackledger",
-           "STACKLEDGER__API__TEAM_LEADS": "{team-03: {group: payments-leads}}"}  # fmt: skip
+    env = {
+        **os.environ,
+        "STACKLEDGER__DATABASE__URL": url,
+        "OS_CLIENT_CONFIG_FILE": clouds_file,
+        "STACKLEDGER__API__KEYSTONE__CLOUD": "stackledger-stackledger",
+        "STACKLEDGER__API__TEAM_LEADS": "{team-03: {group: payments-leads}}",
+    }
     command = [str(Path(sys.executable).parent / "stackledger"), "serve", "--port", str(port), "--workers", "2"]
     with log.open("wb") as sink:
         process = subprocess.Popen(command, env=env, stdout=sink, stderr=subprocess.STDOUT)
@@ -117,17 +149,28 @@ def run(url: str, clouds_file: str, tmp: Path) -> None:
     store.upgrade()
     with timed() as seeding:
         count = seed(store)
-    context = {"db": "postgresql", "projects": PROJECTS, "months": len(MONTHS), "cost_lines": count,
-               "clients": CLIENTS, "server_workers": 2}  # fmt: skip
+    context = {
+        "db": "postgresql",
+        "projects": PROJECTS,
+        "months": len(MONTHS),
+        "cost_lines": count,
+        "clients": CLIENTS,
+        "server_workers": 2,
+    }
     emit("api", "seed_seconds", seeding.seconds, "s", **context)
     clouds = json.loads(Path(clouds_file).read_text())["clouds"]
-    tokens = {"finance-reader": user_token(clouds, "finance-reader"), "lead-payments": user_token(clouds, "lead-payments")}
+    tokens = {
+        "finance-reader": user_token(clouds, "finance-reader"),
+        "lead-payments": user_token(clouds, "lead-payments"),
+    }
     port = _free_port()
     server = start_server(url, clouds_file, port, tmp / "serve.log")
     try:
         base = f"http://127.0.0.1:{port}"
-        cases = (("costs_by_project", f"{base}/v1/costs?group_by=project&month=2026-10", "finance-reader"),
-                 ("my_budgets_page", f"{base}/budgets?month=2026-10", "lead-payments"))  # fmt: skip
+        cases = (
+            ("costs_by_project", f"{base}/v1/costs?group_by=project&month=2026-10", "finance-reader"),
+            ("my_budgets_page", f"{base}/budgets?month=2026-10", "lead-payments"),
+        )
         for name, target, user in cases:
             with timed() as cold:  # the month's figures read from the store, once per worker
                 answer = requests.get(target, headers={"X-Auth-Token": tokens[user]}, timeout=600)
@@ -135,10 +178,23 @@ def run(url: str, clouds_file: str, tmp: Path) -> None:
             emit("api", f"{name}_cold_seconds", cold.seconds, "s", **context)
             figures = load(target, tokens[user])
             emit("api", f"{name}_p50", figures["p50_ms"], "ms", **context)
-            emit("api", f"{name}_p95", figures["p95_ms"], "ms", target_ms=TARGET_P95_MS,
-                 within_target=figures["p95_ms"] <= TARGET_P95_MS, **context)  # fmt: skip
-            emit("api", f"{name}_requests_per_second", figures["requests_per_second"], "req/s",
-                 requests=figures["requests"], **context)  # fmt: skip
+            emit(
+                "api",
+                f"{name}_p95",
+                figures["p95_ms"],
+                "ms",
+                target_ms=TARGET_P95_MS,
+                within_target=figures["p95_ms"] <= TARGET_P95_MS,
+                **context,
+            )
+            emit(
+                "api",
+                f"{name}_requests_per_second",
+                figures["requests_per_second"],
+                "req/s",
+                requests=figures["requests"],
+                **context,
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -156,8 +212,9 @@ def main() -> None:
     pg = os.environ.get("STACKLEDGER_TEST_PG_URL")
     clouds_file = os.environ.get("STACKLEDGER_KEYSTONE_USER_CLOUDS") or (
         str(Path(os.environ["OS_CLIENT_CONFIG_FILE"]).parent / "clouds-users.yaml")
-        if os.environ.get("OS_CLIENT_CONFIG_FILE") else ""
-    )  # fmt: skip
+        if os.environ.get("OS_CLIENT_CONFIG_FILE")
+        else ""
+    )
     if not pg or not clouds_file or not Path(clouds_file).is_file():
         raise SystemExit("bench_api needs PostgreSQL and Keystone: `ops/up.sh postgres keystone`, source .ops/env")
     engine = create_engine(pg)
