@@ -11,10 +11,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from fastapi import HTTPException, Request
+from fastapi import HTTPException, Request, Response
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
 
 from stackledger.api.figures import Figures
 from stackledger.api.identity import (
@@ -33,6 +36,8 @@ log = logging.getLogger(__name__)
 
 TOKEN_HEADER: Final = "X-Auth-Token"  # noqa: S105 - a header name
 ACCESS_ENTRIES: Final = 10_000
+CACHED_TYPES: Final = ("application/json", "text/html")
+CACHED_MAX_BYTES: Final = 2 * 1024 * 1024
 
 
 @dataclass
@@ -105,3 +110,37 @@ def api_caller(request: Request) -> Access:
 
 def forbidden(what: str) -> HTTPException:
     return HTTPException(403, f"not allowed: {what}")
+
+
+class CachedRoute(APIRoute):
+    """A GET route whose successful JSON or HTML answers are kept per token and URL at the current
+    data version: a repeat still checks the token (and the caller's rights) first, then is served
+    from the cache without running the handler or serializing again."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        original = super().get_route_handler()
+
+        async def handler(request: Request) -> Response:
+            token = request_token(request)
+            if request.method != "GET" or not token:
+                return await original(request)
+            shared = services(request)
+            try:
+                await run_in_threadpool(shared.access, token)
+            except (Unauthenticated, IdentityUnavailable):
+                return await original(request)  # answers 401 / 503 (or the login page) the usual way
+            key = ("response", fingerprint(token), request.url.path, request.url.query)
+            found = await run_in_threadpool(shared.figures.peek, key)
+            if found is not None:
+                status, body, headers = found
+                return Response(body, status_code=status, headers=headers)
+            response = await original(request)
+            body = getattr(response, "body", None)
+            kind = response.headers.get("content-type", "")
+            if response.status_code == 200 and isinstance(body, bytes) and len(body) <= CACHED_MAX_BYTES \
+                    and kind.startswith(CACHED_TYPES) and "set-cookie" not in response.headers:  # fmt: skip
+                headers = {k: v for k, v in response.headers.items() if k.lower() != "content-length"}
+                await run_in_threadpool(shared.figures.keep, key, (response.status_code, body, headers))
+            return response
+
+        return handler

@@ -8,7 +8,9 @@ page and in the JSON equals the PDF's to the cent by construction.
 Caching: every result is keyed by the store's data version (`store.serving.data_version`,
 asked at most once a second) and lives at most `api.cache_seconds`; a new cost line, alarm
 evaluation, dead letter, checkpoint or project makes the next request read again. Concurrent
-requests for the same key wait for one computation instead of each running it.
+requests for the same key wait for one computation instead of each running it. Whole answers
+are kept too, per token and URL (`deps.CachedRoute`), so a caller repeating a request costs a
+token check and a lookup.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 VERSION_SECONDS: Final = 1.0  # the data version is asked at most this often
-CACHE_ENTRIES: Final = 512
+CACHE_ENTRIES: Final = 2048
 
 
 @dataclass(frozen=True)
@@ -113,6 +115,17 @@ class Figures:
                     self._cache.popitem(last=False)
                 self._flights.pop(full, None)
         return value
+
+    def peek(self, key: Hashable) -> Any:
+        """The value cached for `key` at the current data version, or None."""
+        found = self._get((self.version(), key))
+        return None if found is None else found[0]
+
+    def keep(self, key: Hashable, value: Any) -> None:
+        with self._lock:
+            self._cache[(self.version(), key)] = (self.clock() + self.settings.api.cache_seconds, value)
+            while len(self._cache) > CACHE_ENTRIES:
+                self._cache.popitem(last=False)
 
     def _get(self, key: Hashable) -> tuple[Any] | None:
         with self._lock:

@@ -12,12 +12,12 @@ from typing import Annotated, Any, Final
 from fastapi import APIRouter, Depends, HTTPException, Query, Response
 
 from stackledger.api import views
-from stackledger.api.deps import Services, api_caller, forbidden, services
+from stackledger.api.deps import CachedRoute, Services, api_caller, forbidden, services
 from stackledger.api.params import choices, csv_list, month_window, period
 from stackledger.api.policy import Access
 from stackledger.store.serving import COST_DIMENSIONS
 
-router = APIRouter(prefix="/v1", tags=["v1"])
+router = APIRouter(prefix="/v1", tags=["v1"], route_class=CachedRoute)
 
 Caller = Annotated[Access, Depends(api_caller)]
 Shared = Annotated[Services, Depends(services)]

@@ -10,14 +10,14 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from fastapi.responses import Response
 
 from stackledger.api import cloudkitty
-from stackledger.api.deps import Services, api_caller, services
+from stackledger.api.deps import CachedRoute, Services, api_caller, services
 from stackledger.api.params import csv_list, instant
 from stackledger.api.policy import Access
 from stackledger.reports.data import INTERNAL_BOOK
 from stackledger.store import serving
 from stackledger.window import Window, utcnow
 
-router = APIRouter(prefix="/v2", tags=["CloudKitty v2"])
+router = APIRouter(prefix="/v2", tags=["CloudKitty v2"], route_class=CachedRoute)
 
 Caller = Annotated[Access, Depends(api_caller)]
 Shared = Annotated[Services, Depends(services)]

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from stackledger.api import svg, views
-from stackledger.api.deps import Services, request_token, services
+from stackledger.api.deps import CachedRoute, Services, request_token, services
 from stackledger.api.identity import DEMO_USERS, IdentityUnavailable, Login, Unauthenticated
 from stackledger.api.params import month_window
 from stackledger.api.policy import Access
@@ -33,7 +33,7 @@ from stackledger.api.session import (
 from stackledger.reports.formatting import FILTERS, period_name
 
 log = logging.getLogger(__name__)
-router = APIRouter(include_in_schema=False)
+router = APIRouter(include_in_schema=False, route_class=CachedRoute)
 Shared = Annotated[Services, Depends(services)]
 TOP_RESOURCES: Final = 10
 TOP_SERVICES: Final = 3

@@ -13,7 +13,6 @@ from stackledger.errors import ConfigError
 from stackledger.settings import Settings
 
 DEMO_DB = "demo.db"  # what `stackledger demo` writes under its --out directory
-APP_ENV = "STACKLEDGER_SERVE_DEMO"
 
 EPILOG = """\
 Serves the JSON API (/v1, CloudKitty's /v2/summary and /v2/dataframes, /metrics, /docs) and
@@ -61,14 +60,15 @@ def run(args: argparse.Namespace) -> int:
         settings = demo_settings(settings, args.out)
         if not _loopback(host):
             raise ConfigError(f"--demo serves public demo passwords: bind a loopback address, not {host}", key="--host")
+        workers = 1  # the demo users' sessions live in the serving process
     if workers > 1:
+        if args.config:  # each worker reads its settings again, from the environment
+            os.environ["STACKLEDGER_CONFIG"] = str(args.config)
         # Each worker builds its app from the environment; they must share the cookie key.
         os.environ.setdefault(
             "STACKLEDGER__API__COOKIE_SECRET",
             settings.api.cookie_secret.get_secret_value() if settings.api.cookie_secret else secrets.token_urlsafe(32),
         )
-        if args.demo:
-            os.environ[APP_ENV] = settings.database.url
         uvicorn.run(
             "stackledger.cli.serve:app",
             factory=True,
@@ -89,15 +89,11 @@ def run(args: argparse.Namespace) -> int:
 
 def app() -> object:
     """An app factory for uvicorn's and gunicorn's workers: settings from STACKLEDGER_CONFIG and
-    the environment (`STACKLEDGER_SERVE_DEMO` = the demo database URL for --demo)."""
+    the environment (STACKLEDGER__SECTION__KEY)."""
     from stackledger.api import create_app
     from stackledger.settings import load_settings
 
-    settings = load_settings()
-    demo_url = os.environ.get(APP_ENV)
-    if demo_url:
-        settings = settings.model_copy(update={"database": settings.database.model_copy(update={"url": demo_url})})
-    return create_app(settings, demo=bool(demo_url))
+    return create_app(load_settings())
 
 
 def demo_settings(settings: Settings, out: Path | None) -> Settings:
