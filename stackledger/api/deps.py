@@ -125,12 +125,11 @@ class CachedRoute(APIRoute):
             if request.method != "GET" or not token:
                 return await original(request)
             shared = services(request)
-            try:
-                await run_in_threadpool(shared.access, token)
+            key = ("response", fingerprint(token), request.url.path, request.url.query)
+            try:  # one trip to a worker thread: both may block (Keystone, the data version query)
+                found = await run_in_threadpool(_checked_lookup, shared, token, key)
             except (Unauthenticated, IdentityUnavailable):
                 return await original(request)  # answers 401 / 503 (or the login page) the usual way
-            key = ("response", fingerprint(token), request.url.path, request.url.query)
-            found = await run_in_threadpool(shared.figures.peek, key)
             if found is not None:
                 status, body, headers = found
                 return Response(body, status_code=status, headers=headers)
@@ -144,3 +143,8 @@ class CachedRoute(APIRoute):
             return response
 
         return handler
+
+
+def _checked_lookup(shared: Services, token: str, key: tuple[str, ...]) -> Any:
+    shared.access(token)  # raises when the token is no longer good
+    return shared.figures.peek(key)

@@ -122,8 +122,9 @@ class Figures:
         return None if found is None else found[0]
 
     def keep(self, key: Hashable, value: Any) -> None:
+        full = (self.version(), key)  # outside the lock: version() takes it
         with self._lock:
-            self._cache[(self.version(), key)] = (self.clock() + self.settings.api.cache_seconds, value)
+            self._cache[full] = (self.clock() + self.settings.api.cache_seconds, value)
             while len(self._cache) > CACHE_ENTRIES:
                 self._cache.popitem(last=False)
 
