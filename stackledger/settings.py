@@ -416,6 +416,7 @@ class ApiSettings(Section):
     cookie_secure: Literal["auto"] | bool = "auto"  # auto: Secure when the request came over https
     metrics_token: SecretStr | None = None  # `Authorization: Bearer …` for /metrics scrapers
     cache_seconds: float = Field(default=30.0, ge=0)  # query results live at most this long (see figures)
+    demo: bool = False  # as `serve --demo`: the demo database, built-in demo users, no Keystone
 
 
 class Settings(Section):

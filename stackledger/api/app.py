@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from http import HTTPStatus
 from importlib import resources
 from pathlib import Path
@@ -25,6 +24,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from stackledger import __version__
 from stackledger.api import routes_v1, routes_v2, routes_web
@@ -104,7 +104,7 @@ def create_app(settings: Settings, *, demo: bool = False, shared: Services | Non
         tags=["metrics"],
         summary="Prometheus metrics: collection, rating, Kafka lag, month-to-date cost, alarms",
     )
-    app.middleware("http")(security_headers)
+    app.add_middleware(SecurityHeaders)
     app.add_exception_handler(StarletteHTTPException, http_error)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, validation_error)  # type: ignore[arg-type]
     app.add_exception_handler(routes_web.LoginRequired, login_required)  # type: ignore[arg-type]
@@ -146,16 +146,31 @@ def _metrics_allowed(request: Request, shared: Services) -> bool | None:
         return None
 
 
-async def security_headers(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
-    response = await call_next(request)
-    docs_page = request.url.path == "/docs" or request.url.path.startswith("/static/swagger")
-    response.headers.setdefault("Content-Security-Policy", DOCS_CSP if docs_page else PAGE_CSP)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    if not request.url.path.startswith("/static"):
-        response.headers.setdefault("Cache-Control", "no-store")  # figures of a user: never in a shared cache
-    return response
+class SecurityHeaders:
+    """Pure ASGI middleware (lighter than BaseHTTPMiddleware): the CSP and friends on every answer."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        path = str(scope.get("path", ""))
+        docs_page = path == "/docs" or path.startswith("/static/swagger")
+        extra = [(b"content-security-policy", (DOCS_CSP if docs_page else PAGE_CSP).encode()),
+                 (b"x-content-type-options", b"nosniff"), (b"x-frame-options", b"DENY"),
+                 (b"referrer-policy", b"same-origin")]  # fmt: skip
+        if not path.startswith("/static"):
+            extra.append((b"cache-control", b"no-store"))  # figures of a user: never in a shared cache
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message.get("headers", [])}
+                message["headers"] = [*message.get("headers", []), *(h for h in extra if h[0] not in present)]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 async def http_error(request: Request, error: StarletteHTTPException) -> Response:

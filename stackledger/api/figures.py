@@ -121,6 +121,15 @@ class Figures:
         found = self._get((self.version(), key))
         return None if found is None else found[0]
 
+    def peek_nowait(self, key: Hashable) -> Any:
+        """`peek` without asking the store: None unless the data version is less than a second old."""
+        with self._lock:
+            known = self._version
+        if known is None or self.clock() - known[0] >= VERSION_SECONDS:
+            return None
+        found = self._get((known[1], key))
+        return None if found is None else found[0]
+
     def keep(self, key: Hashable, value: Any) -> None:
         full = (self.version(), key)  # outside the lock: version() takes it
         with self._lock:

@@ -56,7 +56,8 @@ def run(args: argparse.Namespace) -> int:
     host = args.host or settings.api.host
     port = args.port or settings.api.port
     workers = args.workers or settings.api.workers
-    if args.demo:
+    demo = bool(args.demo or settings.api.demo)
+    if demo:
         settings = demo_settings(settings, args.out)
         if not _loopback(host):
             raise ConfigError(f"--demo serves public demo passwords: bind a loopback address, not {host}", key="--host")
@@ -81,9 +82,9 @@ def run(args: argparse.Namespace) -> int:
         return 0
     from stackledger.api import create_app
 
-    users = " (demo: users finance and payments-lead, password demo)" if args.demo else ""
+    users = " (demo: users finance and payments-lead, password demo)" if demo else ""
     print(f"stackledger serve: http://{host}:{port}/{users}")
-    uvicorn.run(create_app(settings, demo=args.demo), host=host, port=port, proxy_headers=True, server_header=False)
+    uvicorn.run(create_app(settings, demo=demo), host=host, port=port, proxy_headers=True, server_header=False)
     return 0
 
 
@@ -93,7 +94,8 @@ def app() -> object:
     from stackledger.api import create_app
     from stackledger.settings import load_settings
 
-    return create_app(load_settings())
+    settings = load_settings()
+    return create_app(settings, demo=settings.api.demo)
 
 
 def demo_settings(settings: Settings, out: Path | None) -> Settings:

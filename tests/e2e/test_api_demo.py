@@ -87,3 +87,24 @@ def test_demo_lead_sees_the_payments_team_only(demo: tuple[api.Server, Path]) ->
     assert all(row["synthetic"] for row in budgets)
     assert lead.get(server.url + "/finance", timeout=60).status_code == 403
     assert requests.get(server.url + "/v1/budgets", headers={"X-Auth-Token": "demo"}, timeout=60).status_code == 401
+
+
+def test_openapi_is_served_at_docs_from_the_package(demo: tuple[api.Server, Path]) -> None:
+    server, _ = demo
+    docs = requests.get(server.url + "/docs", timeout=60)
+    assert docs.status_code == 200 and "/static/swagger/swagger-ui-bundle.js" in docs.text
+    assert "script-src 'self'" in docs.headers["content-security-policy"]  # no inline script, no CDN
+    assert requests.get(server.url + "/static/swagger/swagger-ui-bundle.js", timeout=60).status_code == 200
+    spec = requests.get(server.url + "/openapi.json", timeout=60).json()
+    assert {
+        "/v1/costs",
+        "/v1/budgets",
+        "/v1/alarms",
+        "/v1/findings",
+        "/v1/reports/{month}/{format}",
+        "/v2/summary",
+        "/v2/dataframes",
+        "/metrics",
+    } <= set(spec["paths"])
+    page = requests.get(server.url + "/login", timeout=60)
+    assert "script-src" not in page.headers["content-security-policy"]  # the page allows no script at all
