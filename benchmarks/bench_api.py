@@ -149,7 +149,7 @@ def run(url: str, clouds_file: str, tmp: Path) -> None:
     store.upgrade()
     with timed() as seeding:
         count = seed(store)
-    context = {
+    context: dict[str, Any] = {
         "db": "postgresql",
         "projects": PROJECTS,
         "months": len(MONTHS),
@@ -176,7 +176,10 @@ def run(url: str, clouds_file: str, tmp: Path) -> None:
                 answer = requests.get(target, headers={"X-Auth-Token": tokens[user]}, timeout=600)
                 answer.raise_for_status()
             emit("api", f"{name}_cold_seconds", cold.seconds, "s", **context)
+            context["load_average_1m"] = round(os.getloadavg()[0], 2)  # other work on the machine meanwhile
+            cpu_before = server_cpu_seconds(server.pid)
             figures = load(target, tokens[user])
+            cpu = server_cpu_seconds(server.pid) - cpu_before
             emit("api", f"{name}_p50", figures["p50_ms"], "ms", **context)
             emit(
                 "api",
@@ -195,9 +198,24 @@ def run(url: str, clouds_file: str, tmp: Path) -> None:
                 requests=figures["requests"],
                 **context,
             )
+            # The server's own CPU per answer: what the rest of the machine's load does not change.
+            emit("api", f"{name}_server_cpu_per_request", cpu / figures["requests"] * 1000, "ms", **context)
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def server_cpu_seconds(pid: int) -> float:
+    """User + system CPU of the server process and its worker processes so far (Linux /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    pids = [pid]
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        pids += [int(child) for child in (task / "children").read_text().split()]
+    total = 0
+    for one in pids:
+        fields = Path(f"/proc/{one}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])  # utime, stime (fields 14 and 15 of stat)
+    return total / ticks
 
 
 def _free_port() -> int:

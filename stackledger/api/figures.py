@@ -180,10 +180,9 @@ class Figures:
 
     def _month(self, window: Window) -> MonthDocuments:
         from stackledger.pipeline.report import ReportRun
-        from stackledger.reports.data import month_report_data
 
         settings = self.report_settings
-        run = ReportRun(settings, window, settings.report.out_dir, month_report_data(self.store, window))
+        run = ReportRun(settings, window, settings.report.out_dir, self._report_data(window))
         started = time.perf_counter()
         documents = MonthDocuments(run.data, run.summary, {r.project_id: r for r in run.projects}, run.organisation)
         log.info(
@@ -193,6 +192,12 @@ class Figures:
             time.perf_counter() - started,
         )
         return documents
+
+    def _report_data(self, window: Window) -> ReportData:
+        """The window's cost rows, read exactly as `stackledger report` reads them."""
+        from stackledger.reports.data import month_report_data
+
+        return month_report_data(self.store, window)
 
     def costs(self, window: Window, dimensions: Collection[str], books: Collection[str]) -> list[serving.CostGroup]:
         """Cost lines summed per `dimensions` (always per project and price book too)."""
@@ -244,13 +249,10 @@ class Figures:
 
         def compute() -> bytes:
             from stackledger.pipeline.report import FORMATS, ReportRun
-            from stackledger.reports.data import month_report_data
 
             window = Window.month(label)
             with tempfile.TemporaryDirectory(prefix="stackledger-serve-") as folder:
-                run = ReportRun(
-                    self.report_settings, window, Path(folder), month_report_data(self.store, window), (kind,)
-                )
+                run = ReportRun(self.report_settings, window, Path(folder), self._report_data(window), (kind,))
                 paths = FORMATS[kind](run)
                 return paths[0].read_bytes()
 

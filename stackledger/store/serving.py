@@ -18,9 +18,9 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import ColumnElement, Select, and_, func, select
+from sqlalchemy import BigInteger, ColumnElement, Select, and_, cast, func, select
 
-from stackledger.reports.data import cost_units_sum, from_units  # the reports' exact SUM (moving to store)
+from stackledger.schema import COST_DECIMALS
 from stackledger.store import Store
 from stackledger.store.tables import (
     alarm_history,
@@ -282,6 +282,17 @@ def pipeline_status(store: Store, *, count_samples: bool = True) -> PipelineStat
 
 
 _EXACT: Final = Decimal("0.000001")
+_SCALE: Final = 10**COST_DECIMALS
+
+
+def cost_units_sum() -> ColumnElement[Any]:
+    """SUM of cost_lines.cost as exact integer millionths, the reports' rule: SQLite keeps NUMERIC
+    as REAL, and round(cost × 10^6) recovers each stored 6-decimal value before an integer SUM."""
+    return func.sum(cast(func.round(cost_lines.c.cost * _SCALE), BigInteger))
+
+
+def from_units(units: Any) -> Decimal:
+    return Decimal(int(units or 0)).scaleb(-COST_DECIMALS)
 
 
 def _in(window: Window) -> ColumnElement[bool]:
