@@ -24,8 +24,8 @@ each may see follows the policy (api.policy_file, default stackledger/data/polic
 report.out_dir) with two built-in users, finance and payments-lead (password demo), no
 Keystone; the figures are synthetic and the page says so. Demo mode only binds loopback.
 
-In production run it behind TLS, e.g. with gunicorn and uvicorn workers:
-  gunicorn -k uvicorn.workers.UvicornWorker -w 4 -b 127.0.0.1:8080 'stackledger.cli.serve:app()'
+In production run it behind TLS, e.g. with gunicorn and uvicorn workers (gunicorn, uvicorn-worker):
+  gunicorn -k uvicorn_worker.UvicornWorker -w 4 -b 127.0.0.1:8080 'stackledger.cli.serve:app()'
 with STACKLEDGER_CONFIG naming the settings, and a TLS proxy in front (set api.cookie_secret).
 """
 
