@@ -28,7 +28,8 @@ from typing import Any, Final
 from fastapi import HTTPException
 
 from stackledger.api.policy import Access
-from stackledger.reports.data import INTERNAL_BOOK, ZERO
+from stackledger.reports.data import ZERO
+from stackledger.schema import INTERNAL_BOOK
 from stackledger.store.serving import CostGroup, CostPoint
 
 # CloudKitty groupby -> (our cost dimension, how to name the value)

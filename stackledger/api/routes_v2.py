@@ -13,7 +13,7 @@ from stackledger.api import cloudkitty
 from stackledger.api.deps import CachedRoute, Services, api_caller, services
 from stackledger.api.params import csv_list, instant
 from stackledger.api.policy import Access
-from stackledger.reports.data import INTERNAL_BOOK
+from stackledger.schema import INTERNAL_BOOK
 from stackledger.store import serving
 from stackledger.window import Window, utcnow
 

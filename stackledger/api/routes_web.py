@@ -31,6 +31,7 @@ from stackledger.api.session import (
     safe_next,
 )
 from stackledger.reports.formatting import FILTERS, period_name
+from stackledger.schema import INTERNAL_BOOK
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False, route_class=CachedRoute)
@@ -290,7 +291,7 @@ def finance(request: Request, caller: Caller, shared: Shared, month: str | None 
     label = month_window(month, figures).label
     summary = figures.month(label).summary
     totals = [t for t in summary.data.price_book_totals if t.currency == summary.currency]
-    totals.sort(key=lambda t: (t.label != "internal", t.label))
+    totals.sort(key=lambda t: (t.label != INTERNAL_BOOK, t.label))
     return page(
         request,
         caller,
@@ -309,7 +310,7 @@ def _top_services(report: Any, currency: str) -> list[tuple[str, Any]]:
     if report is None or report.usage is None:
         return []
     internal = next(
-        (i for i, c in enumerate(report.columns) if c.price_book == "internal" and c.currency == currency), None
+        (i for i, c in enumerate(report.columns) if c.price_book == INTERNAL_BOOK and c.currency == currency), None
     )
     if internal is None:
         return []
