@@ -9,7 +9,7 @@ test:
 	./ops/test.sh
 
 bench: venv
-	./ops/up.sh postgres kafka gnocchi
+	./ops/up.sh postgres kafka gnocchi keystone
 	.venv/bin/python -m benchmarks
 
 # A month of a 1,000-instance cloud and a day of 10,000 through the real commands (README).

@@ -6,6 +6,8 @@ cd "$REPO_ROOT"
 "$REPO_ROOT/ops/venv.sh"
 "$REPO_ROOT/ops/sysdeps.sh"
 "$REPO_ROOT/ops/focus_validator.sh" install  # Python 3.12 venv: tests/e2e/test_focus_validator.py
+"$REPO_ROOT/ops/chromium.sh" install          # the browser tests of `stackledger serve`
+"$REPO_ROOT/ops/openstack_client.sh" install  # the real CloudKitty CLI (writes openstack_client.env)
 
 source "$REPO_ROOT/ops/services.list"
 started=()
