@@ -31,6 +31,7 @@ from stackledger.schema import COST_DECIMALS, INTERNAL_BOOK
 from stackledger.store import Store
 from stackledger.store.alarm_evaluations import Evaluations, evaluations_for
 from stackledger.store.alarms import AlarmTransition, transitions
+from stackledger.store.findings import FindingSum, finding_sums
 from stackledger.store.quality import QualityRecords, naive, quality_records
 from stackledger.store.tables import cost_lines, projects, resources
 from stackledger.window import Window
@@ -71,6 +72,7 @@ class FxUse(NamedTuple):
 class CostRecords:
     sums: tuple[CostSum, ...]
     fx: tuple[FxUse, ...]  # distinct
+    findings: tuple[FindingSum, ...] = ()  # usage the books could not price as usual
 
 
 class ProjectRecord(NamedTuple):
@@ -170,12 +172,13 @@ class MonthRecords:
 
 
 def cost_records(store: Store, window: Window) -> CostRecords:
-    """The window's cost per project, service, price book, unit and currency, and the exchange
-    rates its converted lines used."""
+    """The window's cost per project, service, price book, unit and currency, the exchange rates
+    its converted lines used, and its findings."""
     with store.engine.connect() as conn:
         sums = tuple(_cost_sum(row) for row in conn.execute(_cost_query(window)))
         fx = tuple(_fx_use(row) for row in conn.execute(_fx_query(window)))
-    return CostRecords(sums, fx)
+        findings = finding_sums(conn, window)
+    return CostRecords(sums, fx, findings)
 
 
 def month_records(store: Store, window: Window, previous: Window) -> MonthRecords:
