@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final, NamedTuple
 
@@ -32,6 +32,7 @@ from stackledger.store import Store
 from stackledger.store.alarm_evaluations import Evaluations, evaluations_for
 from stackledger.store.alarms import AlarmTransition, transitions
 from stackledger.store.findings import FindingSum, finding_sums
+from stackledger.store.interfaces import Interface, interface_instances
 from stackledger.store.quality import QualityRecords, naive, quality_records
 from stackledger.store.tables import cost_lines, projects, resources
 from stackledger.window import Window
@@ -166,6 +167,8 @@ class MonthRecords:
     instance_mappings: tuple[MappingRecord, ...]  # distinct, public books' compute.instance lines
     alarm_transitions: tuple[AlarmTransition, ...] | None  # None: the store keeps no alarm history
     evaluations: Evaluations  # when the alarm rules were evaluated for the window (none: "not evaluated")
+    # Resources with network cost lines that are an instance's interface -> that instance.
+    interfaces: Mapping[str, Interface] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- loaders
@@ -185,6 +188,8 @@ def month_records(store: Store, window: Window, previous: Window) -> MonthRecord
     """Everything else the documents show for `window`; `previous` is the period compared against."""
     with store.engine.connect() as conn:
         through = conn.execute(_through_query(window)).scalar_one_or_none()
+        resource_costs = tuple(_resource_cost(row) for row in conn.execute(_resource_query(window)))
+        network = [cost.resource_id for cost in resource_costs if cost.service.startswith("network.")]
         return MonthRecords(
             window=window,
             previous_window=previous,
@@ -194,13 +199,14 @@ def month_records(store: Store, window: Window, previous: Window) -> MonthRecord
             ),
             daily_costs=tuple(_daily(row) for row in conn.execute(_daily_query(window))),
             rated_through=None if through is None else naive(through),
-            resource_costs=tuple(_resource_cost(row) for row in conn.execute(_resource_query(window))),
+            resource_costs=resource_costs,
             resources=_latest_revisions(conn.execute(_revisions_query(window))),
             quality=quality_records(conn, window),
             prices=tuple(_price(row) for row in conn.execute(_prices_query(window))),
             instance_mappings=tuple(MappingRecord(*row) for row in conn.execute(_mappings_query(window))),
             alarm_transitions=transitions(conn, window),
             evaluations=evaluations_for(conn, window),
+            interfaces=interface_instances(conn, network, window),
         )
 
 
