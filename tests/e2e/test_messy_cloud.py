@@ -26,6 +26,7 @@ from stackledger.store.findings import read_findings
 from stackledger.store.volume_types import save_volume_types
 from stackledger.window import Window
 from tests.e2e import messy_cloud as cloud
+from tests.e2e.test_demo_month import VALIDATOR_DEFECTS, validator_failures
 from tests.focus_checks import check_focus
 
 MONTH = "2026-10"
@@ -168,6 +169,9 @@ def test_every_report_shows_the_findings_and_the_unallocated_usage(
     assert set(orphans["ResourceId"]) == {"i-nosize", "i-mixed", "fip-orphan"}
     assert set(zip(orphans["SubAccountId"], orphans["SubAccountName"], orphans["SubAccountType"], strict=True)) == {
         ("unallocated", UNALLOCATED, "Unallocated")}  # fmt: skip
+    if any_settings.database.url.startswith("sqlite"):  # the same bytes on both databases: validate once
+        failed, _passed = validator_failures(out_dir / f"stackledger-{MONTH}-focus.csv", tmp_path)
+        assert failed - VALIDATOR_DEFECTS == set(), f"focus-validator failures: {sorted(failed)}"
 
     summary = " ".join(pdf_text(out_dir / f"stackledger-{MONTH}-summary.pdf").split())
     assert "Usage not priced as usual" in summary and UNALLOCATED in summary
