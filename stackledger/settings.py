@@ -33,6 +33,7 @@ from stackledger.sections.alarms import (
     SmtpNotifierSettings,
     WebhookNotifierSettings,
 )
+from stackledger.sections.api import ApiSettings, KeystoneAuthSettings, TeamLeadRule
 from stackledger.sections.core import AirflowSettings, CollectSettings, DatabaseSettings, IngestSettings, UsageSettings
 from stackledger.sections.pricing import (
     AwsBaseline,
@@ -50,12 +51,39 @@ PACKAGE_DATA = Path(__file__).parent / "data"
 DEFAULT_RATE_CARD = PACKAGE_DATA / "rate_card.example.yaml"
 
 __all__ = [
-    "CONFIG_ENV", "DEFAULT_RATE_CARD", "ENV_PREFIX", "PACKAGE_DATA", "AirflowSettings", "AlarmSettings", "AwsBaseline",
-    "BaselineSettings", "CollectSettings", "DatabaseSettings", "DigitalOceanBaseline", "ForecastSettings",
-    "FxRateSettings", "GnocchiSourceSettings", "IngestSettings", "KafkaNotifierSettings", "KafkaSettings",
-    "NotifierSettings", "OpenStackSettings", "ProjectTagSettings", "ProviderBaseline", "ReportEmailSettings",
-    "ReportSettings", "Section", "Settings", "SlackNotifierSettings", "SmtpNotifierSettings", "UsageSettings",
-    "WebhookNotifierSettings", "load_settings",
+    "CONFIG_ENV",
+    "DEFAULT_RATE_CARD",
+    "ENV_PREFIX",
+    "PACKAGE_DATA",
+    "AirflowSettings",
+    "AlarmSettings",
+    "ApiSettings",
+    "AwsBaseline",
+    "BaselineSettings",
+    "CollectSettings",
+    "DatabaseSettings",
+    "DigitalOceanBaseline",
+    "ForecastSettings",
+    "FxRateSettings",
+    "GnocchiSourceSettings",
+    "IngestSettings",
+    "KafkaNotifierSettings",
+    "KafkaSettings",
+    "KeystoneAuthSettings",
+    "NotifierSettings",
+    "OpenStackSettings",
+    "ProjectTagSettings",
+    "ProviderBaseline",
+    "ReportEmailSettings",
+    "ReportSettings",
+    "Section",
+    "Settings",
+    "SlackNotifierSettings",
+    "SmtpNotifierSettings",
+    "TeamLeadRule",
+    "UsageSettings",
+    "WebhookNotifierSettings",
+    "load_settings",
 ]  # fmt: skip
 
 
@@ -73,6 +101,7 @@ class Settings(Section):
     kafka: KafkaSettings = KafkaSettings()
     openstack: OpenStackSettings = OpenStackSettings()
     airflow: AirflowSettings = AirflowSettings()
+    api: ApiSettings = ApiSettings()
     source_file: str | None = Field(default=None, exclude=True)
 
     def fx_rates(self) -> tuple[FxRate, ...]:
@@ -99,6 +128,10 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
     if file and isinstance(alarms, dict) and alarms.get("rules"):
         rules = Path(str(alarms["rules"]))
         alarms["rules"] = str(rules if rules.is_absolute() else Path(file).parent / rules)
+    api = data.get("api")
+    if file and isinstance(api, dict) and api.get("policy_file"):
+        policy = Path(str(api["policy_file"]))
+        api["policy_file"] = str(policy if policy.is_absolute() else Path(file).parent / policy)
     kafka = data.get("kafka")
     if file and isinstance(kafka, dict):
         for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):

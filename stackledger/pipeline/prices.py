@@ -81,7 +81,7 @@ def report_currency(settings: Settings) -> str:
 def show_prices(
     settings: Settings, *, provider: str | None = None, region: str | None = None, kind: str | None = None
 ) -> pd.DataFrame:
-    book = pricebooks.select(load_price_book(settings), provider=provider, region=region, kind=kind)
+    book = pricebooks.rows_of(load_price_book(settings), provider=provider, region=region, kind=kind)
     return pricebooks.sort_price_book(book)
 
 

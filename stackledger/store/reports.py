@@ -195,7 +195,7 @@ def month_records(store: Store, window: Window, previous: Window) -> MonthRecord
             previous_window=previous,
             projects=tuple(_project(row) for row in conn.execute(select(projects))),
             previous_costs=tuple(
-                ProjectCostSum(p, c, _from_units(u)) for p, c, u in conn.execute(_sums_query(previous))
+                ProjectCostSum(p, c, from_units(u)) for p, c, u in conn.execute(_sums_query(previous))
             ),
             daily_costs=tuple(_daily(row) for row in conn.execute(_daily_query(window))),
             rated_through=None if through is None else naive(through),
@@ -256,8 +256,10 @@ def in_window(window: Window) -> ColumnElement[bool]:
     return and_(cost_lines.c.charge_period_start >= window.start, cost_lines.c.charge_period_start < window.end)
 
 
-def _cost_units() -> ColumnElement[Any]:
-    """SUM of cost_lines.cost as exact integer millionths (`_from_units` makes it a Decimal again)."""
+def cost_units_sum() -> ColumnElement[Any]:
+    """SUM of cost_lines.cost as exact integer millionths (`from_units` makes it a Decimal again):
+    SQLite keeps NUMERIC as REAL, and round(cost × 10^6) recovers each stored 6-decimal value
+    before an integer SUM, so every grouping of the same lines sums to the same cents."""
     return func.sum(cast(func.round(cost_lines.c.cost * _SCALE), BigInteger)).label("units")
 
 
@@ -273,7 +275,7 @@ def _cost_query(window: Window) -> Select[Any]:
         line.currency,
     )  # fmt: skip
     return (
-        select(*keys, func.sum(line.consumed_quantity).label("consumed_quantity"), _cost_units())
+        select(*keys, func.sum(line.consumed_quantity).label("consumed_quantity"), cost_units_sum())
         .select_from(cost_lines.outerjoin(projects, projects.c.project_id == line.project_id))
         .where(in_window(window))
         .group_by(*keys)
@@ -289,13 +291,13 @@ def _fx_query(window: Window) -> Select[Any]:
 def _sums_query(window: Window) -> Select[Any]:
     line = cost_lines.c
     keys = (line.project_id, line.currency)
-    return select(*keys, _cost_units()).where(in_window(window), _internal()).group_by(*keys)
+    return select(*keys, cost_units_sum()).where(in_window(window), _internal()).group_by(*keys)
 
 
 def _daily_query(window: Window) -> Select[Any]:
     line = cost_lines.c
     keys = (line.project_id, line.charge_period_start, line.service, line.currency)
-    return select(*keys, _cost_units()).where(in_window(window), _internal()).group_by(*keys)
+    return select(*keys, cost_units_sum()).where(in_window(window), _internal()).group_by(*keys)
 
 
 def _through_query(window: Window) -> Select[Any]:
@@ -305,7 +307,7 @@ def _through_query(window: Window) -> Select[Any]:
 def _resource_query(window: Window) -> Select[Any]:
     line = cost_lines.c
     keys = (line.project_id, line.resource_id, line.resource_type, line.service, line.flavor_name, line.currency)
-    return select(*keys, _cost_units()).where(in_window(window), _internal()).group_by(*keys)
+    return select(*keys, cost_units_sum()).where(in_window(window), _internal()).group_by(*keys)
 
 
 def _revisions_query(window: Window) -> Select[Any]:
@@ -340,7 +342,8 @@ def _mappings_query(window: Window) -> Select[Any]:
 # ---------------------------------------------------------------- rows → records
 
 
-def _from_units(units: Any) -> Decimal:
+def from_units(units: Any) -> Decimal:
+    """Integer millionths (`cost_units_sum`) as the Decimal amount."""
     return Decimal(int(units or 0)).scaleb(-COST_DECIMALS)
 
 
@@ -358,7 +361,7 @@ def _day(value: Any) -> dt.date:
 def _cost_sum(row: Any) -> CostSum:
     project_id, name, team, source, known_id, service, book, unit, currency, quantity, units = row
     return CostSum(project_id, name, team, source, known_id is not None, service, book, unit, currency,
-                   float(quantity or 0.0), _from_units(units))  # fmt: skip
+                   float(quantity or 0.0), from_units(units))  # fmt: skip
 
 
 def _fx_use(row: Any) -> FxUse:
@@ -376,12 +379,12 @@ def _project(row: Any) -> ProjectRecord:
 
 def _daily(row: Any) -> DailyCostSum:
     project_id, start, service, currency, units = row
-    return DailyCostSum(project_id, _day(start), service, currency, _from_units(units))
+    return DailyCostSum(project_id, _day(start), service, currency, from_units(units))
 
 
 def _resource_cost(row: Any) -> ResourceCostSum:
     project_id, resource_id, resource_type, service, flavor, currency, units = row
-    return ResourceCostSum(project_id, resource_id, resource_type, service, flavor or "", currency, _from_units(units))
+    return ResourceCostSum(project_id, resource_id, resource_type, service, flavor or "", currency, from_units(units))
 
 
 def _latest_revisions(rows: Iterable[Any]) -> dict[str, ResourceRevision]:
@@ -401,7 +404,23 @@ def _price(row: Any) -> PriceRecord:
 
 
 __all__ = [
-    "CostRecords", "CostSum", "DailyCostSum", "FxUse", "MappingRecord", "MonthRecords", "PriceRecord", "ProjectCostSum",
-    "ProjectRecord", "ResourceCostSum", "ResourceRevision", "baseline_mappings", "cost_records", "focus_lines",
-    "focus_resource_names", "in_window", "month_records",
+    "CostRecords",
+    "CostSum",
+    "DailyCostSum",
+    "FxUse",
+    "MappingRecord",
+    "MonthRecords",
+    "PriceRecord",
+    "ProjectCostSum",
+    "ProjectRecord",
+    "ResourceCostSum",
+    "ResourceRevision",
+    "baseline_mappings",
+    "cost_records",
+    "cost_units_sum",
+    "focus_lines",
+    "focus_resource_names",
+    "from_units",
+    "in_window",
+    "month_records",
 ]  # fmt: skip
