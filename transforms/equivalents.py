@@ -150,7 +150,8 @@ def match_flavor(
     flavor: Flavor, candidates: pd.DataFrame, book: pd.DataFrame, config: BaselineConfig
 ) -> str | Unmatched:
     """The instance type / slug that stands in for `flavor` (see the module docstring), or why
-    there is none. A `flavors` entry naming a type the book lacks is a ConfigError."""
+    there is none. A `flavors` entry naming a type the book lacks is a ConfigError; families that
+    match no instance type at all stop rating too (PricingError naming them)."""
     explicit = config.flavors.get(flavor.name)
     if explicit is not None:
         known = book[(book["kind"] == "instance") & (book["sku"] == explicit) & (book["unit"] == "hour")
@@ -167,6 +168,15 @@ def match_flavor(
             SIZE_UNKNOWN,
             f"flavor {flavor.name or '(unnamed)'}: usage does not say its vCPUs and RAM, so no {config.provider} "
             f"equivalent can be chosen; map it in baselines.{config.provider}.flavors",
+        )
+    if candidates.empty:  # the families name no type of the book: the configuration, not the data
+        raise PricingError(
+            f"flavor {flavor.describe()}: no {config.provider} instance in {config.region} of families "
+            f"{', '.join(config.families) or '(none)'}: the families match no instance type of the price book; "
+            f"correct baselines.{config.provider}.families (stackledger prices show --provider {config.provider} "
+            "--kind instance lists them)",
+            service="compute.instance",
+            sku=flavor.name,
         )
     fits = candidates[
         (candidates["vcpus"] >= flavor.vcpus) & (candidates["memory_gib"] * MIB_PER_GIB >= flavor.ram_mib)
