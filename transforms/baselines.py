@@ -46,7 +46,6 @@ eu-north-1, as of 2022-11-22').
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
 
@@ -56,9 +55,15 @@ import pandas as pd
 from stackledger.errors import PricingError, SchemaError
 from stackledger.model.baselines import ALL_REGIONS, BaselineConfig
 from stackledger.model.fx import FxRate
-from stackledger.schema import COST_COLUMNS, COST_DECIMALS, HOURS_PER_MONTH, USAGE_COLUMNS, empty_frame, validate_frame
+from stackledger.schema import COST_COLUMNS, USAGE_COLUMNS, empty_frame, validate_frame
+from stackledger.transforms.baseline_lines import (
+    UNIT_DIVISORS,
+    BaselineLines,
+    cost_frame,
+    merge_collisions,
+    unit_divisor,
+)
 from stackledger.transforms.codes import group_codes, sorted_codes, sorted_order
-from stackledger.transforms.currency import convert_prices
 from stackledger.transforms.equivalents import (
     INCLUDED,
     MATCHED,
@@ -81,11 +86,6 @@ from stackledger.transforms.findings import (
 )
 from stackledger.transforms.money import (
     NANO,
-    QUANTITY_DECIMALS,
-    as_objects,
-    decimals_of,
-    month_to_date,
-    to_decimals,
     to_nanos,
 )
 from stackledger.transforms.rating import DAY, LineKeys
@@ -97,37 +97,6 @@ BASELINE_COLUMNS: Final = {
     "pricing_region": "object",
     "mapping": "object",
 }
-
-# (consumed unit, price unit) -> consumed units in one price unit
-UNIT_DIVISORS: Final = {
-    ("instance-hour", "hour"): 1,
-    ("IP-hour", "hour"): 1,
-    ("GiB-hour", "GB-month"): HOURS_PER_MONTH,
-    ("GiB-hour", "GiB-month"): HOURS_PER_MONTH,
-    ("GiB", "GB"): 1,
-    ("GiB", "GiB"): 1,
-}
-
-
-@dataclass
-class _Lines:
-    """Lines before money: usage row, price-book row, consumed nanos, mapping text."""
-
-    row: np.ndarray
-    price: np.ndarray
-    nanos: np.ndarray
-    mapping: np.ndarray  # object: str
-
-    @staticmethod
-    def concat(parts: Sequence[_Lines]) -> _Lines:
-        if not parts:
-            empty = np.array([], dtype=np.int64)
-            return _Lines(empty, empty, empty, np.array([], dtype=object))
-        names = ("row", "price", "nanos", "mapping")
-        return _Lines(*(np.concatenate([getattr(p, name) for p in parts]) for name in names))
-
-    def take(self, index: np.ndarray) -> _Lines:
-        return _Lines(self.row[index], self.price[index], self.nanos[index], self.mapping[index])
 
 
 def rate_baseline(
@@ -154,16 +123,16 @@ def rate_baseline(
     nanos = to_nanos(frame["consumed_quantity"], stage=f"rate {config.provider}")
     days = starts.to_numpy().astype("datetime64[D]")
     matched, unmatched = _matched_lines(frame, np.flatnonzero(target == MATCHED), nanos, book, prices, config)
-    lines = _Lines.concat([matched, *_sku_lines(frame, target, nanos, prices, days, config)])
+    lines = BaselineLines.concat([matched, *_sku_lines(frame, target, nanos, prices, days, config)])
     findings = concat_findings([unmatched, _type_findings(frame, target, config)])
     keys = LineKeys.of(frame)
-    lines = _merge_collisions(keys, days, lines)
+    lines = merge_collisions(keys, days, lines)
     if not len(lines.row):
         return Priced(empty_frame(columns), findings)
     # Lines in output order first, so the frame is built once (a take of 24 columns costs).
     lines = lines.take(sorted_order(days[lines.row], *keys.at(lines.row, "project", "resource", "service"),
                                     sorted_codes(prices["sku"])[0][lines.price]))  # fmt: skip
-    out = _cost_frame(frame, keys, days, lines, prices, currency, fx, config)
+    out = cost_frame(frame, keys, days, lines, prices, currency, fx, config)
     validate_frame(out, columns, stage=f"rate {config.provider}")
     return Priced(out[list(columns)], findings)
 
@@ -195,11 +164,11 @@ def _type_findings(frame: pd.DataFrame, target: np.ndarray, config: BaselineConf
 def _matched_lines(
     frame: pd.DataFrame, rows: np.ndarray, nanos: np.ndarray, book: pd.DataFrame, prices: pd.DataFrame,
     config: BaselineConfig,
-) -> tuple[_Lines, pd.DataFrame]:  # fmt: skip
+) -> tuple[BaselineLines, pd.DataFrame]:  # fmt: skip
     """Instance rows priced at the equivalent instance type's hourly price; the rows no type
     stands in for (size unknown, no equivalent) as findings."""
     if not len(rows):
-        return _Lines.concat([]), empty_findings()
+        return BaselineLines.concat([]), empty_findings()
     sub = frame.iloc[rows]
     name = sub["flavor_name"].fillna("").astype(str)
     vcpus, ram = sub["vcpus"], sub["ram_mib"]
@@ -227,7 +196,7 @@ def _matched_lines(
         price_of.append(index)
         mapping_of.append(f"{flavor.describe()} → {describe_price(row, cap=capped)}{chosen}")
     price = np.array(price_of, dtype=np.int64)[codes]
-    lines = _Lines(rows, price, nanos[rows], np.array(mapping_of, dtype=object)[codes])
+    lines = BaselineLines(rows, price, nanos[rows], np.array(mapping_of, dtype=object)[codes])
     parts = []
     for code, (flavor, why) in unmatched.items():
         mine = rows[codes == code]
@@ -241,7 +210,7 @@ def _matched_lines(
 def _sku_lines(
     frame: pd.DataFrame, target: np.ndarray, nanos: np.ndarray, prices: pd.DataFrame, days: np.ndarray,
     config: BaselineConfig,
-) -> list[_Lines]:  # fmt: skip
+) -> list[BaselineLines]:  # fmt: skip
     """Rows priced at one SKU, or split over a tier group's SKUs."""
     parts = []
     services = frame["service"].to_numpy(dtype=object)
@@ -261,7 +230,7 @@ def _sku_lines(
             kinds, named = pd.factorize(volume_types[mine], use_na_sentinel=False)
             labels = np.array([f"{service} {vt} → {text}" if isinstance(vt, str) and vt else f"{service} → {text}"
                                for vt in named], dtype=object)[kinds]  # fmt: skip
-            parts.append(_Lines(mine, np.full(len(mine), index), nanos[mine], labels))
+            parts.append(BaselineLines(mine, np.full(len(mine), index), nanos[mine], labels))
     return parts
 
 
@@ -295,12 +264,12 @@ def _rows(prices: pd.DataFrame, *, sku: str, unit: str | None = None, consumed_u
 def _tier_lines(
     frame: pd.DataFrame, rows: np.ndarray, nanos: np.ndarray, tiers: pd.DataFrame, days: np.ndarray, group: str,
     config: BaselineConfig,
-) -> _Lines:  # fmt: skip
+) -> BaselineLines:  # fmt: skip
     """Split rows over a tier group by the cloud's month-to-date quantity (day, project, resource order)."""
     tiers = tiers.sort_values("tier_start")  # Decimals
     service = str(frame["service"].iat[rows[0]])
     unit = str(frame["consumed_unit"].iat[rows[0]])
-    divisor = _divisor(unit, str(tiers["unit"].iat[0]), service, group)
+    divisor = unit_divisor(unit, str(tiers["unit"].iat[0]), service, group)
     order = np.lexsort([
         frame["resource_id"].to_numpy(dtype=object, na_value="")[rows].astype(str),
         frame["project_id"].to_numpy(dtype=object, na_value="")[rows].astype(str),
@@ -336,89 +305,4 @@ def _tier_lines(
             service=service,
             sku=group,
         )
-    return _Lines(*(np.concatenate(part) for part in (out_row, out_price, out_nanos, out_map)))
-
-
-def _divisor(consumed: str, unit: str, service: str, sku: str) -> int:
-    try:
-        return UNIT_DIVISORS[(consumed, unit)]
-    except KeyError:
-        message = f"{service} is used in {consumed} but {sku} is priced per {unit}"
-        raise PricingError(message, service=service, sku=sku) from None
-
-
-def _merge_collisions(keys: LineKeys, days: np.ndarray, lines: _Lines) -> _Lines:
-    """Lines sharing the store's unique key (day, project, resource, service, flavor, SKU) — a
-    volume retyped mid-day between types of one SKU — become one: quantities summed before pricing."""
-    codes = group_codes(days[lines.row], *keys.at(lines.row, "project", "resource", "service", "flavor"), lines.price)
-    dup = np.bincount(codes)[codes] > 1
-    if not dup.any():
-        return lines
-    members = np.flatnonzero(dup)
-    group = pd.factorize(codes[members])[0]
-    first = members[np.unique(group, return_index=True)[1]]
-    merged = lines.take(first)
-    merged.nanos = pd.Series(lines.nanos[members]).groupby(group).sum().to_numpy(dtype=np.int64)
-    return _Lines.concat([lines.take(np.flatnonzero(~dup)), merged])
-
-
-# ---------------------------------------------------------------- money
-
-
-def _cost_frame(
-    frame: pd.DataFrame, keys: LineKeys, days: np.ndarray, lines: _Lines, prices: pd.DataFrame, currency: str,
-    fx: Sequence[FxRate], config: BaselineConfig,
-) -> pd.DataFrame:  # fmt: skip
-    units = prices["unit"].to_numpy(dtype=object)[lines.price]
-    sku = prices["sku"].to_numpy(dtype=object)[lines.price]
-    consumed_codes, consumed_units = sorted_codes(frame["consumed_unit"])
-    pair_codes = group_codes(consumed_codes[lines.row], lines.price)
-    first = np.unique(pair_codes, return_index=True)[1]
-    service = frame["service"].to_numpy(dtype=object)
-    divisors = np.array([
-        _divisor(str(consumed_units[consumed_codes[lines.row[i]]]), str(units[i]), str(service[lines.row[i]]),
-                 str(sku[i]))
-        for i in first
-    ], dtype=np.int64)[pair_codes]  # fmt: skip
-    line_days = days[lines.row]
-    rule, rules, rate_used, source_currency, converted = convert_prices(
-        prices, lines.price, line_days, currency, fx, caps=_cap_prices(prices)
-    )
-    scale = max(decimals_of(price) for price, _cap in rules)
-    price_units = np.array([int(price.scaleb(scale)) for price, _cap in rules], dtype=np.int64)[rule]
-    caps = np.array([-1 if cap is None else int(cap.scaleb(COST_DECIMALS)) for _price, cap in rules], dtype=np.int64)
-    group = group_codes(*keys.at(lines.row, "resource", "service"), lines.price, line_days.astype("datetime64[M]"))
-    flavor = keys.flavor[lines.row]
-    quantity, micros = month_to_date(group, line_days, flavor, lines.nanos, divisors, price_units, caps[rule],
-                                   10 ** (scale + QUANTITY_DECIMALS - COST_DECIMALS))  # fmt: skip
-    out = frame[
-        ["charge_period_start", "charge_period_end", "project_id", "resource_id", "resource_type", "service",
-         "flavor_name", "volume_type", "region", "consumed_unit"]
-    ].take(lines.row).reset_index(drop=True)  # fmt: skip
-    out["consumed_quantity"] = lines.nanos / NANO
-    out["price_book"] = config.provider
-    out["sku"] = as_objects(sku)
-    out["list_unit_price"] = as_objects(np.array([price for price, _cap in rules], dtype=object)[rule])
-    out["pricing_quantity"] = as_objects(to_decimals(quantity, -QUANTITY_DECIMALS))
-    out["pricing_unit"] = as_objects(units)
-    out["cost"] = as_objects(to_decimals(micros, -COST_DECIMALS))
-    out["currency"] = as_objects(np.where(converted, currency, source_currency))
-    out["price_as_of"] = as_objects(prices["as_of"].to_numpy(dtype=object)[lines.price])
-    out["fx_rate"] = as_objects(rate_used)
-    out["source_unit_price"] = as_objects(prices["price"].to_numpy(dtype=object)[lines.price])
-    out["source_currency"] = as_objects(source_currency)
-    out["pricing_region"] = as_objects(prices["region"].to_numpy(dtype=object)[lines.price])
-    out["mapping"] = as_objects(lines.mapping)
-    return out
-
-
-def _cap_prices(prices: pd.DataFrame) -> dict[int, Decimal]:
-    """Hourly instance row index -> the same SKU's monthly price (DigitalOcean's cap)."""
-    monthly = prices[(prices["kind"] == "instance") & (prices["unit"] == "month")]
-    by_sku = dict(zip(zip(monthly["sku"], monthly["region"], strict=True), monthly["price"], strict=True))
-    hourly = prices[(prices["kind"] == "instance") & (prices["unit"] == "hour")]
-    return {
-        int(index): by_sku[(sku, region)]
-        for index, sku, region in zip(hourly.index, hourly["sku"], hourly["region"], strict=True)
-        if (sku, region) in by_sku
-    }
+    return BaselineLines(*(np.concatenate(part) for part in (out_row, out_price, out_nanos, out_map)))
