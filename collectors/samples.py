@@ -54,8 +54,10 @@ MAX_METER: Final = 128
 MAX_UNIT: Final = 32
 
 # Expected (unit, counter_type) per known meter; "status" meters travel as gauges.
-_KNOWN: Final = {m.name: (m.unit, "gauge" if m.kind == "status" else m.kind) for m in METERS.values()}
-_STATUS_METERS: Final = frozenset(m.name for m in METERS.values() if m.kind == "status")
+KNOWN_METERS: Final = {m.name: (m.unit, "gauge" if m.kind == "status" else m.kind) for m in METERS.values()}
+STATUS_METERS: Final = frozenset(m.name for m in METERS.values() if m.kind == "status")
+_KNOWN: Final = KNOWN_METERS
+_STATUS_METERS: Final = STATUS_METERS
 
 # Long Ceilometer key → short canonical key: either may be used, not both with different values.
 _SHORT: Final = {
@@ -315,4 +317,7 @@ def _missing_or_bad(name: str, value: Any, expected: str) -> str:
     return f"{name} must be {expected}, got {_kind(value)}"
 
 
-__all__ = ["COUNTER_TYPES", "SampleError", "parse_message", "parse_timestamp"]
+__all__ = [
+    "COUNTER_TYPES", "KNOWN_METERS", "MAX_ID", "MAX_METER", "MAX_UNIT", "METERING_EVENT", "OSLO_VERSION",
+    "STATUS_METERS", "SampleError", "parse_message", "parse_timestamp",
+]  # fmt: skip

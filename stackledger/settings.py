@@ -33,7 +33,15 @@ from stackledger.sections.alarms import (
     SmtpNotifierSettings,
     WebhookNotifierSettings,
 )
-from stackledger.sections.core import AirflowSettings, CollectSettings, DatabaseSettings, IngestSettings, UsageSettings
+from stackledger.sections.core import (
+    AirflowSettings,
+    CollectSettings,
+    DatabaseSettings,
+    IngestSettings,
+    RateSettings,
+    RetentionSettings,
+    UsageSettings,
+)
 from stackledger.sections.pricing import (
     AwsBaseline,
     BaselineSettings,
@@ -50,12 +58,38 @@ PACKAGE_DATA = Path(__file__).parent / "data"
 DEFAULT_RATE_CARD = PACKAGE_DATA / "rate_card.example.yaml"
 
 __all__ = [
-    "CONFIG_ENV", "DEFAULT_RATE_CARD", "ENV_PREFIX", "PACKAGE_DATA", "AirflowSettings", "AlarmSettings", "AwsBaseline",
-    "BaselineSettings", "CollectSettings", "DatabaseSettings", "DigitalOceanBaseline", "ForecastSettings",
-    "FxRateSettings", "GnocchiSourceSettings", "IngestSettings", "KafkaNotifierSettings", "KafkaSettings",
-    "NotifierSettings", "OpenStackSettings", "ProjectTagSettings", "ProviderBaseline", "ReportEmailSettings",
-    "ReportSettings", "Section", "Settings", "SlackNotifierSettings", "SmtpNotifierSettings", "UsageSettings",
-    "WebhookNotifierSettings", "load_settings",
+    "CONFIG_ENV",
+    "DEFAULT_RATE_CARD",
+    "ENV_PREFIX",
+    "PACKAGE_DATA",
+    "AirflowSettings",
+    "AlarmSettings",
+    "AwsBaseline",
+    "BaselineSettings",
+    "CollectSettings",
+    "DatabaseSettings",
+    "DigitalOceanBaseline",
+    "ForecastSettings",
+    "FxRateSettings",
+    "GnocchiSourceSettings",
+    "IngestSettings",
+    "KafkaNotifierSettings",
+    "KafkaSettings",
+    "NotifierSettings",
+    "OpenStackSettings",
+    "ProjectTagSettings",
+    "ProviderBaseline",
+    "RateSettings",
+    "ReportEmailSettings",
+    "ReportSettings",
+    "RetentionSettings",
+    "Section",
+    "Settings",
+    "SlackNotifierSettings",
+    "SmtpNotifierSettings",
+    "UsageSettings",
+    "WebhookNotifierSettings",
+    "load_settings",
 ]  # fmt: skip
 
 
@@ -64,6 +98,8 @@ class Settings(Section):
     rate_card: Path = DEFAULT_RATE_CARD
     ingest: IngestSettings = IngestSettings()
     usage: UsageSettings = UsageSettings()
+    rate: RateSettings = RateSettings()
+    retention: RetentionSettings = RetentionSettings()
     report: ReportSettings = ReportSettings()
     baselines: BaselineSettings = BaselineSettings()
     fx: list[FxRateSettings] = Field(default_factory=list)

@@ -1,10 +1,12 @@
-"""Samples in: JSON-lines files → `samples`; bad lines → `dead_letters`; late data → `rerate_days`.
+"""Samples in: JSON-lines files → compact `sample_rows`; bad lines → `dead_letters`; late data → `rerate_days`.
 
-Each batch of `ingest.batch_size` samples is stored in one transaction together with its dead
-letters, so a crash leaves whole batches behind and a re-run only adds what is missing:
-samples dedupe on `message_id`, dead letters on a fingerprint of (origin, location, payload).
-The storage half (`store_samples`, `store_dead_letters`) lives in `sample_store`, shared with
-the Kafka consumer.
+Each line goes through the fast parser (`collectors.sample_fast`, exactly `parse_message`'s
+results); each batch of `ingest.batch_size` samples is stored in one transaction together with
+its dead letters, attribute revisions and re-rating marks (`sample_store.SampleWriter`, shared
+with the Kafka consumer), so a crash leaves whole batches behind and a re-run only adds what is
+missing: samples dedupe on (UTC day, message id) as long as their day's raw samples are kept,
+dead letters on a fingerprint of (origin, location, payload). Samples of meters StackLedger does
+not rate are counted per meter and not stored (`ingest.keep_meters` keeps named ones).
 """
 
 from __future__ import annotations
@@ -14,17 +16,16 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Final
 
 from stackledger.collectors.files import LineFile
-from stackledger.collectors.samples import parse_message
+from stackledger.collectors.sample_fast import FastReader
 from stackledger.errors import InputError
 from stackledger.pipeline.base import store_for
-from stackledger.pipeline.sample_store import DeadLetter, dead_letter, store_dead_letters, store_samples
+from stackledger.pipeline.sample_batch import SampleBatch
+from stackledger.pipeline.sample_store import SampleWriter, dead_letter, refusal
 from stackledger.progress import ProgressBar
-from stackledger.schema import METERS
 from stackledger.settings import Settings
-from stackledger.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class IngestResult:
     files: list[FileResult] = field(default_factory=list)
     examples: list[InputError] = field(default_factory=list)  # the first EXAMPLES_MAX rejections
     rerate_days: set[dt.date] = field(default_factory=set)  # rated days that received new samples
-    unrated_meters: Counter[str] = field(default_factory=Counter)  # stored, but not in schema.METERS
+    unrated_meters: Counter[str] = field(default_factory=Counter)  # not stored: not rated, not in ingest.keep_meters
 
     @property
     def errors(self) -> list[InputError]:
@@ -82,12 +83,13 @@ class IngestResult:
 def ingest_paths(settings: Settings, paths: Sequence[str], *, progress: bool = False) -> IngestResult:
     """Ingest JSON-lines sample files (`-` is stdin). Never raises for bad input: unreadable files
     and bad lines are reported on the result (and bad lines stored as dead letters)."""
-    store = store_for(settings)
+    writer = SampleWriter(store_for(settings), settings.ingest.keep_meters)
+    reader = FastReader()
     result = IngestResult()
     for path in paths:
         source = LineFile(path)
         bar = ProgressBar(source.name) if progress else None
-        counts = _ingest_file(store, source, settings.ingest.batch_size, result, bar)
+        counts = _ingest_file(writer, reader, source, settings.ingest.batch_size, result, bar)
         result.add(counts)
         if counts.error is not None and counts.read == 0:
             log.info("ingest %s: %s", source.name, counts.error.reason)
@@ -101,52 +103,74 @@ def ingest_paths(settings: Settings, paths: Sequence[str], *, progress: bool = F
             counts.rejected,
             f" (stopped: {counts.error.reason})" if counts.error else "",
         )
+    log.debug("ingest: %d messages read the fast way, %d by the full parser", reader.fast, reader.slow)
     return result
 
 
 class _Batch:
-    def __init__(self, store: Store, counts: FileResult, result: IngestResult) -> None:
-        self.store, self.counts, self.result = store, counts, result
-        self.rows: list[dict[str, Any]] = []
-        self.letters: list[DeadLetter] = []
+    """The file's batch being filled, and what storing it adds to the counts."""
 
-    def reject(self, letter: DeadLetter, error: InputError) -> None:
-        self.letters.append(letter)
+    def __init__(self, writer: SampleWriter, source: LineFile, counts: FileResult, result: IngestResult) -> None:
+        self.writer, self.counts, self.result = writer, counts, result
+        self.source = source
+        self.batch = self._new()
+        self.first_line = 0
+
+    def _new(self) -> SampleBatch:
+        return SampleBatch(self.source.origin, _line, name=self.source.name)
+
+    def reject(self, error: InputError, number: int, line: bytes) -> None:
+        self.batch.letters.append(dead_letter(self.source.origin, f"line {number}", error, line))
+        self._count_rejection(error)
+
+    def _count_rejection(self, error: InputError) -> None:
         self.counts.rejected += 1
         if len(self.result.examples) < EXAMPLES_MAX:
             self.result.examples.append(error)
 
-    def flush(self) -> None:
-        if not self.rows and not self.letters:
+    def flush(self, last_line: int) -> None:
+        batch = self.batch
+        if not batch.samples and not batch.letters:
             return
-        for row in self.rows:
-            if row["meter"] not in METERS:
-                self.result.unrated_meters[row["meter"]] += 1
-        with self.store.transaction() as conn:
-            inserted, duplicates = store_samples(self.store, conn, self.rows, marked=self.result.rerate_days)
-            store_dead_letters(self.store, conn, self.letters)
-        self.counts.ingested += inserted
-        self.counts.duplicates += duplicates
-        self.rows, self.letters = [], []
+        written = self.writer.write(batch, f"lines {self.first_line}-{last_line}")
+        self.counts.ingested += written.inserted
+        self.counts.duplicates += written.duplicates
+        for letter in written.refused:
+            self._count_rejection(refusal(batch, letter))
+        self.result.unrated_meters.update(written.unrated)
+        self.result.rerate_days |= written.rerate_days
+        self.batch = self._new()
+        self.first_line = 0
+
+
+def _line(number: int) -> str:
+    return f"line {number}"
 
 
 def _ingest_file(
-    store: Store, source: LineFile, batch_size: int, result: IngestResult, bar: ProgressBar | None
+    writer: SampleWriter,
+    reader: FastReader,
+    source: LineFile,
+    batch_size: int,
+    result: IngestResult,
+    bar: ProgressBar | None,
 ) -> FileResult:
     counts = FileResult(source.name)
-    batch = _Batch(store, counts, result)
+    pending = _Batch(writer, source, counts, result)
+    number = 0
     try:
         for number, line in source.lines():
             counts.read += 1
+            batch = pending.batch
+            if not pending.first_line:
+                pending.first_line = number
+            batch.message = number
             rejects: list[InputError] = []
-            try:
-                batch.rows.extend(parse_message(line, f"{source.name} line {number}", rejects=rejects))
-            except InputError as unusable:
-                rejects.append(unusable)
+            reader.read_message(line, batch.add, rejects, lambda n=number: f"{source.name} line {n}")
             for error in rejects:
-                batch.reject(dead_letter(source.origin, f"line {number}", error, line), error)
-            if len(batch.rows) >= batch_size or len(batch.letters) >= batch_size:
-                batch.flush()
+                pending.reject(error, number, line)
+            if len(batch.samples) >= batch_size or len(batch.letters) >= batch_size:
+                pending.flush(number)
             if bar is not None and number % 1024 == 0:
                 bar.update(source.position(), source.size, f"{counts.read:,} lines")
     except InputError as error:  # the file itself: missing, unreadable, corrupt gzip
@@ -154,7 +178,7 @@ def _ingest_file(
     finally:
         if bar is not None:
             bar.close()
-    batch.flush()
+    pending.flush(number)
     return counts
 
 

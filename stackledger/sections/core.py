@@ -16,7 +16,32 @@ class DatabaseSettings(Section):
 
 
 class IngestSettings(Section):
-    batch_size: int = Field(default=5000, gt=0)
+    # Samples per database transaction (its dead letters, revisions and re-rating marks with it).
+    # Large batches pay the per-batch work (a revision per resource touched) less often.
+    batch_size: int = Field(default=100_000, gt=0)
+    # Meters StackLedger does not rate whose samples are stored anyway (by default they are only
+    # counted): e.g. [disk.device.read.bytes] to rate them later.
+    keep_meters: list[str] = Field(default_factory=list)
+
+
+class RateSettings(Section):
+    """`stackledger rate`: how a day is cut into units of work (docs/dev/SCALE.md §5)."""
+
+    # Readings per unit of work (a chunk of a day's resources): peak memory follows it, about
+    # 300 MB per million, whatever the size of the cloud or of the window.
+    chunk_samples: int = Field(default=1_000_000, ge=1_000)
+    # Daily usage rows per unit of the books priced on the month so far (a set of projects).
+    chunk_daily_rows: int = Field(default=200_000, ge=1_000)
+
+
+class RetentionSettings(Section):
+    """`stackledger db retention` (and the daily DAG): raw samples are dropped, day by day, once
+    their day is this old and rated; usage, daily usage, cost lines and revisions are kept."""
+
+    raw_days: int = Field(default=62, ge=1)
+    # Hourly usage computed from samples ("ceilometer" rows of `usage`: alarms, data-quality sections)
+    # older than this is dropped too; None keeps it. Daily usage and cost lines are always kept.
+    usage_hours_days: int | None = Field(default=None, ge=1)
 
 
 class UsageSettings(Section):

@@ -128,7 +128,7 @@ class Store:
             return _to_frame(own, query)
 
     def has_tables(self) -> bool:
-        return "samples" in inspect(self.engine).get_table_names()
+        return "sample_rows" in inspect(self.engine).get_table_names()
 
 
 def open_store(url: str, *, echo: bool = False) -> Store:
