@@ -113,7 +113,8 @@ class FastReader:
     # ---------------------------------------------------------------- the fast way
 
     def _fast(self, raw: bytes, sink: Sink) -> bool:
-        if _NUL in raw or _SURROGATE[0] in raw or _SURROGATE[1] in raw:
+        # A NUL or a surrogate can only be spelled with an escape: a backslash (memchr) comes first.
+        if b"\\" in raw and (_NUL in raw or _SURROGATE[0] in raw or _SURROGATE[1] in raw):
             return False
         if not raw.isascii():
             try:

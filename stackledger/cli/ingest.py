@@ -17,7 +17,9 @@ EXIT_NOTHING_READ = 2  # no input could be opened at all
 EPILOG = """\
 Each line is a Ceilometer sample, an oslo.messaging envelope or a metering notification
 (see `collectors.samples`). Files may be gzip-compressed. Re-ingesting a file is harmless:
-samples dedupe on message_id and each bad line is dead-lettered once.
+samples dedupe on message_id (as long as their day's raw samples are kept: `retention.raw_days`)
+and each bad line is dead-lettered once. Samples of meters StackLedger does not price are
+counted on stderr, not stored (`ingest.keep_meters` keeps named ones).
 
 stdout: `ingested N, duplicates N, rejected N` (samples; a line that is not a usable message
 counts as one rejection). Rejections and unreadable files are listed on stderr.
@@ -68,5 +70,6 @@ def _report(result: IngestResult) -> None:
         print(f"stackledger: already-rated days marked for re-rating: {days}", file=sys.stderr)
     if result.unrated_meters:
         names = ", ".join(f"{name} ({n})" for name, n in result.unrated_meters.most_common(10))
-        print(f"stackledger: stored samples of meters StackLedger does not price: {names}", file=sys.stderr)
+        print(f"stackledger: not stored, meters StackLedger does not price (ingest.keep_meters keeps them): {names}",
+              file=sys.stderr)  # fmt: skip
     print(f"ingested {result.ingested}, duplicates {result.duplicates}, rejected {result.rejected}")

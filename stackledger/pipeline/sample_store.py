@@ -26,10 +26,10 @@ import datetime as dt
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from sqlalchemy import Engine
@@ -39,10 +39,12 @@ from stackledger.errors import InputError
 from stackledger.pipeline.rerate import mark_rerate
 from stackledger.pipeline.sample_batch import Compact, SampleBatch, compact, conflict_letter
 from stackledger.store import Connection, Store, sample_days
+from stackledger.store.frames import naive_utc
 from stackledger.store.revisions import lock_resources, read_revisions, write_changes
 from stackledger.store.sample_codes import Dictionaries
 from stackledger.store.samples import DeadLetter, batch_origins, count_batch, new_batch, write_dead_letters, write_rows
 from stackledger.transforms.usage.revisions import REVISION_COLUMNS, Statements, build_revisions, typed
+from stackledger.transforms.usage.statements import described
 from stackledger.window import utcnow
 
 log = logging.getLogger(__name__)
@@ -121,7 +123,7 @@ class SampleWriter:
             count_batch(conn, code, written.inserted)  # a batch that stored nothing leaves no row
             _revise(conn, rows.rows, rows.rated & inserted, rows.said, rows.statements)
             if self.marks:
-                landed = _landed(rows.rows["day"][inserted], rows.cumulative[inserted])
+                landed = days_to_rerate(rows.rows["day"][inserted], rows.cumulative[inserted])
                 mark_rerate(None, conn, landed, now=now, marked=written.rerate_days)
         write_dead_letters(conn, [*batch.letters, *written.refused], now=now)
 
@@ -141,7 +143,23 @@ def _revise(conn: Connection, rows: dict[str, np.ndarray], mask: np.ndarray, sai
         write_changes(conn, changes.upserts, changes.deletes)
 
 
-def _landed(days: np.ndarray, cumulative: np.ndarray) -> set[dt.date]:
+def write_records(writer: SampleWriter, records: Iterable[Mapping[str, Any]], origin: str) -> Written:
+    """Store sample rows as `collectors.samples.parse_message` returns them (dicts with `metadata`)
+    as one batch of `origin`: what callers holding parsed samples rather than messages use."""
+    batch = SampleBatch(origin, _record)
+    for number, record in enumerate(records, start=1):
+        batch.message = number
+        batch.add((record["message_id"], record["meter"], record["type"], float(record["volume"]),
+                   record.get("project_id"), record["resource_id"], naive_utc(record["timestamp"]),
+                   described(record.get("metadata")), 0))  # fmt: skip
+    return writer.write(batch, f"records 1-{len(batch)}")
+
+
+def _record(number: int) -> str:
+    return f"record {number}"
+
+
+def days_to_rerate(days: np.ndarray, cumulative: np.ndarray) -> set[dt.date]:
     """The days new samples may change the cost of: their own; a cumulative counter's next day too."""
     found = {sample_days.day_date(int(d)) for d in np.unique(days)}
     found |= {sample_days.day_date(int(d)) + _DAY for d in np.unique(days[cumulative])}
@@ -163,4 +181,4 @@ def refusal(batch: SampleBatch, letter: DeadLetter) -> InputError:
     return InputError(letter.reason, where=f"{batch.name or batch.origin} {letter.location}")
 
 
-__all__ = ["DeadLetter", "SampleWriter", "Written", "dead_letter", "refusal"]
+__all__ = ["DeadLetter", "SampleWriter", "Written", "days_to_rerate", "dead_letter", "refusal", "write_records"]
