@@ -204,7 +204,8 @@ class FastReader:
         said = self._described(resource_id, s.resource_metadata)
         if said is None:
             return None
-        return (message_id, meter, kind, volume, project_id, resource_id, when, said, number)
+        project = project_id if isinstance(project_id, str) else None  # False was refused above
+        return (message_id, meter, kind, volume, project, resource_id, when, said, number)
 
     def _described(self, resource_id: str, metadata: Raw | UnsetType) -> Statement | None:
         if metadata is UNSET:
@@ -231,7 +232,7 @@ def _number(value: Any) -> float | None:
     """counter_volume as `parse_message` reads it, when it is a JSON number (else None: the slow way decides)."""
     kind = type(value)
     if kind is float:
-        return value  # type: ignore[no-any-return]  # msgspec decodes only finite floats
+        return float(value)  # msgspec decodes only finite floats
     if kind is int:
         try:
             return float(value)
@@ -243,7 +244,7 @@ def _number(value: Any) -> float | None:
 def _optional_id(value: Any) -> str | bool | None:
     """A project or user id: the id, None when absent, False when `parse_message` would reject it."""
     if type(value) is str and 0 < len(value) <= MAX_ID:
-        return value  # type: ignore[no-any-return]
+        return str(value)
     if value is UNSET or value is None or value == "":
         return None
     return False

@@ -99,6 +99,7 @@ class _Loop:
         self.cfg: KafkaSettings = settings.kafka
         self.store: Store = store_for(settings)
         self.url, self.echo = settings.database.url, settings.database.echo
+        self.keep_meters = tuple(settings.ingest.keep_meters)
         self.topic, self.group_id = topic, group_id
         self.origin = f"kafka:{topic}"
         self.stop = stop or threading.Event()
@@ -246,7 +247,8 @@ class _Loop:
         self.inflight.append((batch, self.workers.submit(store_job, self._job(batch))))
 
     def _job(self, batch: Batch) -> Job:
-        return Job(self.url, self.echo, self.origin, self.cfg.max_message_bytes, batch.records)
+        return Job(self.url, self.echo, self.origin, self.cfg.max_message_bytes, batch.records,
+                   self.keep_meters)  # fmt: skip
 
     def _flush(self) -> None:
         if self.pending:

@@ -16,6 +16,7 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Final
 
 from stackledger.collectors.files import LineFile
@@ -143,6 +144,10 @@ class _Batch:
         self.first_line = 0
 
 
+def _where(name: str, number: int) -> str:
+    return f"{name} line {number}"
+
+
 def _line(number: int) -> str:
     return f"line {number}"
 
@@ -166,7 +171,7 @@ def _ingest_file(
                 pending.first_line = number
             batch.message = number
             rejects: list[InputError] = []
-            reader.read_message(line, batch.add, rejects, lambda n=number: f"{source.name} line {n}")
+            reader.read_message(line, batch.add, rejects, partial(_where, source.name, number))
             for error in rejects:
                 pending.reject(error, number, line)
             if len(batch.samples) >= batch_size or len(batch.letters) >= batch_size:

@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import numpy as np
 from sqlalchemy import Connection
@@ -105,7 +105,8 @@ class Buckets:
         for k, pieces in enumerate(self.parts):
             if pieces:
                 path = Path(self._folder.name) / f"bucket{k}-{len(self.files[k])}.npz"
-                np.savez(path, **{name: np.concatenate([p[name] for p in pieces]) for name in READ_COLUMNS})
+                arrays: dict[str, Any] = {name: np.concatenate([p[name] for p in pieces]) for name in READ_COLUMNS}
+                np.savez(path, **arrays)
                 self.files[k].append(path)
         self.parts = [[] for _ in range(self.count)]
         self.held = 0

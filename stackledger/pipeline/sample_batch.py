@@ -95,22 +95,18 @@ def compact(batch: SampleBatch, bind: Engine | Connection, codes: Dictionaries, 
     micros = _micros(stamps)
     days = np.floor_divide(micros, DAY_NS // 1000)
     unstorable = kept & ~storable(days)
-    for position in np.flatnonzero(unstorable):
-        reason = (
-            f"timestamp {stamps[position].isoformat()} is outside the days the store keeps (2000-01-01 to 2089-09-18)"
-        )
-        letters.append(_letter(batch, int(position), reason))
+    for at in np.flatnonzero(unstorable).tolist():
+        reason = f"timestamp {stamps[at].isoformat()} is outside the days the store keeps (2000-01-01 to 2089-09-18)"
+        letters.append(_letter(batch, at, reason))
     kept &= ~unstorable
     candidate_days = {day_date(d) for d in np.unique(days[kept])}
     gone = retired(candidate_days)
     if gone:
         numbers = np.array([(day - EPOCH).days for day in gone])
         refused = kept & np.isin(days, numbers)
-        for position in np.flatnonzero(refused):
-            day = day_date(int(days[position]))
-            letters.append(
-                _letter(batch, int(position), f"day {day} was rated and its raw samples dropped: not re-rated")
-            )
+        for at in np.flatnonzero(refused).tolist():
+            day = day_date(int(days[at]))
+            letters.append(_letter(batch, at, f"day {day} was rated and its raw samples dropped: not re-rated"))
         kept &= ~refused
     position = np.flatnonzero(kept)
     if not len(position):
@@ -172,7 +168,7 @@ def _project_codes(bind: Engine | Connection, codes: Dictionaries, projects: lis
     named = [i for i, project in enumerate(projects) if project is not None]
     out = np.full(len(projects), NO_PROJECT, dtype=np.int32)
     if named:
-        out[named] = codes.resolve(bind, "project", [projects[i] for i in named])
+        out[named] = codes.resolve(bind, "project", [str(projects[i]) for i in named])
     return out
 
 

@@ -89,7 +89,9 @@ class SampleWriter:
     def write(self, batch: SampleBatch, locations: str) -> Written:
         """Store the batch's samples and dead letters in one transaction (module docstring)."""
         bind = self.bind
-        rows = compact(batch, bind, self.codes, self.keep, lambda days: sample_days.retired(bind, days))
+        reader = self.within if self.within is not None else self.store
+        assert reader is not None
+        rows = compact(batch, bind, self.codes, self.keep, lambda days: sample_days.retired(reader, days))
         written = Written(duplicates=rows.duplicates, refused=list(rows.letters), unrated=rows.unrated)
         days = np.unique(rows.rows["day"]).tolist() if len(rows.position) else []
         if isinstance(bind, Connection):

@@ -116,7 +116,7 @@ def message_keys(message_ids: Sequence[str]) -> np.ndarray:
     uuid_like = np.flatnonzero(lengths == 36)
     done = np.zeros(size, dtype=bool)
     if len(uuid_like):
-        text = "".join([message_ids[i] for i in uuid_like]).encode("ascii", "replace")  # one byte per character
+        text = "".join([message_ids[int(i)] for i in uuid_like]).encode("ascii", "replace")  # one byte per character
         chars = np.frombuffer(text, dtype=np.uint8).reshape(-1, 36)
         hex_columns = [c for c in range(36) if c not in _HYPHENS]
         digits = _HEX[chars[:, hex_columns]]
@@ -124,7 +124,7 @@ def message_keys(message_ids: Sequence[str]) -> np.ndarray:
         out[uuid_like[good]] = (digits[good, 0::2] << 4) | digits[good, 1::2]
         done[uuid_like[good]] = True
     for i in np.flatnonzero(~done):
-        out[i] = np.frombuffer(message_key(message_ids[i]).bytes, dtype=np.uint8)
+        out[i] = np.frombuffer(message_key(message_ids[int(i)]).bytes, dtype=np.uint8)
     return out.view("V16").reshape(size)
 
 

@@ -53,7 +53,7 @@ def scan_day(
 def _where(
     table: Table, meters: Sequence[int], since: dt.datetime | None, until: dt.datetime | None
 ) -> ColumnElement[bool]:
-    clauses = [table.c.meter.in_([int(m) for m in meters])]
+    clauses: list[ColumnElement[bool]] = [table.c.meter.in_([int(m) for m in meters])]
     if since is not None:
         clauses.append(table.c.ts >= since)
     if until is not None:
