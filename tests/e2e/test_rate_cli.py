@@ -138,6 +138,47 @@ def test_rate_window_and_pending(any_settings: Settings, tmp_path: Path, capsys:
     assert len(cost_lines(any_settings, "internal")) == 8
 
 
+def usage_ids(settings: Settings, day: dt.date) -> set[int]:
+    """The ids of the day's hourly usage rows: a row written again gets a new id."""
+    c = tables.usage.c
+    start = dt.datetime.combine(day, dt.time())
+    query = select(c.id).where(c.charge_period_start >= start, c.charge_period_start < start + dt.timedelta(days=1))
+    with store_for(settings).engine.connect() as conn:
+        return set(conn.execute(query).scalars())
+
+
+def test_a_late_sample_re_rates_only_its_day(any_settings: Settings, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    cfg = config(any_settings, tmp_path)
+    assert main(["--config", cfg, "ingest", str(write_samples(tmp_path / "samples.jsonl"))]) == 0
+    assert main(["--config", cfg, "rate", "--month", "2026-10"]) == 0
+    fourteenth, fifteenth = usage_ids(any_settings, DAYS[0]), usage_ids(any_settings, DAYS[1])
+    before = {line for line in cost_lines(any_settings, "internal") if line[0].date() == DAYS[1]}
+    capsys.readouterr()
+
+    late = tmp_path / "late.jsonl"  # a second instance, seen once, at 12:30 on the 14th
+    at = dt.datetime(2026, 10, 14, 12, 30)
+    late.write_text(sample(1, "vcpus", "vcpu", 1, "i-late", at, flavor_name="m1.small", vcpus=1, memory_mb=2048) + "\n",
+                    encoding="utf-8")  # fmt: skip
+    assert main(["--config", cfg, "ingest", str(late)]) == 0
+    assert "already-rated days marked for re-rating: 2026-10-14" in capsys.readouterr().err
+
+    assert main(["--config", cfg, "rate", "--pending"]) == 0
+    out = capsys.readouterr().out
+    assert "2026-10-14T00:00:00/2026-10-15T00:00:00: " in out and "2026-10-15T00:00:00/" not in out
+    assert usage_ids(any_settings, DAYS[1]) == fifteenth  # the 15th's usage was not computed again
+    again = usage_ids(any_settings, DAYS[0])
+    assert again and not again & fourteenth  # the 14th's was, whole
+    with store_for(any_settings).engine.connect() as conn:
+        c = tables.usage.c
+        late_rows = conn.execute(select(c.service, c.consumed_quantity).where(c.resource_id == "i-late")).all()
+        assert conn.execute(select(func.count()).select_from(tables.rerate_days)).scalar_one() == 0
+    assert ("compute.vcpu", 1.0) in [(service, round(quantity, 9)) for service, quantity in late_rows]
+    lines = cost_lines(any_settings, "internal")
+    assert {line for line in lines if line[0].date() == DAYS[1]} == before  # the 15th's lines are the same
+    assert any(line[0].date() == DAYS[0] and line[3] == "i-late" for line in lines)
+
+
 def test_bad_arguments_are_errors(sqlite_settings: Settings, tmp_path: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     cfg = config(sqlite_settings, tmp_path)
