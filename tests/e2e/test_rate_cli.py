@@ -179,6 +179,27 @@ def test_a_late_sample_re_rates_only_its_day(any_settings: Settings, tmp_path: P
     assert any(line[0].date() == DAYS[0] and line[3] == "i-late" for line in lines)
 
 
+def test_jobs_and_shards_give_the_lines_of_one_process(any_settings: Settings, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    cfg = config(any_settings, tmp_path)
+    assert main(["--config", cfg, "ingest", str(write_samples(tmp_path / "samples.jsonl"))]) == 0
+    assert main(["--config", cfg, "rate", "--month", "2026-10"]) == 0
+    single = cost_lines(any_settings)
+    assert main(["--config", cfg, "rate", "--month", "2026-10", "--jobs", "2"]) == 0
+    assert cost_lines(any_settings) == single
+    with store_for(any_settings).transaction() as conn:
+        conn.execute(tables.cost_lines.delete())
+    for stage in ("usage", "month"):
+        for k in range(3):
+            assert main(["--config", cfg, "rate", "--month", "2026-10", "--shard", f"{k}/3", "--stage", stage]) == 0
+    assert cost_lines(any_settings) == single
+    capsys.readouterr()
+    assert main(["--config", cfg, "rate", "--month", "2026-10", "--shard", "3/3", "--stage", "usage"]) == 2
+    assert "shard 3 of 3 does not exist" in capsys.readouterr().err
+    assert main(["--config", cfg, "rate", "--month", "2026-10", "--shard", "0/3"]) == 2
+    assert "--shard needs --stage" in capsys.readouterr().err
+
+
 def test_bad_arguments_are_errors(sqlite_settings: Settings, tmp_path: Path,
                                   capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     cfg = config(sqlite_settings, tmp_path)
