@@ -9,7 +9,7 @@ test:
 	./ops/test.sh
 
 bench: venv
-	./ops/up.sh postgres kafka gnocchi
+	./ops/up.sh postgres kafka gnocchi keystone
 	.venv/bin/python -m benchmarks
 
 # A month of a 1,000-instance cloud and a day of 10,000 through the real commands (README).
@@ -22,6 +22,7 @@ lint: venv
 	.venv/bin/ruff check .
 	.venv/bin/ruff format --check .
 	.venv/bin/mypy
+	.venv/bin/lint-imports --no-cache
 
 venv:
 	./ops/venv.sh

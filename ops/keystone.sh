@@ -8,11 +8,13 @@ PORT="${STACKLEDGER_KEYSTONE_PORT:-55000}"
 NOVA_PORT="${STACKLEDGER_NOVA_PORT:-58774}"
 CINDER_PORT="${STACKLEDGER_CINDER_PORT:-58776}"
 GNOCCHI_PORT="${STACKLEDGER_GNOCCHI_PORT:-58041}"
+API_PORT="${STACKLEDGER_API_PORT:-8080}"  # `stackledger serve`'s default address, registered as type rating
 REGION=RegionOne
 DIR="$(state_dir keystone)"
 TEMPLATES="$REPO_ROOT/ops/keystone"
 AUTH_URL="http://127.0.0.1:$PORT/v3"
 CLOUDS="$DIR/clouds.yaml"
+USER_CLOUDS="$DIR/clouds-users.yaml"  # one entry per user of access.json (passwords in user_passwords.json)
 
 venv() { service_venv keystone; }
 
@@ -99,6 +101,8 @@ seed() {
     --catalog "block-storage=cinder=http://127.0.0.1:$CINDER_PORT/v3" \
     --catalog "volumev3=cinderv3=http://127.0.0.1:$CINDER_PORT/v3/\$(project_id)s" \
     --catalog "metric=gnocchi=http://127.0.0.1:$GNOCCHI_PORT" \
+    --catalog "rating=stackledger=http://127.0.0.1:$API_PORT" \
+    --access "$TEMPLATES/access.json" --user-passwords "$DIR/user_passwords.json" --user-clouds "$USER_CLOUDS" \
     >>"$DIR/setup.log" 2>&1 || die "keystone seeding failed (see $DIR/setup.log)"
 }
 
@@ -124,7 +128,8 @@ EOF
     "STACKLEDGER_KEYSTONE_PORT=$PORT" "OS_AUTH_URL=$AUTH_URL" "OS_USERNAME=admin" \
     "OS_PASSWORD=$password" "OS_PROJECT_NAME=admin" "OS_USER_DOMAIN_NAME=Default" \
     "OS_PROJECT_DOMAIN_NAME=Default" "OS_REGION_NAME=$REGION" "OS_IDENTITY_API_VERSION=3" \
-    "OS_INTERFACE=public" "OS_CLIENT_CONFIG_FILE=$CLOUDS" "OS_CLOUD=stackledger-test"
+    "OS_INTERFACE=public" "OS_CLIENT_CONFIG_FILE=$CLOUDS" "OS_CLOUD=stackledger-test" \
+    "STACKLEDGER_KEYSTONE_USER_CLOUDS=$USER_CLOUDS"
   chmod 600 "$OPS_DIR/keystone.env"
 }
 

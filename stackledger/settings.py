@@ -33,6 +33,7 @@ from stackledger.sections.alarms import (
     SmtpNotifierSettings,
     WebhookNotifierSettings,
 )
+from stackledger.sections.api import ApiSettings, KeystoneAuthSettings, TeamLeadRule
 from stackledger.sections.core import (
     AirflowSettings,
     CollectSettings,
@@ -64,6 +65,7 @@ __all__ = [
     "PACKAGE_DATA",
     "AirflowSettings",
     "AlarmSettings",
+    "ApiSettings",
     "AwsBaseline",
     "BaselineSettings",
     "CollectSettings",
@@ -75,6 +77,7 @@ __all__ = [
     "IngestSettings",
     "KafkaNotifierSettings",
     "KafkaSettings",
+    "KeystoneAuthSettings",
     "NotifierSettings",
     "OpenStackSettings",
     "ProjectTagSettings",
@@ -87,6 +90,7 @@ __all__ = [
     "Settings",
     "SlackNotifierSettings",
     "SmtpNotifierSettings",
+    "TeamLeadRule",
     "UsageSettings",
     "WebhookNotifierSettings",
     "load_settings",
@@ -109,6 +113,7 @@ class Settings(Section):
     kafka: KafkaSettings = KafkaSettings()
     openstack: OpenStackSettings = OpenStackSettings()
     airflow: AirflowSettings = AirflowSettings()
+    api: ApiSettings = ApiSettings()
     source_file: str | None = Field(default=None, exclude=True)
 
     def fx_rates(self) -> tuple[FxRate, ...]:
@@ -135,6 +140,10 @@ def load_settings(path: str | os.PathLike[str] | None = None, environ: Mapping[s
     if file and isinstance(alarms, dict) and alarms.get("rules"):
         rules = Path(str(alarms["rules"]))
         alarms["rules"] = str(rules if rules.is_absolute() else Path(file).parent / rules)
+    api = data.get("api")
+    if file and isinstance(api, dict) and api.get("policy_file"):
+        policy = Path(str(api["policy_file"]))
+        api["policy_file"] = str(policy if policy.is_absolute() else Path(file).parent / policy)
     kafka = data.get("kafka")
     if file and isinstance(kafka, dict):
         for key in ("ssl_cafile", "ssl_certfile", "ssl_keyfile"):

@@ -36,6 +36,7 @@ COMMANDS = {
     "collect": "collect usage and inventory from the cloud's services, checkpointed per window",
     "consume": "consume Ceilometer samples from Kafka into the store",
     "reconcile": "compare a month's instance-hours and vCPU-hours per project with Nova's os-simple-tenant-usage",
+    "serve": "the team leads' API and web page (Keystone-authenticated; --demo without Keystone)",
 }
 
 EXIT_ERROR = 2

@@ -109,6 +109,6 @@ def _print(result: DemoResult, settings: Settings, own_database: bool) -> None:
 
 
 def _safe_url(settings: Settings) -> str:
-    from sqlalchemy.engine import make_url
+    from stackledger.store.urls import redacted
 
-    return make_url(settings.database.url).render_as_string(hide_password=True)
+    return redacted(settings.database.url)

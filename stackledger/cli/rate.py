@@ -1,4 +1,4 @@
-"""`stackledger rate --month YYYY-MM | --start T --end T | --pending`: usage → cost lines."""
+"""`stackledger rate --month YYYY-MM | --start T --end T | --pending [--strict]`: usage → cost lines."""
 
 from __future__ import annotations
 
@@ -14,12 +14,21 @@ if TYPE_CHECKING:
     from stackledger.window import Window
 
 INTERNAL_BOOK = "internal"  # stackledger.schema.INTERNAL_BOOK, without importing pandas (tests/unit/test_cli.py)
+FINDINGS_SHOWN = 10  # finding lines printed; the rest are counted
 
 EPILOG = """\
 Computes hourly usage from the stored samples for the window, sums it per UTC day, prices it
 with the rate card (`rate_card` in the settings) and replaces the window's cost lines in one
 transaction: re-running a window gives the same lines, never more. Windows are widened to
 whole UTC days. --pending re-rates the days that received late samples after being rated.
+
+Usage a price book cannot price as usual never stops rating: an instance whose size nothing
+says, or that no instance type of the allowed families holds, gets no AWS/DigitalOcean line; a
+volume type id no collected Cinder type resolves is priced without its type. Each is stored as a
+finding (book, service, resource, project, day, quantity, reason) beside the cost lines, and
+listed here and in the reports' data-quality section. Usage without a project is priced as
+"unallocated". A configuration error (a service the rate card does not price) still stops the
+run with its name.
 
 Memory depends on `rate.chunk_samples` (a day is rated a chunk of resources at a time), not on
 the cloud or the window. --jobs N computes the chunks in N processes. --shard K/N rates the
@@ -28,15 +37,18 @@ hashing to K, each in its own transaction: the daily Airflow DAG maps them over
 `airflow.shards`; a sharded run leaves the days' re-rating marks to the DAG's last task.
 
 stdout: one line per rated window (usage rows, cost lines per price book), then the total per
-currency of the internal price book — exact, and to cents — and of each public price book.
+currency of the internal price book — exact, and to cents — and of each public price book, then
+the findings summed per book, service and reason (at most {shown}, the rest counted).
 stderr: a warning naming the window when it has no samples, no usage or no cost lines.
+exit status: 0, also with findings; with --strict, 2 when there are findings (the window is
+rated and stored all the same, so a re-run changes nothing and `report` shows them).
 """
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "rate",
-        epilog=EPILOG,
+        epilog=EPILOG.format(shown=FINDINGS_SHOWN),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     which = parser.add_mutually_exclusive_group(required=True)
@@ -48,6 +60,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--shard", metavar="K/N", help="only shard K of N (0 ≤ K < N), one --stage at a time")
     parser.add_argument("--stage", choices=("usage", "month"), help="with --shard: usage and per-day books, or "
                         "the month-to-date books (after every shard's usage stage)")  # fmt: skip
+    parser.add_argument("--strict", action="store_true", help="exit 2 when a price book recorded findings")
     parser.set_defaults(run=run)
 
 
@@ -74,8 +87,16 @@ def run(args: argparse.Namespace) -> int:
         print("no days marked for re-rating")
         return 0
     _report(results)
+    found = _findings(results)
     for result in results:
         warn_if_empty(settings, result.window)
+    if args.strict and found:
+        from stackledger.errors import PricingError
+
+        raise PricingError(
+            f"--strict: {found} finding(s) of usage not priced as usual, e.g. {_first_finding(results)}; "
+            "they are stored with the cost lines (see `stackledger report`)"
+        )
     return 0
 
 
@@ -122,3 +143,25 @@ def _report(results: list[RateResult]) -> None:
     for (name, currency), amount in sorted(totals.items(), key=lambda item: (item[0][0] != INTERNAL_BOOK, item[0])):
         label = "total" if name == INTERNAL_BOOK else f"  {name} list price"
         print(f"{label} {currency} {amount} ({amount.quantize(Decimal('0.01')):,})")
+
+
+def _findings(results: list[RateResult]) -> int:
+    """Print each window's findings (at most FINDINGS_SHOWN lines); returns how many summed lines there were."""
+    count = sum(len(book.findings) for result in results for book in result.books)
+    if not count:
+        return 0
+    print(f"findings: {count} — usage a price book could not price as usual (stored; the reports list them):")
+    lines = [
+        f"  {result.window.label} {finding.describe()}" if len(results) > 1 else f"  {finding.describe()}"
+        for result in results
+        for book in result.books
+        for finding in book.findings
+    ]
+    print("\n".join(lines[:FINDINGS_SHOWN]))
+    if len(lines) > FINDINGS_SHOWN:
+        print(f"  and {len(lines) - FINDINGS_SHOWN} more")
+    return count
+
+
+def _first_finding(results: list[RateResult]) -> str:
+    return next(f.describe() for result in results for book in result.books for f in book.findings)

@@ -22,6 +22,10 @@ daily Airflow DAG maps them over `airflow.shards`.
 
 `rate_pending(settings)` re-rates the days late samples marked, one window per run of
 consecutive days: only those days' usage is computed again.
+
+A price book is a `Rater` (`pipeline.raters`: daily usage → its cost lines, and the findings of
+what it could not price as usual: `transforms.findings.Priced`). Each book's findings are saved
+beside its lines, unit by unit, in the same transaction, and replaced with them.
 """
 
 from __future__ import annotations
@@ -43,6 +47,7 @@ from stackledger.progress import Progress, silent
 from stackledger.schema import INTERNAL_BOOK
 from stackledger.settings import Settings
 from stackledger.store import costs
+from stackledger.transforms.findings import FindingSummary, summarize
 from stackledger.window import Window, merge_periods, utcnow
 
 log = logging.getLogger(__name__)
@@ -57,6 +62,7 @@ class BookResult:
     days: Window  # the days whose lines of this book were replaced
     cost_lines: int
     totals: dict[str, Decimal]  # currency -> sum of the lines' cost (exact; nothing rounded again)
+    findings: tuple[FindingSummary, ...] = ()  # what the book could not price as usual, summed
 
 
 @dataclass(frozen=True)
@@ -175,10 +181,12 @@ def _result(
         if book.month_to_date:
             written = by_book.get(book.price_book)
             if written is not None:
-                results.append(BookResult(book.price_book, written.span, written.lines, written.totals))
+                results.append(BookResult(book.price_book, written.span, written.lines, written.totals,
+                                          summarize(written.found())))  # fmt: skip
         elif produced is not None:
             results.append(BookResult(book.price_book, days, produced.lines.get(book.price_book, 0),
-                                      produced.totals.get(book.price_book, {})))  # fmt: skip
+                                      produced.totals.get(book.price_book, {}),
+                                      summarize(produced.found(book.price_book))))  # fmt: skip
     return RateResult(days, produced.usage_rows if produced is not None else 0, tuple(results))
 
 

@@ -37,10 +37,12 @@ from stackledger.pipeline.usage import LOOKBACK_METERS, SOURCE, load_inventory
 from stackledger.schema import METERS
 from stackledger.settings import Settings
 from stackledger.store import Connection, costs, daily_usage
+from stackledger.store import findings as findings_store
 from stackledger.store import usage as usage_store
 from stackledger.store.revisions import read_revisions
 from stackledger.store.sample_days import day_row_estimate, window_days
 from stackledger.transforms import rating
+from stackledger.transforms.findings import Priced, empty_findings
 from stackledger.transforms.usage.revisions import REVISION_COLUMNS, typed
 from stackledger.window import Window
 
@@ -52,17 +54,30 @@ SPILL_BUDGETS: Final = 4  # a day's reader holds up to this many chunks' reading
 
 @dataclass
 class DaysWritten:
-    """What the first phase wrote: hourly usage rows, and per row-by-row book its lines and totals."""
+    """What the first phase wrote: hourly usage rows, and per row-by-row book its lines, totals
+    and findings."""
 
     usage_rows: int = 0
     lines: dict[str, int] = field(default_factory=dict)
     totals: dict[str, dict[str, Decimal]] = field(default_factory=dict)
+    findings: dict[str, list[pd.DataFrame]] = field(default_factory=dict)
 
-    def add_lines(self, book: str, lines: pd.DataFrame) -> None:
+    def add(self, conn: Connection, book: str, priced: Priced) -> None:
+        """Save a unit's lines and findings of `book`, and count them."""
+        costs.append_lines(conn, priced.lines)
+        findings_store.append_findings(conn, priced.findings)
+        if len(priced.findings):
+            self.findings.setdefault(book, []).append(priced.findings)
+        lines = priced.lines
         self.lines[book] = self.lines.get(book, 0) + len(lines)
         sums = self.totals.setdefault(book, {})
         for currency, amounts in lines.groupby("currency")["cost"]:
             sums[str(currency)] = sums.get(str(currency), Decimal(0)) + sum(amounts, Decimal(0))
+
+    def found(self, book: str) -> pd.DataFrame:
+        """`book`'s findings written."""
+        frames = self.findings.get(book, [])
+        return pd.concat(frames, ignore_index=True) if frames else empty_findings()
 
 
 def rate_days(
@@ -105,6 +120,7 @@ def _clear(conn: Connection, settings: Settings, day: Window, books: Sequence[Ra
     for book in books:
         if not book.month_to_date:
             costs.delete_lines(conn, book.price_book, day, owns=owns)
+            findings_store.delete_findings(conn, book.price_book, day, owns=owns)
 
 
 def _compute_day(conn: Connection, settings: Settings, day: Window, codes: Codes, runner: Runner,
@@ -135,9 +151,8 @@ def _compute_day(conn: Connection, settings: Settings, day: Window, codes: Codes
 def _write(conn: Connection, result: UnitResult, written: DaysWritten) -> None:
     written.usage_rows += usage_store.append_usage(conn, result.hourly)
     daily_usage.append(conn, result.daily)
-    for book, lines in result.lines:
-        costs.append_lines(conn, lines)
-        written.add_lines(book, lines)
+    for book, priced in result.lines:
+        written.add(conn, book, priced)
 
 
 def _price_collected_day(conn: Connection, settings: Settings, day: Window, books: Sequence[Rater],
@@ -151,9 +166,7 @@ def _price_collected_day(conn: Connection, settings: Settings, day: Window, book
     daily_usage.append(conn, daily)
     for book in books:
         if not book.month_to_date:
-            lines = book.rate(daily)
-            costs.append_lines(conn, lines)
-            written.add_lines(book.price_book, lines)
+            written.add(conn, book.price_book, Priced.of(book.rate(daily)))
 
 
 __all__ = ["DaysWritten", "rate_days"]

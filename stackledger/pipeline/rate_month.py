@@ -32,9 +32,12 @@ from typing import Final
 import pandas as pd
 
 from stackledger.pipeline.collect import Shard
+from stackledger.pipeline.rate_units import inside
 from stackledger.pipeline.raters import Rater
 from stackledger.store import Connection, costs, daily_usage
+from stackledger.store import findings as findings_store
 from stackledger.transforms import rating
+from stackledger.transforms.findings import Priced, empty_findings
 from stackledger.window import Window
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,11 @@ class BookWritten:
     span: Window
     lines: int = 0
     totals: dict[str, Decimal] = field(default_factory=dict)
+    findings: list[pd.DataFrame] = field(default_factory=list)
+
+    def found(self) -> pd.DataFrame:
+        """The book's findings written."""
+        return pd.concat(self.findings, ignore_index=True) if self.findings else empty_findings()
 
 
 def context_of(days: Window) -> Window:
@@ -103,9 +111,11 @@ def rate_month(
                 frame = rating.daily_usage(_read(conn, context, source, unit, wide))
                 if len(units) == 1:
                     cached[unit] = frame  # the whole context fits one unit: read it once for every book
-            lines = _in_span(book.rate(frame), span)
+            priced = Priced.of(book.rate(frame))
+            lines, found = inside(priced.lines, span), inside(priced.findings, span)
             costs.append_lines(conn, lines)
-            _count(written, lines)
+            findings_store.append_findings(conn, found)
+            _count(written, lines, found)
         results.append(written)
     log.info("month-to-date books %s: %d unit(s), context %s", ", ".join(b.price_book for b in monthly), len(units),
              context.label)  # fmt: skip
@@ -165,16 +175,21 @@ def _owner(unit: MonthUnit, shard: Shard) -> bool:
 
 def _clear(conn: Connection, book: Rater, span: Window, wide: Sequence[str], units: Sequence[MonthUnit],
            shard: Shard | None, rows: dict[str | None, int]) -> None:  # fmt: skip
-    """Delete the book's lines of `span` that this run replaces."""
-    if shard is None:
-        costs.delete_lines(conn, book.price_book, span)
-        return
-    if shard.index == 0 and wide:
-        costs.delete_lines(conn, book.price_book, span, services=list(wide))
-    mine = {project for unit in units if unit.projects is not None for project in unit.projects}
-    stale = {p for p in costs.line_projects(conn, book.price_book, span) if p not in rows and shard.owns(p)}
-    costs.delete_lines(conn, book.price_book, span, projects=sorted(mine | stale, key=_project_key),
-                       other_services=list(wide))  # fmt: skip
+    """Delete the book's lines and findings of `span` that this run replaces."""
+    kinds = (
+        (costs.delete_lines, costs.line_projects),
+        (findings_store.delete_findings, findings_store.finding_projects),
+    )
+    for delete, projects_of in kinds:
+        if shard is None:
+            delete(conn, book.price_book, span)
+            continue
+        if shard.index == 0 and wide:
+            delete(conn, book.price_book, span, services=list(wide))
+        mine = {project for unit in units if unit.projects is not None for project in unit.projects}
+        stale = {p for p in projects_of(conn, book.price_book, span) if p not in rows and shard.owns(p)}
+        delete(conn, book.price_book, span, projects=sorted(mine | stale, key=_project_key),
+               other_services=list(wide))  # fmt: skip
 
 
 def _read(conn: Connection, context: Window, source: str, unit: MonthUnit, wide: Sequence[str]) -> pd.DataFrame:
@@ -183,13 +198,10 @@ def _read(conn: Connection, context: Window, source: str, unit: MonthUnit, wide:
     return daily_usage.read_unit(conn, context, source, other_services=wide, projects=unit.projects)
 
 
-def _in_span(lines: pd.DataFrame, span: Window) -> pd.DataFrame:
-    start = lines["charge_period_start"]
-    return lines[(start >= span.start) & (start < span.end)]
-
-
-def _count(written: BookWritten, lines: pd.DataFrame) -> None:
+def _count(written: BookWritten, lines: pd.DataFrame, found: pd.DataFrame) -> None:
     written.lines += len(lines)
+    if len(found):
+        written.findings.append(found)
     for currency, amounts in lines.groupby("currency")["cost"]:
         written.totals[str(currency)] = written.totals.get(str(currency), Decimal(0)) + sum(amounts, Decimal(0))
 

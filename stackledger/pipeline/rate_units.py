@@ -25,6 +25,7 @@ import pandas as pd
 from stackledger.pipeline.raters import Rater
 from stackledger.pipeline.readings import Codes
 from stackledger.transforms import rating
+from stackledger.transforms.findings import Priced
 from stackledger.transforms.usage import Readings, usage_from_readings
 from stackledger.transforms.usage.revisions import REVISION_COLUMNS
 from stackledger.window import Window
@@ -44,7 +45,7 @@ class Unit:
 class UnitResult:
     hourly: pd.DataFrame  # USAGE_COLUMNS, one row per resource, service, hour (and flavor)
     daily: pd.DataFrame  # the same summed per UTC day (`rating.daily_usage`)
-    lines: tuple[tuple[str, pd.DataFrame], ...]  # (price book, its lines) of the row-by-row books
+    lines: tuple[tuple[str, Priced], ...]  # (price book, its lines and findings) of the row-by-row books
 
 
 def make_unit(
@@ -77,11 +78,16 @@ def compute(unit: Unit, books: Sequence[Rater], *, source: str, region: str | No
     return UnitResult(hourly, daily, price_rows(books, daily, unit.window))
 
 
-def price_rows(books: Sequence[Rater], daily: pd.DataFrame, days: Window) -> tuple[tuple[str, pd.DataFrame], ...]:
-    """Each row-by-row book's lines of `daily` (rows of `days` only)."""
-    start = daily["charge_period_start"]
-    mine = daily[(start >= days.start) & (start < days.end)]
-    return tuple((book.price_book, book.rate(mine)) for book in books if not book.month_to_date)
+def price_rows(books: Sequence[Rater], daily: pd.DataFrame, days: Window) -> tuple[tuple[str, Priced], ...]:
+    """Each row-by-row book's lines and findings of `daily` (rows of `days` only)."""
+    mine = inside(daily, days)
+    return tuple((book.price_book, Priced.of(book.rate(mine))) for book in books if not book.month_to_date)
+
+
+def inside(frame: pd.DataFrame, days: Window) -> pd.DataFrame:
+    """The rows of a daily frame (usage, lines, findings) that start in `days`."""
+    start = frame["charge_period_start"]
+    return frame[(start >= days.start) & (start < days.end)]
 
 
 # ---------------------------------------------------------------- running units
@@ -130,4 +136,4 @@ class Runner:
             self.pool = None
 
 
-__all__ = ["Runner", "Unit", "UnitResult", "compute", "make_unit", "price_rows"]
+__all__ = ["Runner", "Unit", "UnitResult", "compute", "inside", "make_unit", "price_rows"]

@@ -29,22 +29,26 @@ from stackledger.schema import INTERNAL_BOOK, SERVICES
 from stackledger.settings import Settings
 from stackledger.transforms import rating
 from stackledger.transforms.equivalents import sku_for
+from stackledger.transforms.findings import Priced
 
 
 @dataclass(frozen=True)
 class Rater:
-    """One price book: turns daily usage (USAGE_COLUMNS, one UTC day per row) into its cost lines."""
+    """One price book: turns daily usage (USAGE_COLUMNS, one UTC day per row) into its cost lines
+    and findings (a bare cost frame: a book that records no findings)."""
 
     price_book: str
-    rate: Callable[[pd.DataFrame], pd.DataFrame]
+    rate: Callable[[pd.DataFrame], Priced | pd.DataFrame]
     month_to_date: bool = False  # prices depend on the month's earlier usage (tiers, monthly caps)
     cloud_wide: frozenset[str] = field(default_factory=frozenset)  # services priced over the whole cloud's month
 
 
 def internal_rater(settings: Settings) -> Rater:
-    """The cloud's own rate card (`settings.rate_card`)."""
+    """The cloud's own rate card (`settings.rate_card`); volume type ids resolved through the
+    Cinder types the store holds."""
     card = load_rate_card(settings.rate_card)
-    return Rater(INTERNAL_BOOK, lambda daily: rating.rate(daily, card), month_to_date=card.has_tiers)
+    types = prices.volume_type_resolver(settings)
+    return Rater(INTERNAL_BOOK, lambda daily: rating.price(daily, card, types(daily)), month_to_date=card.has_tiers)
 
 
 def aws_rater(settings: Settings) -> Rater:

@@ -1,4 +1,4 @@
-"""What migration 0008 moves: the old `samples` table (one row per sample, its metadata as JSON)
+"""What migration 0009 moves: the old `samples` table (one row per sample, its metadata as JSON)
 into compact rows and attribute revisions, and the stored hourly usage into `daily_usage`.
 
 Both run inside the migration's transaction (`within`): the store is upgraded whole or not at
@@ -30,7 +30,7 @@ from stackledger.window import Window
 log = logging.getLogger(__name__)
 
 CHUNK: Final = 100_000
-ORIGIN: Final = "samples table (migration 0008)"
+ORIGIN: Final = "samples table (migration 0009)"
 _OLD = sa.table(
     "samples",
     sa.column("message_id", sa.String), sa.column("meter", sa.String), sa.column("type", sa.String),
@@ -64,7 +64,7 @@ def move_samples(conn: Connection) -> int:
         stored += written.inserted
         read += len(rows)
         after = (rows[-1][6], rows[-1][0])
-    log.info("migration 0008: %d samples moved into compact rows (%d read)", stored, read)
+    log.info("migration 0009: %d samples moved into compact rows (%d read)", stored, read)
     return stored
 
 
@@ -85,7 +85,7 @@ def build_daily_usage(conn: Connection) -> int:
             if len(hourly):
                 written += daily_usage.append(conn, rating.daily_usage(hourly))
             day += dt.timedelta(days=1)
-    log.info("migration 0008: %d daily usage rows built from hourly usage", written)
+    log.info("migration 0009: %d daily usage rows built from hourly usage", written)
     return written
 
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final
 
 import pandas as pd
-from sqlalchemy import Connection, and_, select
+from sqlalchemy import Connection, Table, and_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stackledger.store import Store, tables
@@ -73,11 +73,12 @@ def delete_lines(
     projects: Sequence[str | None] | None = None,
     services: Sequence[str] | None = None,
     other_services: Sequence[str] = (),
+    table: Table = tables.cost_lines,
 ) -> int:
     """Delete `price_book`'s lines of the days in `span`: all of them, or those of the resources
     `owns` accepts, or those of `projects` (None: lines without a project); of `services` only,
-    or only of the services not in `other_services`. Returns how many went."""
-    table = tables.cost_lines
+    or only of the services not in `other_services`. Returns how many went. `table`: another
+    table of per-book daily rows with the same columns (`findings`)."""
     c = table.c
     where = [c.price_book == price_book, c.charge_period_start >= span.start, c.charge_period_start < span.end]
     if services is not None:
@@ -100,9 +101,9 @@ def delete_lines(
     return deleted
 
 
-def line_projects(conn: Connection, price_book: str, span: Window) -> set[str | None]:
-    """The projects with `price_book` lines in `span`."""
-    c = tables.cost_lines.c
+def line_projects(conn: Connection, price_book: str, span: Window, table: Table = tables.cost_lines) -> set[str | None]:
+    """The projects with `price_book` lines (rows of `table`) in `span`."""
+    c = table.c
     query = (
         select(c.project_id)
         .distinct()

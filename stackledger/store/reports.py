@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final, NamedTuple
 
@@ -31,6 +31,8 @@ from stackledger.schema import COST_DECIMALS, INTERNAL_BOOK
 from stackledger.store import Store
 from stackledger.store.alarm_evaluations import Evaluations, evaluations_for
 from stackledger.store.alarms import AlarmTransition, transitions
+from stackledger.store.findings import FindingSum, finding_sums
+from stackledger.store.interfaces import Interface, interface_instances
 from stackledger.store.quality import QualityRecords, naive, quality_records
 from stackledger.store.tables import cost_lines, projects, resources
 from stackledger.window import Window
@@ -71,6 +73,7 @@ class FxUse(NamedTuple):
 class CostRecords:
     sums: tuple[CostSum, ...]
     fx: tuple[FxUse, ...]  # distinct
+    findings: tuple[FindingSum, ...] = ()  # usage the books could not price as usual
 
 
 class ProjectRecord(NamedTuple):
@@ -164,40 +167,46 @@ class MonthRecords:
     instance_mappings: tuple[MappingRecord, ...]  # distinct, public books' compute.instance lines
     alarm_transitions: tuple[AlarmTransition, ...] | None  # None: the store keeps no alarm history
     evaluations: Evaluations  # when the alarm rules were evaluated for the window (none: "not evaluated")
+    # Resources with network cost lines that are an instance's interface -> that instance.
+    interfaces: Mapping[str, Interface] = field(default_factory=dict)
 
 
 # ---------------------------------------------------------------- loaders
 
 
 def cost_records(store: Store, window: Window) -> CostRecords:
-    """The window's cost per project, service, price book, unit and currency, and the exchange
-    rates its converted lines used."""
+    """The window's cost per project, service, price book, unit and currency, the exchange rates
+    its converted lines used, and its findings."""
     with store.engine.connect() as conn:
         sums = tuple(_cost_sum(row) for row in conn.execute(_cost_query(window)))
         fx = tuple(_fx_use(row) for row in conn.execute(_fx_query(window)))
-    return CostRecords(sums, fx)
+        findings = finding_sums(conn, window)
+    return CostRecords(sums, fx, findings)
 
 
 def month_records(store: Store, window: Window, previous: Window) -> MonthRecords:
     """Everything else the documents show for `window`; `previous` is the period compared against."""
     with store.engine.connect() as conn:
         through = conn.execute(_through_query(window)).scalar_one_or_none()
+        resource_costs = tuple(_resource_cost(row) for row in conn.execute(_resource_query(window)))
+        network = [cost.resource_id for cost in resource_costs if cost.service.startswith("network.")]
         return MonthRecords(
             window=window,
             previous_window=previous,
             projects=tuple(_project(row) for row in conn.execute(select(projects))),
             previous_costs=tuple(
-                ProjectCostSum(p, c, _from_units(u)) for p, c, u in conn.execute(_sums_query(previous))
+                ProjectCostSum(p, c, from_units(u)) for p, c, u in conn.execute(_sums_query(previous))
             ),
             daily_costs=tuple(_daily(row) for row in conn.execute(_daily_query(window))),
             rated_through=None if through is None else naive(through),
-            resource_costs=tuple(_resource_cost(row) for row in conn.execute(_resource_query(window))),
+            resource_costs=resource_costs,
             resources=_latest_revisions(conn.execute(_revisions_query(window))),
             quality=quality_records(conn, window),
             prices=tuple(_price(row) for row in conn.execute(_prices_query(window))),
             instance_mappings=tuple(MappingRecord(*row) for row in conn.execute(_mappings_query(window))),
             alarm_transitions=transitions(conn, window),
             evaluations=evaluations_for(conn, window),
+            interfaces=interface_instances(conn, network, window),
         )
 
 
@@ -247,8 +256,10 @@ def in_window(window: Window) -> ColumnElement[bool]:
     return and_(cost_lines.c.charge_period_start >= window.start, cost_lines.c.charge_period_start < window.end)
 
 
-def _cost_units() -> ColumnElement[Any]:
-    """SUM of cost_lines.cost as exact integer millionths (`_from_units` makes it a Decimal again)."""
+def cost_units_sum() -> ColumnElement[Any]:
+    """SUM of cost_lines.cost as exact integer millionths (`from_units` makes it a Decimal again):
+    SQLite keeps NUMERIC as REAL, and round(cost × 10^6) recovers each stored 6-decimal value
+    before an integer SUM, so every grouping of the same lines sums to the same cents."""
     return func.sum(cast(func.round(cost_lines.c.cost * _SCALE), BigInteger)).label("units")
 
 
@@ -264,7 +275,7 @@ def _cost_query(window: Window) -> Select[Any]:
         line.currency,
     )  # fmt: skip
     return (
-        select(*keys, func.sum(line.consumed_quantity).label("consumed_quantity"), _cost_units())
+        select(*keys, func.sum(line.consumed_quantity).label("consumed_quantity"), cost_units_sum())
         .select_from(cost_lines.outerjoin(projects, projects.c.project_id == line.project_id))
         .where(in_window(window))
         .group_by(*keys)
@@ -280,13 +291,13 @@ def _fx_query(window: Window) -> Select[Any]:
 def _sums_query(window: Window) -> Select[Any]:
     line = cost_lines.c
     keys = (line.project_id, line.currency)
-    return select(*keys, _cost_units()).where(in_window(window), _internal()).group_by(*keys)
+    return select(*keys, cost_units_sum()).where(in_window(window), _internal()).group_by(*keys)
 
 
 def _daily_query(window: Window) -> Select[Any]:
     line = cost_lines.c
     keys = (line.project_id, line.charge_period_start, line.service, line.currency)
-    return select(*keys, _cost_units()).where(in_window(window), _internal()).group_by(*keys)
+    return select(*keys, cost_units_sum()).where(in_window(window), _internal()).group_by(*keys)
 
 
 def _through_query(window: Window) -> Select[Any]:
@@ -296,7 +307,7 @@ def _through_query(window: Window) -> Select[Any]:
 def _resource_query(window: Window) -> Select[Any]:
     line = cost_lines.c
     keys = (line.project_id, line.resource_id, line.resource_type, line.service, line.flavor_name, line.currency)
-    return select(*keys, _cost_units()).where(in_window(window), _internal()).group_by(*keys)
+    return select(*keys, cost_units_sum()).where(in_window(window), _internal()).group_by(*keys)
 
 
 def _revisions_query(window: Window) -> Select[Any]:
@@ -331,7 +342,8 @@ def _mappings_query(window: Window) -> Select[Any]:
 # ---------------------------------------------------------------- rows → records
 
 
-def _from_units(units: Any) -> Decimal:
+def from_units(units: Any) -> Decimal:
+    """Integer millionths (`cost_units_sum`) as the Decimal amount."""
     return Decimal(int(units or 0)).scaleb(-COST_DECIMALS)
 
 
@@ -349,7 +361,7 @@ def _day(value: Any) -> dt.date:
 def _cost_sum(row: Any) -> CostSum:
     project_id, name, team, source, known_id, service, book, unit, currency, quantity, units = row
     return CostSum(project_id, name, team, source, known_id is not None, service, book, unit, currency,
-                   float(quantity or 0.0), _from_units(units))  # fmt: skip
+                   float(quantity or 0.0), from_units(units))  # fmt: skip
 
 
 def _fx_use(row: Any) -> FxUse:
@@ -367,12 +379,12 @@ def _project(row: Any) -> ProjectRecord:
 
 def _daily(row: Any) -> DailyCostSum:
     project_id, start, service, currency, units = row
-    return DailyCostSum(project_id, _day(start), service, currency, _from_units(units))
+    return DailyCostSum(project_id, _day(start), service, currency, from_units(units))
 
 
 def _resource_cost(row: Any) -> ResourceCostSum:
     project_id, resource_id, resource_type, service, flavor, currency, units = row
-    return ResourceCostSum(project_id, resource_id, resource_type, service, flavor or "", currency, _from_units(units))
+    return ResourceCostSum(project_id, resource_id, resource_type, service, flavor or "", currency, from_units(units))
 
 
 def _latest_revisions(rows: Iterable[Any]) -> dict[str, ResourceRevision]:
@@ -392,7 +404,23 @@ def _price(row: Any) -> PriceRecord:
 
 
 __all__ = [
-    "CostRecords", "CostSum", "DailyCostSum", "FxUse", "MappingRecord", "MonthRecords", "PriceRecord", "ProjectCostSum",
-    "ProjectRecord", "ResourceCostSum", "ResourceRevision", "baseline_mappings", "cost_records", "focus_lines",
-    "focus_resource_names", "in_window", "month_records",
+    "CostRecords",
+    "CostSum",
+    "DailyCostSum",
+    "FxUse",
+    "MappingRecord",
+    "MonthRecords",
+    "PriceRecord",
+    "ProjectCostSum",
+    "ProjectRecord",
+    "ResourceCostSum",
+    "ResourceRevision",
+    "baseline_mappings",
+    "cost_records",
+    "cost_units_sum",
+    "focus_lines",
+    "focus_resource_names",
+    "from_units",
+    "in_window",
+    "month_records",
 ]  # fmt: skip

@@ -38,7 +38,13 @@ def uv() -> str:
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("dist")
-    subprocess.run([uv(), "build", "--wheel", "--out-dir", str(out), str(REPO)], check=True, capture_output=True)
+    scratch = REPO / "build"  # setuptools' working folder inside the checkout
+    existed = scratch.exists()
+    try:
+        subprocess.run([uv(), "build", "--wheel", "--out-dir", str(out), str(REPO)], check=True, capture_output=True)
+    finally:
+        if not existed:
+            shutil.rmtree(scratch, ignore_errors=True)
     (built,) = out.glob("stackledger-*.whl")
     return built
 

@@ -19,7 +19,7 @@ from stackledger.transforms.pricebooks import (
     packaged_text,
     parse_price_book,
     render_price_book,
-    select,
+    rows_of,
 )
 from tests.conftest import PRICEBOOKS, REPO
 
@@ -66,15 +66,15 @@ def test_every_packaged_price_keeps_its_source_and_date() -> None:
 
 def test_coverage_matches_the_issue() -> None:
     book = packaged_price_book()
-    aws = select(book, provider="aws")
+    aws = rows_of(book, provider="aws")
     instances = aws[aws["kind"] == "instance"]
     assert set(instances["region"]) == REGIONS
     assert set(instances["family"]) == FAMILIES
     for region in REGIONS:
-        kinds = set(select(aws, region=region)["kind"])
+        kinds = set(rows_of(aws, region=region)["kind"])
         assert {"instance", "volume", "egress", "ingress", "ip"} <= kinds, region
     assert "s3-standard-storage-first-50TB" in set(aws["sku"])
-    do = select(book, provider="digitalocean")
+    do = rows_of(book, provider="digitalocean")
     droplets = do[do["kind"] == "instance"]
     assert droplets["sku"].nunique() == 147
     assert set(droplets["unit"]) == {"hour", "month"}
@@ -180,6 +180,6 @@ def test_build_check_flags_a_stale_file(tmp_path: Path) -> None:
 
 def test_select_includes_rows_for_all_regions() -> None:
     book = packaged_price_book()
-    chosen = select(book, provider="digitalocean", region="eu-north-1", kind="volume")
+    chosen = rows_of(book, provider="digitalocean", region="eu-north-1", kind="volume")
     assert list(chosen["sku"]) == ["volume-block-storage"]
     assert isinstance(chosen, pd.DataFrame)

@@ -177,7 +177,7 @@ def merge_price_books(base: pd.DataFrame, overrides: pd.DataFrame) -> pd.DataFra
     return pd.concat([base[keep], overrides], ignore_index=True)
 
 
-def select(
+def rows_of(
     book: pd.DataFrame, *, provider: str | None = None, region: str | None = None, kind: str | None = None
 ) -> pd.DataFrame:
     """Rows of one provider / region / kind (each optional). A region also selects `all` rows."""

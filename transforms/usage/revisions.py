@@ -173,7 +173,7 @@ def _fill(codes: np.ndarray, group: np.ndarray) -> np.ndarray:
     forward = np.where(forward >= group[:, None], forward, -1)
     end = np.append(group[1:] != group[:-1], True)  # last row of each resource
     ends = np.flatnonzero(end)
-    group_end = np.repeat(ends, np.diff(np.insert(ends + 1, 0, 0)).astype(np.int64))
+    group_end = np.repeat(ends, np.diff(np.concatenate(([0], ends + 1))).astype(np.int64))
     backward = np.where(codes >= 0, index, len(codes))[::-1]
     backward = np.minimum.accumulate(backward, axis=0)[::-1]
     backward = np.where(backward <= group_end[:, None], backward, -1)

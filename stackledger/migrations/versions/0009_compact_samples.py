@@ -6,16 +6,16 @@ A stored sample was ~1 KB (its JSON metadata); a compact row is ~128 bytes with 
 (codes, statements, revisions; no re-rating marks), every meter kept; daily usage is built from
 the stored hourly usage, so the books priced on the month so far read the same months as before.
 
-Revision ID: 0008
-Revises: 0007
+Revision ID: 0009
+Revises: 0008
 Create Date: 2026-12-06 09:00:00.000000
 """
 from alembic import op
 import sqlalchemy as sa
 
 
-revision = '0008'
-down_revision = '0007'
+revision = '0009'
+down_revision = '0008'
 branch_labels = None
 depends_on = None
 
