@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any, Final
 
 import numpy as np
-from sqlalchemy import Connection
 
+from stackledger.store import Connection
 from stackledger.store.sample_codes import names_by_code
 from stackledger.store.sample_days import window_days
 from stackledger.store.sample_reads import READ_COLUMNS, scan_day

@@ -27,10 +27,10 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, Engine
 
 from stackledger.collectors.sample_fast import Accepted
 from stackledger.schema import METERS
+from stackledger.store import Connection, Engine
 from stackledger.store.sample_codes import NO_PROJECT, Dictionaries, message_keys
 from stackledger.store.sample_days import DAY_NS, EPOCH, EPOCH_DAYS, day_date, storable
 from stackledger.store.samples import DeadLetter

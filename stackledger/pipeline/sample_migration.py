@@ -15,12 +15,9 @@ import json
 import logging
 from typing import Any, Final
 
-import sqlalchemy as sa
-from sqlalchemy import Connection
-
 from stackledger.pipeline.sample_batch import SampleBatch
 from stackledger.pipeline.sample_store import SampleWriter
-from stackledger.store import daily_usage
+from stackledger.store import Connection, daily_usage, old_samples
 from stackledger.store.frames import naive_utc
 from stackledger.store.usage import read_usage
 from stackledger.transforms import rating
@@ -31,27 +28,16 @@ log = logging.getLogger(__name__)
 
 CHUNK: Final = 100_000
 ORIGIN: Final = "samples table (migration 0009)"
-_OLD = sa.table(
-    "samples",
-    sa.column("message_id", sa.String), sa.column("meter", sa.String), sa.column("type", sa.String),
-    sa.column("volume", sa.Float), sa.column("project_id", sa.String), sa.column("resource_id", sa.String),
-    sa.column("timestamp", sa.DateTime), sa.column("metadata", sa.JSON),
-)  # fmt: skip
 
 
 def move_samples(conn: Connection) -> int:
     """Every old sample into the compact tables (module docstring); returns how many were stored."""
-    meters = set(conn.execute(sa.select(_OLD.c.meter).distinct()).scalars())
+    meters = old_samples.old_meters(conn)
     writer = SampleWriter(None, meters, within=conn, marks=False)
     stored = read = 0
     after: tuple[Any, Any] | None = None
-    columns = [_OLD.c[name] for name in ("message_id", "meter", "type", "volume", "project_id", "resource_id",
-                                         "timestamp", "metadata")]  # fmt: skip
     while True:
-        query = sa.select(*columns).order_by(_OLD.c.timestamp, _OLD.c.message_id).limit(CHUNK)
-        if after is not None:
-            query = query.where(sa.tuple_(_OLD.c.timestamp, _OLD.c.message_id) > sa.tuple_(*after))
-        rows = conn.execute(query).all()
+        rows = old_samples.old_samples(conn, after, CHUNK)
         if not rows:
             break
         batch = SampleBatch(ORIGIN, _row)
@@ -70,12 +56,7 @@ def move_samples(conn: Connection) -> int:
 
 def build_daily_usage(conn: Connection) -> int:
     """`daily_usage` of every day with stored hourly usage, per source; returns the rows written."""
-    usage = sa.table("usage", sa.column("charge_period_start", sa.DateTime), sa.column("source", sa.String))
-    starts = conn.execute(
-        sa.select(
-            usage.c.source, sa.func.min(usage.c.charge_period_start), sa.func.max(usage.c.charge_period_start)
-        ).group_by(usage.c.source)
-    ).all()
+    starts = old_samples.usage_spans(conn)
     written = 0
     for source, first, last in starts:
         day = naive_utc(first).date()

@@ -32,13 +32,12 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
-from sqlalchemy import Engine
 
 from stackledger.collectors.samples import SampleError
 from stackledger.errors import InputError
 from stackledger.pipeline.rerate import mark_rerate
 from stackledger.pipeline.sample_batch import Compact, SampleBatch, compact, conflict_letter
-from stackledger.store import Connection, Store, sample_days
+from stackledger.store import Connection, Engine, Store, sample_days
 from stackledger.store.frames import naive_utc
 from stackledger.store.revisions import lock_resources, read_revisions, write_changes
 from stackledger.store.sample_codes import Dictionaries

@@ -167,4 +167,4 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-__all__ = ["Connection", "Store", "open_store", "tables"]
+__all__ = ["Connection", "Engine", "Store", "open_store", "tables"]
