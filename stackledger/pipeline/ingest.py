@@ -21,12 +21,13 @@ from typing import Final
 
 from stackledger.collectors.files import LineFile
 from stackledger.collectors.sample_fast import FastReader
-from stackledger.errors import InputError
+from stackledger.errors import InputError, StoreError
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.sample_batch import SampleBatch
 from stackledger.pipeline.sample_store import SampleWriter, dead_letter, refusal
 from stackledger.progress import ProgressBar
 from stackledger.settings import Settings
+from stackledger.store.refused import as_store_error
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +48,7 @@ class FileResult:
     duplicates: int = 0
     rejected: int = 0
     error: InputError | None = None  # the file could not be opened, or failed part-way
+    not_stored: StoreError | None = None  # a batch the store refused: rolled back, the rest of the file not read
 
 
 @dataclass
@@ -64,6 +66,11 @@ class IngestResult:
     def errors(self) -> list[InputError]:
         """Per-file problems: a missing or unreadable file, a corrupt gzip stream."""
         return [f.error for f in self.files if f.error is not None]
+
+    @property
+    def store_errors(self) -> list[StoreError]:
+        """Batches the store refused (each rolled back whole; a re-run completes its file)."""
+        return [f.not_stored for f in self.files if f.not_stored is not None]
 
     @property
     def files_read(self) -> int:
@@ -104,6 +111,8 @@ def ingest_paths(settings: Settings, paths: Sequence[str], *, progress: bool = F
             counts.rejected,
             f" (stopped: {counts.error.reason})" if counts.error else "",
         )
+        if counts.not_stored is not None:
+            log.error("ingest %s: %s", source.name, counts.not_stored)
     log.debug("ingest: %d messages read the fast way, %d by the full parser", reader.fast, reader.slow)
     return result
 
@@ -130,10 +139,17 @@ class _Batch:
             self.result.examples.append(error)
 
     def flush(self, last_line: int) -> None:
+        """Store the batch in one transaction; a `StoreError` (the batch rolled back) names its lines."""
         batch = self.batch
         if not batch.samples and not batch.letters:
             return
-        written = self.writer.write(batch, f"lines {self.first_line}-{last_line}")
+        lines = f"lines {self.first_line}-{last_line}"
+        try:
+            with as_store_error():
+                written = self.writer.write(batch, lines)
+        except StoreError as error:
+            raise StoreError(f"{self.source.name} {lines} not stored (rolled back; ingesting the file again "
+                             f"completes it): {error}") from error  # fmt: skip
         self.counts.ingested += written.inserted
         self.counts.duplicates += written.duplicates
         for letter in written.refused:
@@ -178,13 +194,24 @@ def _ingest_file(
                 pending.flush(number)
             if bar is not None and number % 1024 == 0:
                 bar.update(source.position(), source.size, f"{counts.read:,} lines")
+        pending.flush(number)
     except InputError as error:  # the file itself: missing, unreadable, corrupt gzip
         counts.error = error
+        _flush_after(pending, number, counts)
+    except StoreError as error:  # a batch refused: stop this file (a re-run picks it up)
+        counts.not_stored = error
     finally:
         if bar is not None:
             bar.close()
-    pending.flush(number)
     return counts
+
+
+def _flush_after(pending: _Batch, number: int, counts: FileResult) -> None:
+    """Store what was read before the file failed."""
+    try:
+        pending.flush(number)
+    except StoreError as error:
+        counts.not_stored = error
 
 
 __all__ = ["EXAMPLES_MAX", "FileResult", "IngestResult", "ingest_paths"]

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from stackledger.cli import main
 from stackledger.pipeline import store_for
@@ -286,3 +286,61 @@ def test_late_sample_for_a_rated_day_marks_it_for_rerating(
 
     assert run(capsys, str(late))[0] == 0  # re-running marks nothing new and fails on nothing
     assert rerate_days(cli_env) == [dt.date(2026, 10, 1), dt.date(2026, 10, 4)]
+
+
+REFUSE = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_batch BEFORE INSERT ON sample_batches WHEN NEW.locations = 'lines 11-20' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_batch() RETURNS trigger AS $$ BEGIN IF NEW.locations = 'lines 11-20' THEN "
+        "RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_batch BEFORE INSERT ON sample_batches FOR EACH ROW EXECUTE FUNCTION refuse_batch()",
+    ],
+}
+ALLOW = {"sqlite": ["DROP TRIGGER refuse_batch"], "postgresql": ["DROP TRIGGER refuse_batch ON sample_batches"]}
+
+
+def test_a_batch_the_store_refuses_is_rolled_back_and_a_rerun_completes_the_file(
+    cli_env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STACKLEDGER__INGEST__BATCH_SIZE", "10")
+    ids = [f"batch-{n}" for n in range(35)]
+    stamps = [f"2026-10-01T{n // 6:02d}:{n % 6 * 10:02d}:00Z" for n in range(35)]
+    path = write(
+        tmp_path / "batches.jsonl", [json.dumps(counter(i, timestamp=t)) for i, t in zip(ids, stamps, strict=True)]
+    )
+    with cli_env.engine.begin() as conn:  # the database refuses the second batch (lines 11-20)
+        for statement in REFUSE[cli_env.dialect]:
+            conn.execute(text(statement))
+
+    code, out, err = run(capsys, str(path))
+    assert code == 3
+    assert out == "ingested 10, duplicates 0, rejected 0\n"
+    assert f"{path} lines 11-20 not stored (rolled back" in err and "refused by the test" in err
+    assert stored_ids(cli_env, ids) == set(ids[:10])  # the first batch only: the second rolled back whole
+
+    with cli_env.engine.begin() as conn:
+        for statement in ALLOW[cli_env.dialect]:
+            conn.execute(text(statement))
+    code, out, _ = run(capsys, str(path))
+    assert (code, out) == (0, "ingested 25, duplicates 10, rejected 0\n")
+    assert stored_ids(cli_env, ids) == set(ids) and sample_count(cli_env) == 35  # nothing doubled
+
+
+def test_a_message_id_reused_with_other_content_is_a_conflict_naming_both_files(
+    cli_env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = write(tmp_path / "first.jsonl", [json.dumps(counter("same-id", volume=2))])
+    second = write(tmp_path / "second.jsonl", [json.dumps(counter("other")), json.dumps(counter("same-id", volume=4))])
+    assert run(capsys, str(first))[:2] == (0, "ingested 1, duplicates 0, rejected 0\n")
+    code, out, err = run(capsys, str(second))
+    assert (code, out) == (0, "ingested 1, duplicates 0, rejected 1\n")
+    assert f"rejected {second} line 2: message_id 'same-id' was stored before with other content" in err
+    with cli_env.engine.connect() as conn:
+        [letter] = conn.execute(select(tables.dead_letters)).all()
+    assert letter.origin == str(second.resolve()) and letter.location == "line 2"
+    assert f"from {first.resolve()} lines 1-1, received " in letter.reason
+    assert stored_samples(cli_env)[message_key("same-id")].volume == 2.0
+    assert run(capsys, str(first))[:2] == (0, "ingested 0, duplicates 1, rejected 0\n")  # identical: a duplicate
