@@ -42,6 +42,7 @@ from stackledger.airflow_support.summaries import (
     planned_sources,
     poke,
     rated,
+    rating_plan,
     report_dir,
     settled,
 )
@@ -75,6 +76,7 @@ def current_run(period: str) -> Run:
 __all__ = [
     "CONFIG_VARIABLE", "DB_CONNECTION", "PERIODS", "Run", "collect_plan", "collected", "completeness_summary",
     "current_run", "database_url", "delivered", "evaluated", "floor", "planned_sources", "poke", "previous", "rated",
+    "rating_plan",
     "report_dir", "run_settings", "settings_from_variable", "settled", "skip", "terminal_errors", "window_for",
     "window_from_context",
 ]  # fmt: skip

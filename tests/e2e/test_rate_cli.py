@@ -19,6 +19,7 @@ from stackledger.cli import main
 from stackledger.pipeline import rate_pending, store_for
 from stackledger.settings import Settings
 from stackledger.store import tables
+from tests.stored_samples import sample_count
 
 DAYS = (dt.date(2026, 10, 14), dt.date(2026, 10, 15))
 
@@ -198,6 +199,39 @@ def test_jobs_and_shards_give_the_lines_of_one_process(any_settings: Settings, t
     assert "shard 3 of 3 does not exist" in capsys.readouterr().err
     assert main(["--config", cfg, "rate", "--month", "2026-10", "--shard", "0/3"]) == 2
     assert "--shard needs --stage" in capsys.readouterr().err
+
+
+def test_retention_drops_rated_days_raw_samples_and_refuses_later_ones(
+    any_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stackledger.pipeline.retention import apply_retention
+
+    cfg = config(any_settings, tmp_path)
+    samples = write_samples(tmp_path / "samples.jsonl")
+    assert main(["--config", cfg, "ingest", str(samples)]) == 0
+    assert main(["--config", cfg, "rate", "--start", "2026-10-14", "--end", "2026-10-15"]) == 0  # the 14th only
+    lines = cost_lines(any_settings)
+    store = store_for(any_settings)
+    before = sample_count(store)
+
+    result = apply_retention(any_settings, now=dt.datetime(2026, 12, 17))  # 62 days after the 16th
+    assert set(result.dropped) == {DAYS[0]} and result.kept == [DAYS[1]]  # the 15th is not rated: kept
+    assert sample_count(store) == before // 2
+    assert cost_lines(any_settings) == lines  # usage and cost lines are kept
+    again = apply_retention(any_settings, now=dt.datetime(2026, 12, 17))
+    assert (again.dropped, again.kept) == ({}, [DAYS[1]])  # a re-run changes nothing
+
+    capsys.readouterr()
+    assert main(["--config", cfg, "ingest", str(samples)]) == 0  # the 14th's samples again: refused
+    out, err = capsys.readouterr()
+    assert out == f"ingested 0, duplicates {before // 2}, rejected {before // 2}\n"
+    assert "day 2026-10-14 was rated and its raw samples dropped: not re-rated" in err
+    assert sample_count(store) == before // 2 and costs_rerate(any_settings) == []
+
+
+def costs_rerate(settings: Settings) -> list[dt.date]:
+    with store_for(settings).engine.connect() as conn:
+        return list(conn.execute(select(tables.rerate_days.c.day)).scalars())
 
 
 def test_bad_arguments_are_errors(sqlite_settings: Settings, tmp_path: Path,
