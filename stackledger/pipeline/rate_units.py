@@ -22,6 +22,7 @@ from typing import Final
 import numpy as np
 import pandas as pd
 
+from stackledger.pipeline.base import after_fork
 from stackledger.pipeline.raters import Rater
 from stackledger.pipeline.readings import Codes
 from stackledger.transforms import rating
@@ -102,6 +103,7 @@ def _compute_in_worker(unit: Unit) -> UnitResult:
 
 
 def _worker_started(books: tuple[Rater, ...], source: str, region: str | None) -> None:
+    after_fork()  # a book may read the store (volume types): never through the parent's connections
     _WORKER.update(books=books, source=source, region=region)
 
 
