@@ -90,7 +90,7 @@ def stackledger_daily() -> None:
             return sl.rated([rate_window(run.settings, run.window, shard=part, stage="month")])
 
     @task
-    def finish_rating(plan: list[dict[str, Any]]):
+    def finish_rating(plan: Any):  # the list plan_rating returned
         import datetime as dt
 
         from stackledger import airflow_support as sl
