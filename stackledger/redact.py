@@ -47,7 +47,8 @@ _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 _NAME = (r"[A-Za-z0-9_.\-]*(?:password|passwd|passphrase|pwd|secret|token|api[_\-]?key|access[_\-]?key|"
          r"private[_\-]?key|secret[_\-]?key|cookie|authorization|credentials?)[A-Za-z0-9_\-]*|key")  # fmt: skip
 _URL_PASSWORD = re.compile(
-    r"(?P<head>\b[A-Za-z][A-Za-z0-9+.\-]*://[^\s:@/'\"<>]*):(?P<password>[^\s/'\"<>]*)@(?=[^\s@/'\"<>]*)"
+    # the password runs to the last "@" before the host (an unencoded "@" inside it is still masked)
+    r"(?P<head>\b[A-Za-z][A-Za-z0-9_+.\-]*://[^\s:@/'\"<>]*):(?P<password>[^\s/'\"<>]*)@"
 )
 _QUERY_SECRET = re.compile(rf"(?i)(?P<head>[?&;](?:{_NAME})=)(?P<value>[^&#\s'\"<>]+)")
 _HEADER = re.compile(
@@ -131,7 +132,7 @@ def redact_url(url: str) -> str:
 def strip_userinfo(url: str) -> str:
     """`url` without any user or password (`https://user:pw@host/x` → `https://host/x`), secret
     query parameters masked: how an error line names a server."""
-    return redact_url(re.sub(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.\-]*://)[^/@\s]*@", r"\g<scheme>", url.strip()))
+    return redact_url(re.sub(r"^(?P<scheme>[A-Za-z][A-Za-z0-9_+.\-]*://)[^/@\s]*@", r"\g<scheme>", url.strip()))
 
 
 def redact_text(text: str) -> str:

@@ -159,8 +159,7 @@ def _parse_override(name: str, parts: tuple[str, ...], raw: str) -> Any:
         return yaml.safe_load(raw)
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or type(exc).__name__
-        shown = f" (got {redact.redact_text(raw)!r})"
-        raise ConfigError(f"not a valid YAML value: {problem}{shown}", env=name, key=".".join(parts)) from None
+        raise ConfigError(f"not a valid YAML value: {problem}{_got(raw)}", env=name, key=".".join(parts)) from None
 
 
 def _set_path(data: dict[str, Any], parts: tuple[str, ...], value: Any, name: str) -> None:
@@ -212,4 +211,11 @@ def _expected(error: Mapping[str, Any], *, secret: bool) -> str:
     value = error.get("input")
     if secret or error["type"] == "missing" or not isinstance(value, str | int | float | bool) or value is None:
         return message
-    return f"{message} (got {redact.redact_text(repr(value))})"
+    return f"{message}{_got(value)}"
+
+
+def _got(value: str | float | bool) -> str:
+    """` (got 'abc')`, or nothing for text that may be a URL malformed around a password."""
+    if isinstance(value, str) and ("@" in value or "://" in value):
+        return ""
+    return f" (got {redact.redact_text(repr(value))})"

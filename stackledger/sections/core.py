@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from stackledger.sections import Section
 
 
 class DatabaseSettings(Section):
+    # Any SQLAlchemy URL; its password is masked wherever the URL is shown (stackledger.redact).
     url: str = "sqlite:///stackledger.db"
     echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _looks_like_a_url(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z][A-Za-z0-9+]*://", value):
+            raise ValueError("not a database URL such as sqlite:///stackledger.db or postgresql+psycopg://user@host/db")
+        return value
 
 
 class IngestSettings(Section):
