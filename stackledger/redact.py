@@ -38,19 +38,20 @@ MIN_REMEMBERED = 4
 
 # Words that make a key, header or variable name a secret's (checked per word of the name, so
 # `ssl_keyfile`, `auth_mode` or `monkey` are not secrets, and `apiKey`, `X-Auth-Token` are).
-_SECRET_WORDS = frozenset({"password", "passwd", "passphrase", "pwd", "secret", "secrets", "token", "tokens", "key",
+_SECRET_WORDS = frozenset({"password", "passwd", "passphrase", "secret", "secrets", "token", "tokens", "key",
                            "apikey", "cookie", "cookies", "authorization", "credential", "credentials"})  # fmt: skip
 _SECRET_SUFFIXES = ("password", "passwd", "secret", "token", "apikey")
 _WORD = re.compile(r"[A-Z]?[a-z0-9]+|[A-Z]+(?![a-z])")
 
 # A name as it is written in text: letters, digits and separators, containing a secret word.
-_NAME = (r"[A-Za-z0-9_.\-]*(?:password|passwd|passphrase|pwd|secret|token|api[_\-]?key|access[_\-]?key|"
+_NAME = (r"[A-Za-z0-9_.\-]*(?:password|passwd|passphrase|secret|token|api[_\-]?key|access[_\-]?key|"
          r"private[_\-]?key|secret[_\-]?key|cookie|authorization|credentials?)[A-Za-z0-9_\-]*|key")  # fmt: skip
 _URL_PASSWORD = re.compile(
     # the password runs to the last "@" before the host (an unencoded "@" inside it is still masked)
     r"(?P<head>\b[A-Za-z][A-Za-z0-9_+.\-]*://[^\s:@/'\"<>]*):(?P<password>[^\s/'\"<>]*)@"
 )
-_QUERY_SECRET = re.compile(rf"(?i)(?P<head>[?&;](?:{_NAME})=)(?P<value>[^&#\s'\"<>]+)")
+# a value does not end in punctuation: "…?token=abc: cannot fetch" keeps its colon
+_QUERY_SECRET = re.compile(rf"(?i)(?P<head>[?&;](?:{_NAME})=)(?P<value>[^&#\s'\"<>]*[^&#\s'\"<>:.,;)\]])")
 _HEADER = re.compile(
     r"(?i)(?P<head>\b(?:proxy-)?(?:authorization|x-auth-token|x-subject-token|set-cookie|cookie|x-api-key|"
     r"x-[a-z0-9\-]*-token)['\"]?\s*[:=]\s*['\"]?)(?P<value>[^'\"\r\n,}]+)"
@@ -60,7 +61,7 @@ _QUOTED_PAIR = re.compile(
     rf"(?i)(?P<head>(?P<q>['\"])(?:{_NAME})(?P=q)\s*:\s*)(?P<value>'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"|[^\s,}}\]]+)"
 )
 _ASSIGNMENT = re.compile(
-    rf"(?i)(?P<head>(?<![A-Za-z0-9_.\-])(?:{_NAME})\s*=\s*)(?P<value>'[^']*'|\"[^\"]*\"|[^\s,;&)]+)"
+    rf"(?i)(?P<head>(?<![A-Za-z0-9_.\-])(?:{_NAME})\s*=\s*)(?P<value>'[^']*'|\"[^\"]*\"|[^\s,;&)]*[^\s,;&):.])"
 )
 
 _remembered: set[str] = set()

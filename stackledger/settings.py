@@ -209,8 +209,8 @@ def _expected(error: Mapping[str, Any], *, secret: bool) -> str:
         return "unknown key"
     message = redact.redact_text(str(error["msg"]))
     value = error.get("input")
-    if secret or error["type"] == "missing" or not isinstance(value, str | int | float | bool) or value is None:
-        return message
+    if secret or error["type"] in ("missing", "value_error") or not isinstance(value, str | int | float | bool):
+        return message  # a value_error's message is our validator's own, which says what it needs to
     return f"{message}{_got(value)}"
 
 

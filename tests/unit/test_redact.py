@@ -23,7 +23,8 @@ from tests.secrets_check import Leak, find_leaks, variants
         ("OS_PASSWORD", True), ("PGPASSWORD", True), ("DIGITALOCEAN_ACCESS_TOKEN", True),
         ("AWS_SECRET_ACCESS_KEY", True), ("STACKLEDGER__REPORT__EMAIL__SMTP__PASSWORD", True),
         ("credentials", True), ("Cookie", True),
-        ("ssl_keyfile", False), ("auth_mode", False), ("keystone", False), ("monkey", False), ("url", False),
+        ("ssl_keyfile", False), ("PWD", False), ("OLDPWD", False), ("auth_mode", False), ("keystone", False),
+        ("monkey", False), ("url", False),
         ("headers", False), ("username", False), ("group_instance_id", False),
     ],
 )  # fmt: skip
