@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 from stackledger.collectors.files import LineFile
+from stackledger.collectors.plausible import Bounds
 from stackledger.collectors.samples import parse_message
 from stackledger.errors import InputError
 from stackledger.pipeline.base import store_for
@@ -25,6 +26,7 @@ from stackledger.progress import ProgressBar
 from stackledger.schema import METERS
 from stackledger.settings import Settings
 from stackledger.store import Store
+from stackledger.window import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +86,11 @@ def ingest_paths(settings: Settings, paths: Sequence[str], *, progress: bool = F
     and bad lines are reported on the result (and bad lines stored as dead letters)."""
     store = store_for(settings)
     result = IngestResult()
+    bounds = plausible_bounds(settings, utcnow())
     for path in paths:
         source = LineFile(path)
         bar = ProgressBar(source.name) if progress else None
-        counts = _ingest_file(store, source, settings.ingest.batch_size, result, bar)
+        counts = _ingest_file(store, source, _Reading(settings.ingest.batch_size, bounds), result, bar)
         result.add(counts)
         if counts.error is not None and counts.read == 0:
             log.info("ingest %s: %s", source.name, counts.error.reason)
@@ -102,6 +105,18 @@ def ingest_paths(settings: Settings, paths: Sequence[str], *, progress: bool = F
             f" (stopped: {counts.error.reason})" if counts.error else "",
         )
     return result
+
+
+def plausible_bounds(settings: Settings, now: dt.datetime) -> Bounds:
+    """The timestamps a sample read at `now` may carry (`ingest.plausible_from`, `…_ahead_hours`)."""
+    earliest = dt.datetime.combine(settings.ingest.plausible_from, dt.time())
+    return Bounds.around(now, earliest=earliest, ahead=dt.timedelta(hours=settings.ingest.plausible_ahead_hours))
+
+
+@dataclass(frozen=True)
+class _Reading:
+    batch_size: int
+    bounds: Bounds
 
 
 class _Batch:
@@ -131,7 +146,7 @@ class _Batch:
 
 
 def _ingest_file(
-    store: Store, source: LineFile, batch_size: int, result: IngestResult, bar: ProgressBar | None
+    store: Store, source: LineFile, reading: _Reading, result: IngestResult, bar: ProgressBar | None
 ) -> FileResult:
     counts = FileResult(source.name)
     batch = _Batch(store, counts, result)
@@ -140,12 +155,13 @@ def _ingest_file(
             counts.read += 1
             rejects: list[InputError] = []
             try:
-                batch.rows.extend(parse_message(line, f"{source.name} line {number}", rejects=rejects))
+                batch.rows.extend(parse_message(line, f"{source.name} line {number}", rejects=rejects,
+                                                bounds=reading.bounds))  # fmt: skip
             except InputError as unusable:
                 rejects.append(unusable)
             for error in rejects:
                 batch.reject(dead_letter(source.origin, f"line {number}", error, line), error)
-            if len(batch.rows) >= batch_size or len(batch.letters) >= batch_size:
+            if len(batch.rows) >= reading.batch_size or len(batch.letters) >= reading.batch_size:
                 batch.flush()
             if bar is not None and number % 1024 == 0:
                 bar.update(source.position(), source.size, f"{counts.read:,} lines")
@@ -158,4 +174,4 @@ def _ingest_file(
     return counts
 
 
-__all__ = ["EXAMPLES_MAX", "FileResult", "IngestResult", "ingest_paths"]
+__all__ = ["EXAMPLES_MAX", "FileResult", "IngestResult", "ingest_paths", "plausible_bounds"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from pathlib import Path
 from typing import Literal
@@ -26,6 +27,10 @@ class DatabaseSettings(Section):
 
 class IngestSettings(Section):
     batch_size: int = Field(default=5000, gt=0)
+    # Samples dated outside [plausible_from, now + plausible_ahead_hours) are dead letters
+    # (collectors/plausible.py): 1970 and 9999 are clock or typing accidents, not usage.
+    plausible_from: dt.date = dt.date(2000, 1, 1)
+    plausible_ahead_hours: int = Field(default=24, ge=0)
 
 
 class UsageSettings(Section):

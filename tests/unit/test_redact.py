@@ -182,3 +182,11 @@ def test_a_planted_leak_is_caught_in_every_kind_of_file(tmp_path: Path) -> None:
     found = find_leaks(files_text(tmp_path), {"planted": secret})
     assert sorted(leak.where for leak in found) == sorted(str(tmp_path / name) for name in (
         "leak.csv", "leak.jsonl.gz", "leak.pdf", "leak.xlsx"))  # fmt: skip
+
+
+def test_a_secret_url_is_masked_by_its_path_too() -> None:
+    """urllib3 logs `POST /services/T0/B0/abc HTTP/1.1`: the path of a secret URL is a secret."""
+    redact.remember("https://hooks.example.com/services/T0/B0/slack-path-8")
+    assert redact_text('"POST /services/T0/B0/slack-path-8 HTTP/1.1" 200') == f'"POST {MASK} HTTP/1.1" 200'
+    redact.remember("http://h/")  # no path worth masking: "/" everywhere would ruin every line
+    assert redact_text("a/b") == "a/b"
