@@ -37,16 +37,20 @@ _LIMITS: Final = {m.name: (MAX_EXACT_QUANTITY / unit_factor(m), SERVICES[m.servi
 
 @dataclass(frozen=True)
 class Bounds:
-    """Timestamps from `earliest` (included) to `latest` (excluded), naive UTC."""
+    """Timestamps from `earliest` (included) to `now + ahead` (excluded), naive UTC."""
 
-    earliest: dt.datetime
-    latest: dt.datetime
+    now: dt.datetime
+    earliest: dt.datetime = DEFAULT_FROM
+    ahead: dt.timedelta = DEFAULT_AHEAD
 
-    @classmethod
-    def around(cls, now: dt.datetime, *, earliest: dt.datetime = DEFAULT_FROM,
-               ahead: dt.timedelta = DEFAULT_AHEAD) -> Bounds:  # fmt: skip
-        """The range for samples read at `now` (naive UTC)."""
-        return cls(earliest, now + ahead)
+    @property
+    def latest(self) -> dt.datetime:
+        return self.now + self.ahead
+
+    def __str__(self) -> str:
+        """Stable from run to run (a dead letter's reason must be): "now", not the instant."""
+        hours = self.ahead / dt.timedelta(hours=1)
+        return f"{self.earliest.isoformat(sep=' ').removesuffix(' 00:00:00')} to now + {hours:g} h"
 
 
 def problem(timestamp: dt.datetime, volume: float, meter: str, counter_type: str, bounds: Bounds) -> str | None:
@@ -63,8 +67,8 @@ def problem(timestamp: dt.datetime, volume: float, meter: str, counter_type: str
         return (f"counter_volume {volume:g} is above {limit[0]:g}, the largest {meter} volume rated exactly "
                 f"({MAX_EXACT_QUANTITY:,} {limit[1]})")  # fmt: skip
     if not bounds.earliest <= timestamp < bounds.latest:
-        return (f"timestamp {timestamp.isoformat()} is outside the plausible range {bounds.earliest.isoformat()} to "
-                f"{bounds.latest.isoformat()} (ingest.plausible_from, ingest.plausible_ahead_hours)")  # fmt: skip
+        return (f"timestamp {timestamp.isoformat()} is outside the plausible range {bounds} "
+                "(ingest.plausible_from, ingest.plausible_ahead_hours)")  # fmt: skip
     return None
 
 

@@ -110,7 +110,7 @@ def ingest_paths(settings: Settings, paths: Sequence[str], *, progress: bool = F
 def plausible_bounds(settings: Settings, now: dt.datetime) -> Bounds:
     """The timestamps a sample read at `now` may carry (`ingest.plausible_from`, `…_ahead_hours`)."""
     earliest = dt.datetime.combine(settings.ingest.plausible_from, dt.time())
-    return Bounds.around(now, earliest=earliest, ahead=dt.timedelta(hours=settings.ingest.plausible_ahead_hours))
+    return Bounds(now, earliest, dt.timedelta(hours=settings.ingest.plausible_ahead_hours))
 
 
 @dataclass(frozen=True)
