@@ -6,8 +6,8 @@ value and the bound, instead of a crash in rating or re-rating days later:
 - a timestamp outside `Bounds` (default 2000-01-01 to now + 1 day: `ingest.plausible_from`,
   `ingest.plausible_ahead_hours`): 1970 and 9999 are clock or typing accidents, and a date past
   9999-12-30 overflows the day arithmetic of re-rating;
-- a volume that is NaN or infinite, negative for a meter that cannot go below zero (gauges and
-  cumulative counters; deltas and status meters may), or, for a rated meter (`schema.METERS`
+- a volume that is NaN or infinite, negative for a meter that cannot go below zero (gauges,
+  cumulative counters and rated deltas; unrated deltas and status meters may), or, for a rated meter (`schema.METERS`
   with a service), above what one sample can add to an hour's quantity and still be rated
   exactly: `MAX_EXACT_QUANTITY` of the service's unit (`transforms.money`), converted to the
   meter's unit. Other meters (cpu in ns, unknown meters) are not rated by their volume: counters
@@ -63,6 +63,8 @@ def problem(timestamp: dt.datetime, volume: float, meter: str, counter_type: str
     if volume < 0 and kind not in _MAY_BE_NEGATIVE:
         return f"negative volume {volume:g} for {counter_type} meter {meter}, which cannot go below 0"
     limit = _LIMITS.get(meter)
+    if volume < 0 and limit is not None and kind == "delta":  # hourly usage would go negative: unratable
+        return f"negative volume {volume:g} for delta meter {meter}, which is rated: usage cannot be negative"
     if limit is not None and abs(volume) > limit[0]:
         return (f"counter_volume {volume:g} is above {limit[0]:g}, the largest {meter} volume rated exactly "
                 f"({MAX_EXACT_QUANTITY:,} {limit[1]})")  # fmt: skip

@@ -25,7 +25,9 @@ BIG = "the largest vcpus volume rated exactly (4,611,686,018 vCPU-hour)"
         (dt.datetime(2026, 10, 1), 1.0, "vcpus", "gauge", None),
         (dt.datetime(2000, 1, 1), 0.0, "vcpus", "gauge", None),
         (dt.datetime(2026, 12, 7, 8, 59, 59), 1.0, "cpu", "cumulative", None),
-        (dt.datetime(2026, 10, 1), -5.0, "network.outgoing.bytes.delta", "delta", None),
+        (dt.datetime(2026, 10, 1), -5.0, "disk.device.read.bytes.delta", "delta", None),  # not rated
+        (dt.datetime(2026, 10, 1), -5.0, "network.outgoing.bytes.delta", "delta",
+         "negative volume -5 for delta meter network.outgoing.bytes.delta, which is rated: usage cannot be negative"),
         (dt.datetime(2026, 10, 1), -1.0, "ip.floating", "gauge", None),
         (dt.datetime(2026, 10, 1), float(MAX_EXACT_QUANTITY), "vcpus", "gauge", None),
         (dt.datetime(2026, 10, 1), 9e18, "cpu", "cumulative", None),  # ns: not rated by volume
@@ -47,8 +49,8 @@ BIG = "the largest vcpus volume rated exactly (4,611,686,018 vCPU-hour)"
         (dt.datetime(2026, 10, 1), 5e18, "network.outgoing.bytes", "cumulative",
          "counter_volume 5e+18 is above 4.95176e+18, the largest network.outgoing.bytes volume rated exactly "
          "(4,611,686,018 GiB)"),
-        (dt.datetime(2026, 10, 1), -5e18, "network.outgoing.bytes.delta", "delta",
-         "counter_volume -5e+18 is above 4.95176e+18, the largest network.outgoing.bytes.delta volume rated "
+        (dt.datetime(2026, 10, 1), 5e18, "network.outgoing.bytes.delta", "delta",
+         "counter_volume 5e+18 is above 4.95176e+18, the largest network.outgoing.bytes.delta volume rated "
          "exactly (4,611,686,018 GiB)"),
     ],
 )  # fmt: skip
