@@ -81,12 +81,15 @@ class IngestResult:
 # ------------------------------------------------------------------ files
 
 
-def ingest_paths(settings: Settings, paths: Sequence[str], *, progress: bool = False) -> IngestResult:
+def ingest_paths(
+    settings: Settings, paths: Sequence[str], *, progress: bool = False, now: dt.datetime | None = None
+) -> IngestResult:
     """Ingest JSON-lines sample files (`-` is stdin). Never raises for bad input: unreadable files
-    and bad lines are reported on the result (and bad lines stored as dead letters)."""
+    and bad lines are reported on the result (and bad lines stored as dead letters). Samples
+    dated after `now` (default: the clock) plus `ingest.plausible_ahead_hours` are bad lines."""
     store = store_for(settings)
     result = IngestResult()
-    bounds = plausible_bounds(settings, utcnow())
+    bounds = plausible_bounds(settings, now or utcnow())
     for path in paths:
         source = LineFile(path)
         bar = ProgressBar(source.name) if progress else None
