@@ -13,8 +13,9 @@ value and the bound, instead of a crash in rating or re-rating days later:
   meter's unit. Other meters (cpu in ns, unknown meters) are not rated by their volume: counters
   in ns or bytes reach billions in normal use.
 
-Pure: no clock (the caller builds `Bounds` with its own "now"), no I/O. Both sample parsers call
-`problem`; its reasons are the dead letters' reasons.
+Pure: no clock (the caller builds `Bounds` with its own "now"), no I/O. `problem`'s reasons are
+the dead letters' reasons; `collectors.samples.parse_message(…, bounds=…)` calls it (ingest), and
+any other parser of samples should too.
 """
 
 from __future__ import annotations
