@@ -26,6 +26,8 @@ from typing import Any, Final
 import msgspec
 from msgspec import UNSET, Raw, UnsetType, field
 
+from stackledger.collectors import plausible
+from stackledger.collectors.plausible import Bounds
 from stackledger.collectors.samples import (
     COUNTER_TYPES,
     KNOWN_METERS,
@@ -92,7 +94,10 @@ _DECODE_ANY: Final = msgspec.json.Decoder().decode
 class FastReader:
     """Reads messages into a sink; keeps, per resource, the last metadata bytes and what they state."""
 
-    def __init__(self) -> None:
+    def __init__(self, bounds: Bounds | None = None) -> None:
+        # Implausible timestamps and volumes (`collectors.plausible`) go the slow way, which
+        # dead-letters them with parse_message's reason; None: no such check.
+        self.bounds = bounds
         self._said: dict[str, tuple[Raw, Statement]] = {}
         self.fast = 0  # messages read the fast way
         self.slow = 0  # messages given to parse_message
@@ -104,7 +109,7 @@ class FastReader:
             self.fast += 1
             return
         self.slow += 1
-        rows, _errors = _slow(raw, where(), rejects)
+        rows, _errors = _slow(raw, where(), rejects, self.bounds)
         numbers = _sample_numbers(len(rows), rejects, _errors)
         for row, number in zip(rows, numbers, strict=True):
             sink((row["message_id"], row["meter"], row["type"], row["volume"], row["project_id"], row["resource_id"],
@@ -201,6 +206,8 @@ class FastReader:
             when = parse_timestamp(stamp, "")
         except InputError:
             return None
+        if self.bounds is not None and plausible.problem(when, volume, meter, kind, self.bounds) is not None:
+            return None
         said = self._described(resource_id, s.resource_metadata)
         if said is None:
             return None
@@ -250,11 +257,13 @@ def _optional_id(value: Any) -> str | bool | None:
     return False
 
 
-def _slow(raw: bytes, where: str, rejects: list[InputError]) -> tuple[list[dict[str, Any]], list[InputError]]:
+def _slow(
+    raw: bytes, where: str, rejects: list[InputError], bounds: Bounds | None
+) -> tuple[list[dict[str, Any]], list[InputError]]:
     """`parse_message`'s rows; its errors go to `rejects` and are returned too."""
     errors: list[InputError] = []
     try:
-        rows = parse_message(raw, where, rejects=errors)
+        rows = parse_message(raw, where, rejects=errors, bounds=bounds)
     except InputError as unusable:
         errors.append(unusable)
         rows = []

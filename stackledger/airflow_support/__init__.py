@@ -63,13 +63,13 @@ def current_run(period: str) -> Run:
     """The running task's window and settings (module docstring); errors fail the task."""
     from airflow.sdk import get_current_context
 
-    from stackledger.store.urls import redacted  # the store (SQLAlchemy, pandas) only when a task runs
+    from stackledger.redact import redact_url
 
     context = get_current_context()
     with terminal_errors():
         window = window_from_context(context, period)
         settings = run_settings()
-    log.info("stackledger %s window %s (database %s)", period, window.label, redacted(settings.database.url))
+    log.info("stackledger %s window %s (database %s)", period, window.label, redact_url(settings.database.url))
     return Run(settings, window)
 
 

@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stackledger.cli.common import month_arg
+from stackledger.cli.common import month_arg, output_dir
 
 if TYPE_CHECKING:
     from stackledger.pipeline.demo import DemoResult
@@ -65,7 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from stackledger.pipeline.demo import demo, fresh_sqlite
 
     settings, own_database = _settings(args)
-    out_dir = settings.report.out_dir if args.out is None else args.out
+    out_dir = output_dir(settings.report.out_dir if args.out is None else args.out,
+                         "--out" if args.out is not None else "report.out_dir")  # fmt: skip
     if own_database:
         settings = _with_database(args, out_dir / DEMO_DB)
         fresh_sqlite(settings)
@@ -109,6 +110,6 @@ def _print(result: DemoResult, settings: Settings, own_database: bool) -> None:
 
 
 def _safe_url(settings: Settings) -> str:
-    from stackledger.store.urls import redacted
+    from stackledger.redact import redact_url
 
-    return redacted(settings.database.url)
+    return redact_url(settings.database.url)

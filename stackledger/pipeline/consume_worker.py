@@ -21,6 +21,7 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Final
 
+from stackledger.collectors.plausible import Bounds
 from stackledger.collectors.sample_fast import FastReader
 from stackledger.errors import InputError
 from stackledger.pipeline.sample_batch import SampleBatch
@@ -46,6 +47,7 @@ class Job:
     max_message_bytes: int
     records: dict[int, list[tuple[int, bytes | None]]]
     keep_meters: tuple[str, ...] = ()  # `ingest.keep_meters`
+    bounds: Bounds | None = None  # the plausible samples when the batch was cut (`collectors.plausible`)
 
 
 @dataclass(frozen=True)
@@ -67,6 +69,7 @@ def store_job(job: Job) -> Stored:
     way file ingest does (`collectors.sample_fast`, `pipeline.sample_store.SampleWriter`)."""
     positions: list[tuple[int, int]] = []  # message key -> (partition, offset)
     batch = SampleBatch(job.origin, lambda key: _location(*positions[key]))
+    _READER.bounds = job.bounds
     for partition, records in job.records.items():
         for offset, value in records:
             batch.message = len(positions)

@@ -20,6 +20,7 @@ from functools import partial
 from typing import Final
 
 from stackledger.collectors.files import LineFile
+from stackledger.collectors.plausible import Bounds
 from stackledger.collectors.sample_fast import FastReader
 from stackledger.errors import InputError, StoreError
 from stackledger.pipeline.base import store_for
@@ -28,6 +29,7 @@ from stackledger.pipeline.sample_store import SampleWriter, dead_letter, refusal
 from stackledger.progress import ProgressBar
 from stackledger.settings import Settings
 from stackledger.store.refused import as_store_error
+from stackledger.window import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -88,11 +90,14 @@ class IngestResult:
 # ------------------------------------------------------------------ files
 
 
-def ingest_paths(settings: Settings, paths: Sequence[str], *, progress: bool = False) -> IngestResult:
+def ingest_paths(
+    settings: Settings, paths: Sequence[str], *, progress: bool = False, now: dt.datetime | None = None
+) -> IngestResult:
     """Ingest JSON-lines sample files (`-` is stdin). Never raises for bad input: unreadable files
-    and bad lines are reported on the result (and bad lines stored as dead letters)."""
+    and bad lines are reported on the result (and bad lines stored as dead letters). Samples
+    dated after `now` (default: the clock) plus `ingest.plausible_ahead_hours` are bad lines."""
     writer = SampleWriter(store_for(settings), settings.ingest.keep_meters)
-    reader = FastReader()
+    reader = FastReader(plausible_bounds(settings, now or utcnow()))
     result = IngestResult()
     for path in paths:
         source = LineFile(path)
@@ -115,6 +120,12 @@ def ingest_paths(settings: Settings, paths: Sequence[str], *, progress: bool = F
             log.error("ingest %s: %s", source.name, counts.not_stored)
     log.debug("ingest: %d messages read the fast way, %d by the full parser", reader.fast, reader.slow)
     return result
+
+
+def plausible_bounds(settings: Settings, now: dt.datetime) -> Bounds:
+    """The timestamps a sample read at `now` may carry (`ingest.plausible_from`, `…_ahead_hours`)."""
+    earliest = dt.datetime.combine(settings.ingest.plausible_from, dt.time())
+    return Bounds(now, earliest, dt.timedelta(hours=settings.ingest.plausible_ahead_hours))
 
 
 class _Batch:
@@ -214,4 +225,4 @@ def _flush_after(pending: _Batch, number: int, counts: FileResult) -> None:
         counts.not_stored = error
 
 
-__all__ = ["EXAMPLES_MAX", "FileResult", "IngestResult", "ingest_paths"]
+__all__ = ["EXAMPLES_MAX", "FileResult", "IngestResult", "ingest_paths", "plausible_bounds"]

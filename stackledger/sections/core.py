@@ -2,17 +2,27 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from stackledger.sections import Section
 
 
 class DatabaseSettings(Section):
+    # Any SQLAlchemy URL; its password is masked wherever the URL is shown (stackledger.redact).
     url: str = "sqlite:///stackledger.db"
     echo: bool = False
+
+    @field_validator("url")
+    @classmethod
+    def _looks_like_a_url(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z][A-Za-z0-9+]*://", value):
+            raise ValueError("not a database URL such as sqlite:///stackledger.db or postgresql+psycopg://user@host/db")
+        return value
 
 
 class IngestSettings(Section):
@@ -22,6 +32,10 @@ class IngestSettings(Section):
     # Meters StackLedger does not rate whose samples are stored anyway (by default they are only
     # counted): e.g. [disk.device.read.bytes] to rate them later.
     keep_meters: list[str] = Field(default_factory=list)
+    # Samples dated outside [plausible_from, now + plausible_ahead_hours) are dead letters
+    # (collectors/plausible.py): 1970 and 9999 are clock or typing accidents, not usage.
+    plausible_from: dt.date = dt.date(2000, 1, 1)
+    plausible_ahead_hours: int = Field(default=24, ge=0)
 
 
 class RateSettings(Section):
