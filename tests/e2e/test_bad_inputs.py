@@ -23,7 +23,8 @@ import yaml
 from sqlalchemy import select
 
 from stackledger.cli import main
-from stackledger.store import tables
+from stackledger.store import Store, tables
+from tests import stored_samples
 from tests.e2e.test_rate_cli import write_samples
 from tests.secrets_check import database_text
 
@@ -102,15 +103,11 @@ def sample_lines(case: Case, fill: Any) -> str:
 
 
 def stored_ids(url: str, ids: list[str]) -> list[str]:
-    from sqlalchemy import create_engine
-
-    engine = create_engine(url)
+    store = Store(url)
     try:
-        with engine.connect() as conn:
-            query = select(tables.samples.c.message_id).where(tables.samples.c.message_id.in_(ids))
-            return sorted(str(found) for found in conn.execute(query).scalars())
+        return sorted(stored_samples.stored_ids(store, ids))
     finally:
-        engine.dispose()
+        store.engine.dispose()
 
 
 CASES = load_cases()
