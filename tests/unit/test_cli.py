@@ -81,7 +81,7 @@ def test_help_texts_name_what_the_pipeline_accepts() -> None:
 
     assert (tuple(collect_step.COLLECTORS), collect_step.ALL) == (collect.SOURCES, collect.ALL)
     assert (CONFIG_ENV, f"{ENV_PREFIX}DATABASE__URL") == (demo.CONFIG_ENV, demo.DATABASE_URL_ENV)
-    assert demo.DEFAULT_MONTH == demo_step.DEFAULT_MONTH
+    assert (demo.DEFAULT_MONTH, demo.DEFAULT_MONTHS) == (demo_step.DEFAULT_MONTH, demo_step.DEFAULT_MONTHS)
     assert (demo.DEFAULT_SEED, demo.DEFAULT_POLL_MINUTES) == (synthetic.DEFAULT_SEED, synthetic.DEFAULT_POLL_MINUTES)
     assert (PROVIDERS, tuple(sorted(KINDS))) == (prices.PROVIDERS, prices.KINDS)
     assert reconcile_step.Tolerance.parse(reconcile.DEFAULT_TOLERANCE) == reconcile_step.DEFAULT_TOLERANCE
