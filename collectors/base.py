@@ -75,6 +75,8 @@ class Collected:
     # their stored rows are replaced. True: only the revisions seen in this window (Gnocchi),
     # stored by (resource_id, valid_from) beside the revisions earlier windows stored.
     resources_partial: bool = False
+    # Volume type id -> name (Cinder): rating resolves usage's volume type ids through them.
+    volume_types: dict[str, str] = field(default_factory=dict)
 
     @property
     def complete(self) -> bool:

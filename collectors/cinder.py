@@ -11,7 +11,9 @@ collector and reused for later windows of the same run.
   takes its volume's owner, and stays without one, logged, when that volume is gone).
 - **Type**: `volume_type` is the type's NAME; from 3.63 `volume_type_id` comes too, and the types
   list maps ids to names, so a volume that carries only an id still gets its name. Snapshots and
-  backups have no type of their own: they take their volume's (when it is still listed).
+  backups have no type of their own: they take their volume's (when it is still listed). The
+  types themselves (id -> name) come back in `Collected.volume_types` and are stored: rating
+  resolves the type ids Cinder's notifications put in samples through them.
 - **Size**: `size`, GiB. **Lifetime**: `started_at` = `created_at` (naive µs, UTC). Cinder lists
   no deleted volumes, snapshots or backups, so `ended_at` is never known from the API: what was
   stored for a resource that has gone keeps its rows, and usage ends where its samples end.
@@ -82,8 +84,9 @@ class CinderCollector:
         frame = resource_frame(rows)
         counts = frame.drop_duplicates("resource_id")["resource_type"].value_counts().to_dict()
         summary = ", ".join(f"{counts.get(kind, 0)} {kind}s" for kind in KINDS)
-        log.info("cinder %s: %s, %d revisions (volume %s)", window.label, summary, len(frame), self.api.microversion)
-        return Collected(resources=frame, requests=self.api.requests - before)
+        log.info("cinder %s: %s, %d revisions, %d volume types (volume %s)", window.label, summary, len(frame),
+                 len(self._types or {}), self.api.microversion)  # fmt: skip
+        return Collected(resources=frame, requests=self.api.requests - before, volume_types=dict(self._types or {}))
 
     def _list(self) -> list[Failure]:
         failures = []

@@ -9,6 +9,12 @@ and exchange rates stored on the baseline cost lines.
 A difference is `baseline − internal` and its percent is relative to internal; both are
 empty when internal is zero or when the baseline's lines are in another currency (no `fx`
 rate was configured when they were rated).
+
+Findings (`reports.findings`): a baseline that could not price some usage (an instance of
+unknown size, a flavor no instance type holds) leaves it out of its figure; each row carries
+its findings, the table marks such a figure with `*` and lists what it leaves out under the
+project and under the total, and the CSV has them in its `findings` column. So a comparison
+never looks like-for-like when it is not.
 """
 
 from __future__ import annotations
@@ -22,6 +28,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from stackledger.reports.data import ZERO, ReportData
+from stackledger.reports.findings import FindingLine, totals_by_book
 from stackledger.reports.formatting import BOOK_TITLES, exact_cost, money, neutralise
 from stackledger.schema import INTERNAL_BOOK, PRICE_BOOKS
 from stackledger.window import Window
@@ -31,8 +38,9 @@ PERCENT: Final = Decimal("0.1")
 CSV_COLUMNS: Final = (
     "project_id", "project_name", "team", "currency", "internal",
     "aws", "aws_difference", "aws_percent", "digitalocean", "digitalocean_difference", "digitalocean_percent",
-    "aws_mapping", "digitalocean_mapping", "fx_rates",
+    "aws_mapping", "digitalocean_mapping", "fx_rates", "findings",
 )  # fmt: skip
+LEFT_OUT_MARK: Final = " *"  # on a table figure that leaves usage out (its findings are listed below it)
 
 
 @dataclass(frozen=True)
@@ -52,6 +60,11 @@ class ComparisonRow:
     internal: Decimal  # in the comparison currency
     books: Mapping[str, BookFigure]  # aws, digitalocean
     mappings: Mapping[str, tuple[str, ...]]  # book -> how the usage was matched
+    findings: tuple[FindingLine, ...] = ()  # usage some book could not price as usual (the total: summed)
+
+    def left_out(self, book: str) -> tuple[FindingLine, ...]:
+        """The usage `book`'s figure leaves out (unpriced findings)."""
+        return tuple(f for f in self.findings if f.price_book == book and f.unpriced)
 
 
 @dataclass(frozen=True)
@@ -87,9 +100,11 @@ def comparison(
             sums[row.price_book][row.currency] += row.cost
             grand[row.price_book][row.currency] += row.cost
         texts = {book: _ordered(mappings.get((project.project_id, book), ())) for book in BASELINES}
-        rows.append(_row(project.project_id, project.project_name, project.team, sums, currency, texts))
+        found = tuple(f for f in data.findings if f.project_id == project.project_id)
+        rows.append(_row(project.project_id, project.project_name, project.team, sums, currency, texts, found))
     every = {book: _ordered(m for (_, b), found in mappings.items() if b == book for m in found) for book in BASELINES}
-    total = _row("", "TOTAL", "", grand, currency, every)
+    summed = tuple(line for lines in totals_by_book(data.findings).values() for line in lines)
+    total = _row("", "TOTAL", "", grand, currency, every, summed)
     return Comparison(data.window, currency, tuple(rows), total, fx)
 
 
@@ -101,7 +116,7 @@ def _ordered(found: Iterable[tuple[str, str]]) -> tuple[str, ...]:
 
 def _row(
     project_id: str, name: str, team: str, sums: Mapping[str, Mapping[str, Decimal]], currency: str,
-    mappings: Mapping[str, tuple[str, ...]],
+    mappings: Mapping[str, tuple[str, ...]], findings: tuple[FindingLine, ...] = (),
 ) -> ComparisonRow:  # fmt: skip
     internal_sums = sums.get(INTERNAL_BOOK, {})
     internal = sum((amount for cur, amount in internal_sums.items() if cur == currency), ZERO)
@@ -116,7 +131,7 @@ def _row(
         if difference is not None and internal != 0:
             percent = (difference / internal * 100).quantize(PERCENT)
         books[book] = BookFigure(amounts, difference, percent)
-    return ComparisonRow(project_id, name, team, internal, books, mappings)
+    return ComparisonRow(project_id, name, team, internal, books, mappings, findings)
 
 
 # ---------------------------------------------------------------- rendering
@@ -146,7 +161,17 @@ def render_table(result: Comparison) -> str:
         out.append(line(cells))
         if row is not result.total:
             out.extend(f"    {BOOK_TITLES[b]}: {text}" for b in BASELINES for text in row.mappings.get(b, ()))
+            out.extend(f"    {_finding_text(found)}" for found in row.findings)
+    if result.total.findings:
+        out.append("")
+        out.append(f"{LEFT_OUT_MARK.strip()} Usage not priced as usual (stored findings; the totals above leave out "
+                   "what is 'left unpriced'):")  # fmt: skip
+        out.extend(f"    {_finding_text(found)}" for found in result.total.findings)
     return "\n".join(out) + "\n"
+
+
+def _finding_text(found: FindingLine) -> str:
+    return f"{BOOK_TITLES.get(found.price_book, found.price_book)}: {found.text()}"
 
 
 def _fx_line(result: Comparison) -> str:
@@ -162,7 +187,9 @@ def _cells(row: ComparisonRow, currency: str) -> list[str]:
     cells = [label, money(row.internal)]
     for book in BASELINES:
         figure = row.books[book]
-        cells += [_amounts(figure.amounts, currency, money), _signed(figure.difference), _percent(figure.percent)]
+        mark = LEFT_OUT_MARK if row.left_out(book) else ""
+        cells += [_amounts(figure.amounts, currency, money) + mark, _signed(figure.difference),
+                  _percent(figure.percent)]  # fmt: skip
     return cells
 
 
@@ -198,5 +225,6 @@ def render_csv(result: Comparison) -> str:
                 "" if figure.percent is None else f"{figure.percent:.1f}",
             ]
         fields += [" | ".join(row.mappings.get(book, ())) for book in BASELINES]
-        writer.writerow([*fields, "; ".join(result.fx)])
+        findings = "; ".join(f"{found.price_book}: {found.text()}" for found in row.findings)
+        writer.writerow([*fields, "; ".join(result.fx), neutralise(findings)])
     return buffer.getvalue()

@@ -17,10 +17,12 @@ from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
-from stackledger.schema import COST_DECIMALS, INTERNAL_BOOK
+from stackledger.reports.findings import FindingLine, finding_lines
+from stackledger.schema import COST_DECIMALS, INTERNAL_BOOK, UNALLOCATED_NAME
 from stackledger.window import Window
 
 if TYPE_CHECKING:
+    from stackledger.store.findings import FindingSum
     from stackledger.store.reports import CostSum, FxUse
 
 log = logging.getLogger(__name__)
@@ -37,8 +39,8 @@ class CostRow:
     sum of the window's cost lines, in `currency`, with COST_DECIMALS decimals.
     """
 
-    project_id: str  # "" for cost lines without a project
-    project_name: str  # the project id when the project is unknown
+    project_id: str  # "" for cost lines without a project (unallocated usage)
+    project_name: str  # the project id when the project is unknown; UNALLOCATED_NAME for ""
     team: str  # "" when unknown
     service: str
     price_book: str
@@ -74,10 +76,12 @@ class ProjectCost:
 @dataclass(frozen=True)
 class ReportData:
     window: Window
-    rows: tuple[CostRow, ...]  # sorted: project name, project id, service, price book, currency, unit
+    rows: tuple[CostRow, ...]  # sorted: project name (unallocated last), id, service, price book, currency, unit
     synthetic: bool  # every project in the report came from the synthetic demo cloud
     fx: tuple[str, ...] = ()  # every exchange rate used, e.g. "1 USD = 0.92 EUR" (public baselines)
     synthetic_ids: frozenset[str] = frozenset()  # the projects that came from the synthetic demo cloud
+    # Usage a price book could not price as usual: left out of its total, or priced at a base price.
+    findings: tuple[FindingLine, ...] = ()
 
     @property
     def project_count(self) -> int:
@@ -127,16 +131,20 @@ class ReportData:
         )
 
 
-def report_data(window: Window, sums: Iterable[CostSum], fx: Iterable[FxUse] = ()) -> ReportData:
-    """The report rows of `window` from its cost sums and the exchange rates its lines used."""
+def report_data(
+    window: Window, sums: Iterable[CostSum], fx: Iterable[FxUse] = (), findings: Iterable[FindingSum] = ()
+) -> ReportData:
+    """The report rows of `window` from its cost sums, the exchange rates its lines used and its findings."""
     records = list(sums)
     rates, statements = _fx_rates(fx)
-    rows = sorted((_with_fx(_row(found), rates) for found in records), key=_sort_key)
+    rows = sorted((_with_fx(_row(found), rates) for found in records), key=sort_key)
     sources = {found.project_id or "": found.project_source for found in records}
     synthetic_ids = frozenset(pid for pid, source in sources.items() if source == SYNTHETIC_SOURCE)
     synthetic = bool(sources) and len(synthetic_ids) == len(sources)
+    names = {row.project_id: row.project_name for row in rows}
     log.debug("report data %s: %d rows, %d projects", window.label, len(rows), len(sources))
-    return ReportData(window=window, rows=tuple(rows), synthetic=synthetic, fx=statements, synthetic_ids=synthetic_ids)
+    return ReportData(window=window, rows=tuple(rows), synthetic=synthetic, fx=statements, synthetic_ids=synthetic_ids,
+                      findings=finding_lines(findings, names))  # fmt: skip
 
 
 def _fx_rates(uses: Iterable[FxUse]) -> tuple[dict[tuple[str, ...], str], tuple[str, ...]]:
@@ -161,7 +169,7 @@ def _row(found: CostSum) -> CostRow:
     project_id = found.project_id or ""
     return CostRow(
         project_id=project_id,
-        project_name=found.project_name or project_id or "(no project)",
+        project_name=found.project_name or project_id or UNALLOCATED_NAME,
         team=found.team or "",
         service=found.service,
         price_book=found.price_book,
@@ -173,9 +181,11 @@ def _row(found: CostSum) -> CostRow:
     )
 
 
-def _sort_key(row: CostRow) -> tuple[str, ...]:
+def sort_key(row: CostRow) -> tuple[object, ...]:
+    """Report order: projects by name (unallocated usage last), then service, book, currency, unit."""
     # Sorted in Python, not SQL: collations differ between SQLite and PostgreSQL.
     return (
+        row.project_id == "",
         row.project_name.casefold(),
         row.project_name,
         row.project_id,

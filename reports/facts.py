@@ -8,6 +8,10 @@ rating has reached, and — from their own modules — the data-quality checks, 
 facts and the alarm history. The records are read by `stackledger.store.reports.month_records`
 for the window and `previous_window(window)`.
 
+Resources are shown as what they are: a network interface's traffic (its `instance_id` names
+another resource: `stackledger.store.interfaces`) is "egress of <instance name>", type
+`interface`, with the interface as detail — not an instance with a flavor.
+
 Every cost here is the internal price book (what the cloud charges), summed exactly as in
 `reports.data`; the public baselines are only ever in `ReportData` and the comparison.
 """
@@ -27,6 +31,7 @@ from stackledger.reports.data import ZERO
 from stackledger.reports.methodology import Methodology, PriceSource, methodology
 from stackledger.reports.quality import DataQuality, data_quality
 from stackledger.store.alarm_evaluations import Evaluations
+from stackledger.store.interfaces import Interface
 from stackledger.store.reports import (
     DailyCostSum,
     MonthRecords,
@@ -70,9 +75,9 @@ class ResourceCost:
 
     project_id: str
     resource_id: str
-    name: str  # the latest revision's name; "" when the inventory does not know it
-    resource_type: str
-    detail: str  # flavor, or volume size and type
+    name: str  # the latest revision's name, "egress of <instance>" for an interface; "" when unknown
+    resource_type: str  # "interface" for an instance's network interface
+    detail: str  # flavor, or volume size and type, or "interface <name>"
     services: tuple[str, ...]
     currency: str
     cost: Decimal
@@ -137,7 +142,7 @@ def month_facts(
         projects={record.project_id: _info(record) for record in records.projects},
         previous=_project_sums(records.previous_costs),
         daily=_daily(records.daily_costs),
-        resources=_resources(records.resource_costs, records.resources),
+        resources=_resources(records.resource_costs, records.resources, records.interfaces),
         rated_through=min(through, window.end) if through is not None else None,
         quality=data_quality(window, through, records.quality),
         methodology=methodology(records.prices, records.instance_mappings, price_sources or {}, internal_source),
@@ -180,24 +185,38 @@ def _daily(sums: Iterable[DailyCostSum]) -> dict[str, tuple[DayCost, ...]]:
     return {key: tuple(value) for key, value in out.items()}
 
 
-def _resources(costs: Iterable[ResourceCostSum], revisions: Mapping[str, ResourceRevision]) -> tuple[ResourceCost, ...]:
+def _resources(
+    costs: Iterable[ResourceCostSum], revisions: Mapping[str, ResourceRevision], interfaces: Mapping[str, Interface]
+) -> tuple[ResourceCost, ...]:  # fmt: skip
     groups: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for project_id, resource_id, resource_type, service, flavor, currency, cost in costs:
         key = (project_id or "", resource_id, resource_type, currency)
-        group = groups.setdefault(key, {"cost": ZERO, "services": set(), "flavors": set()})
+        group = groups.setdefault(key, {"cost": ZERO, "services": set(), "flavors": set(), "charged": set()})
         group["cost"] += cost
         group["services"].add(service)
+        if cost:
+            group["charged"].add(service)
         if flavor:
             group["flavors"].add(flavor)
     out = []
     for (project_id, resource_id, resource_type, currency), group in groups.items():
         known = revisions.get(resource_id)
+        name, detail = (known.name or "") if known else "", _detail(known, sorted(group["flavors"]))
+        interface = interfaces.get(resource_id)
+        if interface is not None:
+            name, resource_type = _traffic_of(interface, group["charged"] or group["services"]), "interface"
+            detail = f"interface {interface.name or resource_id}"
         out.append(ResourceCost(
-            project_id=project_id, resource_id=resource_id, name=(known.name or "") if known else "",
-            resource_type=resource_type, detail=_detail(known, sorted(group["flavors"])),
+            project_id=project_id, resource_id=resource_id, name=name, resource_type=resource_type, detail=detail,
             services=tuple(sorted(group["services"])), currency=currency, cost=group["cost"],
         ))  # fmt: skip
     return tuple(sorted(out, key=lambda r: (-r.cost, r.currency, r.project_id, r.resource_id)))
+
+
+def _traffic_of(interface: Interface, services: Iterable[str]) -> str:
+    """'egress of web-1' (the network services that cost something, else all of them)."""
+    kinds = sorted(service.split(".", 1)[1] for service in services if service.startswith("network."))
+    return f"{' and '.join(kinds) or 'traffic'} of {interface.instance_name or interface.instance_id}"
 
 
 def _detail(known: ResourceRevision | None, flavors: list[str]) -> str:

@@ -13,6 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Final
 
 from stackledger.schema import COST_DECIMALS, INTERNAL_BOOK
+from stackledger.transforms.findings import quantity_text
 from stackledger.window import Window
 
 CENT: Final = Decimal("0.01")
@@ -130,4 +131,5 @@ FILTERS: Final[dict[str, Callable[..., str]]] = {
     "amounts": amounts,
     "plain": plain,
     "hours": hours,
+    "quantity_text": quantity_text,
 }

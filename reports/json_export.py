@@ -7,7 +7,12 @@ for comparison. UTF-8, sorted structures, no timestamps of the run: the same dat
 same bytes.
 
 Top-level keys: schema, organisation, period, currency, synthetic, grand_total, baselines,
-previous_period, teams, projects, top_resources, data_quality, methodology, rows.
+previous_period, teams, projects, top_resources, data_quality, findings, methodology, rows.
+
+`findings` lists the usage a price book could not price as usual (per project, book, kind,
+service and subject, with its quantity); each baseline total carries `left_out`, the usage its
+amount does not include. Usage without a project is the project with `project_id` "" (named
+"Unallocated (no project)").
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from stackledger.reports.budget import BudgetStatus
 from stackledger.reports.compare import ComparisonRow
 from stackledger.reports.csv_export import CSV_COLUMNS, csv_rows
 from stackledger.reports.data import Total
+from stackledger.reports.findings import FindingLine, totals_by_book
 from stackledger.reports.formatting import exact_cost
 from stackledger.reports.summary import Change, FinanceSummary, ProjectLine, ResourceLine, TeamLine
 
@@ -36,7 +42,12 @@ def report_json(summary: FinanceSummary, *, organisation: str) -> dict[str, Any]
               "rated_through": _iso(facts.rated_through), "complete": summary.complete}  # fmt: skip
     previous = {"label": facts.previous_window.label, "totals": _amounts(summary.previous_totals),
                 "change": _change(summary.change)}  # fmt: skip
-    baselines = [dict(_total(t), price_book=t.label, **_difference(summary, t.label)) for t in summary.baseline_totals]
+    left_out = totals_by_book(data.findings)
+    baselines = [
+        dict(_total(t), price_book=t.label, **_difference(summary, t.label),
+             left_out=[_finding(f, project=False) for f in left_out.get(t.label, ()) if f.unpriced])
+        for t in summary.baseline_totals
+    ]  # fmt: skip
     return {
         "schema": SCHEMA,
         "organisation": organisation,
@@ -51,9 +62,22 @@ def report_json(summary: FinanceSummary, *, organisation: str) -> dict[str, Any]
         "projects": [_project(p, compared.get(p.project_id)) for p in summary.projects],
         "top_resources": [_resource(item) for item in summary.top_resources],
         "data_quality": _quality(summary),
+        "findings": [_finding(f) for f in data.findings],
         "methodology": _methodology(summary),
         "rows": [dict(zip(CSV_COLUMNS, row, strict=True)) for row in list(csv_rows(data))[1:]],
     }
+
+
+def _finding(found: FindingLine, *, project: bool = True) -> dict[str, Any]:
+    out: dict[str, Any] = {"project_id": found.project_id, "project_name": found.project_name} if project else {}
+    out.update(price_book=found.price_book, kind=found.kind, effect=found.effect, service=found.service,
+               subject=found.subject, quantity=_quantity(found.quantity), unit=found.consumed_unit,
+               resources=found.resources, reason=found.reason)  # fmt: skip
+    return out
+
+
+def _quantity(value: float) -> str:
+    return format(Decimal(repr(value)).normalize(), "f")
 
 
 def _team(team: TeamLine) -> dict[str, Any]:

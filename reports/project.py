@@ -69,7 +69,8 @@ def project_reports(summary: FinanceSummary) -> list[ProjectReport]:
         if not line.project_id or line.project_id not in rows:
             continue
         data = replace(summary.data, rows=tuple(rows[line.project_id]), synthetic=line.synthetic,
-                       synthetic_ids=frozenset({line.project_id}) if line.synthetic else frozenset())  # fmt: skip
+                       synthetic_ids=frozenset({line.project_id}) if line.synthetic else frozenset(),
+                       findings=tuple(f for f in summary.data.findings if f.project_id == line.project_id))  # fmt: skip
         out.append(_report(summary, line, data, resources.get(line.project_id, []), compared.get(line.project_id)))
     return out
 

@@ -24,7 +24,7 @@ from stackledger.reports.budget import BudgetStatus, Forecaster, budget_status, 
 from stackledger.reports.compare import Comparison, comparison
 from stackledger.reports.data import ZERO, ReportData, Total
 from stackledger.reports.facts import MonthFacts, ProjectInfo, ResourceCost
-from stackledger.schema import INTERNAL_BOOK
+from stackledger.schema import INTERNAL_BOOK, UNALLOCATED_NAME
 from stackledger.window import Window
 
 TOP_RESOURCES: Final = 10
@@ -196,7 +196,7 @@ def _projects(
 
 def _identity(project_id: str, info: ProjectInfo | None) -> tuple[str, str, bool]:
     if info is None:
-        return (project_id or "(no project)", "", False)
+        return (project_id or UNALLOCATED_NAME, "", False)
     return (info.name, info.team, True)
 
 

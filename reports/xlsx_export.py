@@ -26,7 +26,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.worksheet import Worksheet
 from openpyxl.writer.excel import ExcelWriter
 
-from stackledger.reports.csv_export import CSV_COLUMNS
+from stackledger.reports.csv_export import CSV_COLUMNS, findings_text, rows_with_findings, unpriced_quantity
 from stackledger.reports.formatting import book_title, neutralise, period_name
 from stackledger.reports.summary import FinanceSummary
 
@@ -163,10 +163,12 @@ def _book(row: Any, book: str) -> tuple[Cell, str]:
 
 def _rows(sheet: Worksheet, summary: FinanceSummary) -> None:
     rows: list[list[Cell]] = [list(CSV_COLUMNS)]
-    for r in summary.data.rows:
+    for r, findings in rows_with_findings(summary.data):
+        unpriced = unpriced_quantity(findings)
         rows.append([r.project_id, r.project_name, r.team, r.service, r.price_book, r.consumed_quantity,
-                     r.consumed_unit, r.cost, r.currency, r.fx_rates])  # fmt: skip
-    _table(sheet, rows, money_columns=(), exact_columns=(8,), widths=(36, 30, 16, 22, 14, 16, 14, 16, 9, 10))
+                     r.consumed_unit, r.cost, r.currency, r.fx_rates, unpriced if unpriced else None,
+                     findings_text(findings)])  # fmt: skip
+    _table(sheet, rows, money_columns=(), exact_columns=(8,), widths=(36, 30, 16, 22, 14, 16, 14, 16, 9, 10, 16, 60))
 
 
 def _resources(sheet: Worksheet, summary: FinanceSummary) -> None:

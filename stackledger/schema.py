@@ -106,11 +106,35 @@ PROJECT_COLUMNS: Final = {
     "budget_period": "object",
 }
 
+# Usage a price book could not price as usual (transforms.findings): stored beside the cost lines,
+# replaced with them per price book and span of days, and shown by every report.
+FINDING_COLUMNS: Final = {
+    "charge_period_start": "datetime64[ns]",
+    "charge_period_end": "datetime64[ns]",
+    "price_book": "object",
+    "kind": "object",  # transforms.findings.KINDS: what was wrong with the usage
+    "effect": "object",  # "unpriced" (no cost line) or "base price" (priced without the attribute)
+    "project_id": "object",  # None: unallocated usage
+    "resource_id": "object",
+    "resource_type": "object",
+    "service": "object",
+    "subject": "object",  # what could not be priced: a flavor and its size, a volume type id
+    "consumed_quantity": "float64",
+    "consumed_unit": "object",
+    "reason": "object",  # one sentence for people, naming the subject and what to do
+}
+
 COST_DECIMALS: Final = 6  # cost lines are rounded once, here, and never again
 
 # Price books: the cloud's own rate card (the one that is billed), then the public comparisons.
 INTERNAL_BOOK: Final = "internal"
 PRICE_BOOKS: Final = (INTERNAL_BOOK, "aws", "digitalocean")
+
+# Usage without a project (Ceilometer's `project_id: null`) is priced like any other and kept
+# under this pseudo-project in every report: its rows carry project_id None (NULL in the store,
+# '' in the CSV), UNALLOCATED names them in ids and file names, UNALLOCATED_NAME for people.
+UNALLOCATED: Final = "unallocated"
+UNALLOCATED_NAME: Final = "Unallocated (no project)"
 
 # ---------------------------------------------------------------- services and units
 

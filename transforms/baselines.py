@@ -1,10 +1,16 @@
 """Public baselines: the same daily usage priced at AWS or DigitalOcean list prices (DESIGN §5).
 
-`rate_baseline(usage_daily, book, config, currency=..., fx=...)` turns daily usage
-(USAGE_COLUMNS, one UTC day per row, every day of a month from its first) into cost lines of
-price book `config.provider` (COST_COLUMNS + BASELINE_COLUMNS). Which SKU stands in for each
-service is `transforms.equivalents`; a line nothing prices raises `PricingError` naming the
-service and SKU — never a silent zero. Pure: no I/O, no clock.
+`rate_baseline(usage_daily, book, config, currency=..., fx=..., volume_types=...)` turns daily
+usage (USAGE_COLUMNS, one UTC day per row, every day of a month from its first) into a `Priced`:
+cost lines of price book `config.provider` (COST_COLUMNS + BASELINE_COLUMNS) and findings
+(`transforms.findings`). Which SKU stands in for each service is `transforms.equivalents`.
+A service or SKU the book has no price for raises `PricingError` naming the service and SKU —
+never a silent zero: that is configuration. An instance whose size is unknown, or that no
+instance type of the allowed families holds, gets no line and a finding (`size unknown`, `no
+equivalent`) with its instance-hours; the other rows are priced all the same. Volume type ids
+are resolved to names (`volume_types`: Cinder type id -> name) before `volume_types` SKUs are
+matched; an id nothing resolves is priced at the service's SKU and is a finding. Pure: no I/O,
+no clock.
 
 Money uses `transforms.money`'s exact integer arithmetic (quantities in billionths, half-even
 rounding), with one difference: a line is rounded on the **month-to-date** sums of its
@@ -39,7 +45,7 @@ eu-north-1, as of 2022-11-22').
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Final
@@ -57,10 +63,21 @@ from stackledger.transforms.equivalents import (
     INCLUDED,
     MATCHED,
     Flavor,
+    Unmatched,
     describe_price,
     instance_candidates,
     match_flavor,
     sku_for,
+)
+from stackledger.transforms.findings import (
+    UNPRICED,
+    Priced,
+    concat_findings,
+    empty_findings,
+    findings_for,
+    resolve_volume_types,
+    type_findings,
+    unresolved_type_rows,
 )
 from stackledger.transforms.money import (
     NANO,
@@ -120,12 +137,14 @@ def rate_baseline(
     *,
     currency: str,
     fx: Sequence[FxRate] = (),
-) -> pd.DataFrame:
-    """Daily usage → cost lines of price book `config.provider` (see the module docstring)."""
+    volume_types: Mapping[str, str] | None = None,
+) -> Priced:
+    """Daily usage → cost lines and findings of price book `config.provider` (module docstring)."""
     frame = validate_frame(usage_daily, USAGE_COLUMNS, stage=f"rate {config.provider}").reset_index(drop=True)
     columns = {**COST_COLUMNS, **BASELINE_COLUMNS}
     if frame.empty:
-        return empty_frame(columns)
+        return Priced(empty_frame(columns), empty_findings())
+    frame = resolve_volume_types(frame, volume_types or {})
     starts = frame["charge_period_start"]
     if not ((starts == starts.dt.floor("D")) & (frame["charge_period_end"] == starts + DAY)).all():
         raise SchemaError(f"rate {config.provider}: usage lines must each cover one UTC day (use daily_usage)")
@@ -134,20 +153,19 @@ def rate_baseline(
     target = _targets(frame, config)
     nanos = to_nanos(frame["consumed_quantity"], stage=f"rate {config.provider}")
     days = starts.to_numpy().astype("datetime64[D]")
-    lines = _Lines.concat([
-        _matched_lines(frame, np.flatnonzero(target == MATCHED), nanos, book, prices, config),
-        *_sku_lines(frame, target, nanos, prices, days, config),
-    ])  # fmt: skip
+    matched, unmatched = _matched_lines(frame, np.flatnonzero(target == MATCHED), nanos, book, prices, config)
+    lines = _Lines.concat([matched, *_sku_lines(frame, target, nanos, prices, days, config)])
+    findings = concat_findings([unmatched, _type_findings(frame, target, config)])
     keys = LineKeys.of(frame)
     lines = _merge_collisions(keys, days, lines)
     if not len(lines.row):
-        return empty_frame(columns)
+        return Priced(empty_frame(columns), findings)
     # Lines in output order first, so the frame is built once (a take of 24 columns costs).
     lines = lines.take(sorted_order(days[lines.row], *keys.at(lines.row, "project", "resource", "service"),
                                     sorted_codes(prices["sku"])[0][lines.price]))  # fmt: skip
     out = _cost_frame(frame, keys, days, lines, prices, currency, fx, config)
     validate_frame(out, columns, stage=f"rate {config.provider}")
-    return out[list(columns)]
+    return Priced(out[list(columns)], findings)
 
 
 # ---------------------------------------------------------------- which SKU
@@ -164,13 +182,24 @@ def _targets(frame: pd.DataFrame, config: BaselineConfig) -> np.ndarray:
     return target
 
 
+def _type_findings(frame: pd.DataFrame, target: np.ndarray, config: BaselineConfig) -> pd.DataFrame:
+    """Volumes whose type is an id nothing resolved, when the book picks volume SKUs by type name."""
+    if not config.volume_types:
+        return empty_findings()
+    rows = unresolved_type_rows(frame, ["block.volume"])
+    fallback = [f"{target[row]} (the block.volume SKU; baselines.{config.provider}.volume_types matches names)"
+                for row in rows]  # fmt: skip
+    return type_findings(frame, rows, book=config.provider, fallback=fallback)
+
+
 def _matched_lines(
     frame: pd.DataFrame, rows: np.ndarray, nanos: np.ndarray, book: pd.DataFrame, prices: pd.DataFrame,
     config: BaselineConfig,
-) -> _Lines:  # fmt: skip
-    """Instance rows priced at the equivalent instance type's hourly price."""
+) -> tuple[_Lines, pd.DataFrame]:  # fmt: skip
+    """Instance rows priced at the equivalent instance type's hourly price; the rows no type
+    stands in for (size unknown, no equivalent) as findings."""
     if not len(rows):
-        return _Lines.concat([])
+        return _Lines.concat([]), empty_findings()
     sub = frame.iloc[rows]
     name = sub["flavor_name"].fillna("").astype(str)
     vcpus, ram = sub["vcpus"], sub["ram_mib"]
@@ -181,10 +210,15 @@ def _matched_lines(
     first = np.unique(codes, return_index=True)[1]
     uniques = zip(name.to_numpy(dtype=object)[first], vcpus.to_numpy()[first], ram.to_numpy()[first], strict=True)
     candidates = instance_candidates(prices, config)
-    price_of, mapping_of = [], []
-    for flavor_name, flavor_vcpus, flavor_ram in uniques:
+    price_of, mapping_of, unmatched = [], [], {}
+    for code, (flavor_name, flavor_vcpus, flavor_ram) in enumerate(uniques):
         flavor = Flavor(str(flavor_name), float(flavor_vcpus), float(flavor_ram))
         sku = match_flavor(flavor, candidates, prices, config)
+        if isinstance(sku, Unmatched):
+            unmatched[code] = (flavor, sku)
+            price_of.append(-1)
+            mapping_of.append("")
+            continue
         index = _find(prices, sku=sku, unit="hour", service="compute.instance")
         monthly = _rows(prices, sku=sku, unit="month")
         row = prices.iloc[index]
@@ -192,7 +226,16 @@ def _matched_lines(
         capped: Decimal | None = monthly["price"].to_numpy(dtype=object)[0] if not monthly.empty else None
         price_of.append(index)
         mapping_of.append(f"{flavor.describe()} → {describe_price(row, cap=capped)}{chosen}")
-    return _Lines(rows, np.array(price_of)[codes], nanos[rows], np.array(mapping_of, dtype=object)[codes])
+    price = np.array(price_of, dtype=np.int64)[codes]
+    lines = _Lines(rows, price, nanos[rows], np.array(mapping_of, dtype=object)[codes])
+    parts = []
+    for code, (flavor, why) in unmatched.items():
+        mine = rows[codes == code]
+        parts.append(findings_for(
+            frame, mine, book=config.provider, kind=why.kind, effect=UNPRICED, subject=[flavor.describe()] * len(mine),
+            reason=[why.reason] * len(mine),
+        ))  # fmt: skip
+    return lines.take(np.flatnonzero(price >= 0)), concat_findings(parts)
 
 
 def _sku_lines(
@@ -305,9 +348,9 @@ def _divisor(consumed: str, unit: str, service: str, sku: str) -> int:
 
 
 def _merge_collisions(keys: LineKeys, days: np.ndarray, lines: _Lines) -> _Lines:
-    """Lines sharing the store's unique key (day, resource, service, flavor, SKU) — a volume
-    retyped mid-day between types of one SKU — become one: quantities summed before pricing."""
-    codes = group_codes(days[lines.row], *keys.at(lines.row, "resource", "service", "flavor"), lines.price)
+    """Lines sharing the store's unique key (day, project, resource, service, flavor, SKU) — a
+    volume retyped mid-day between types of one SKU — become one: quantities summed before pricing."""
+    codes = group_codes(days[lines.row], *keys.at(lines.row, "project", "resource", "service", "flavor"), lines.price)
     dup = np.bincount(codes)[codes] > 1
     if not dup.any():
         return lines

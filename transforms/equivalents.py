@@ -35,8 +35,10 @@ network.floating_ip        public-ipv4                     reserved-ip-assigned 
 (4) OpenStack meters active (associated) floating IPs only, and DigitalOcean does not charge
     a reserved IP assigned to a droplet.
 
-`included` services produce no cost line: their price is part of the instance's. The
-configuration these rules read is `stackledger.model.BaselineConfig`. Pure.
+`included` services produce no cost line: their price is part of the instance's. An instance
+whose size nothing says, or that no type of the families holds, has no equivalent: `match_flavor`
+says why (`Unmatched`) and the book records a finding (`transforms.findings`) instead of a line.
+The configuration these rules read is `stackledger.model.BaselineConfig`. Pure.
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ import pandas as pd
 
 from stackledger.errors import ConfigError, PricingError
 from stackledger.model.baselines import ALL_REGIONS, BaselineConfig
+from stackledger.transforms.findings import NO_EQUIVALENT, SIZE_UNKNOWN
 from stackledger.transforms.pricebooks import plain
 
 INCLUDED: Final = "included"  # part of the instance's price: no cost line
@@ -134,8 +137,21 @@ def instance_candidates(book: pd.DataFrame, config: BaselineConfig) -> pd.DataFr
     return order.sort_values(["_price", "vcpus", "sku"], kind="stable").drop(columns="_price")
 
 
-def match_flavor(flavor: Flavor, candidates: pd.DataFrame, book: pd.DataFrame, config: BaselineConfig) -> str:
-    """The instance type / slug that stands in for `flavor` (see the module docstring)."""
+@dataclass(frozen=True)
+class Unmatched:
+    """Why no instance type stands in for a flavor: data the book cannot price (a finding), not a
+    configuration error. `kind` is `transforms.findings.SIZE_UNKNOWN` or `NO_EQUIVALENT`."""
+
+    kind: str
+    reason: str
+
+
+def match_flavor(
+    flavor: Flavor, candidates: pd.DataFrame, book: pd.DataFrame, config: BaselineConfig
+) -> str | Unmatched:
+    """The instance type / slug that stands in for `flavor` (see the module docstring), or why
+    there is none. A `flavors` entry naming a type the book lacks is a ConfigError; families that
+    match no instance type at all stop rating too (PricingError naming them)."""
     explicit = config.flavors.get(flavor.name)
     if explicit is not None:
         known = book[(book["kind"] == "instance") & (book["sku"] == explicit) & (book["unit"] == "hour")
@@ -148,9 +164,17 @@ def match_flavor(flavor: Flavor, candidates: pd.DataFrame, book: pd.DataFrame, c
             )
         return explicit
     if np.isnan(flavor.vcpus) or np.isnan(flavor.ram_mib):
-        raise PricingError(
+        return Unmatched(
+            SIZE_UNKNOWN,
             f"flavor {flavor.name or '(unnamed)'}: usage does not say its vCPUs and RAM, so no {config.provider} "
             f"equivalent can be chosen; map it in baselines.{config.provider}.flavors",
+        )
+    if candidates.empty:  # the families name no type of the book: the configuration, not the data
+        raise PricingError(
+            f"flavor {flavor.describe()}: no {config.provider} instance in {config.region} of families "
+            f"{', '.join(config.families) or '(none)'}: the families match no instance type of the price book; "
+            f"correct baselines.{config.provider}.families (stackledger prices show --provider {config.provider} "
+            "--kind instance lists them)",
             service="compute.instance",
             sku=flavor.name,
         )
@@ -158,12 +182,11 @@ def match_flavor(flavor: Flavor, candidates: pd.DataFrame, book: pd.DataFrame, c
         (candidates["vcpus"] >= flavor.vcpus) & (candidates["memory_gib"] * MIB_PER_GIB >= flavor.ram_mib)
     ]
     if fits.empty:
-        raise PricingError(
+        return Unmatched(
+            NO_EQUIVALENT,
             f"flavor {flavor.describe()}: no {config.provider} instance in {config.region} of families "
             f"{', '.join(config.families) or '(none)'} has at least its vCPUs and memory; widen "
             f"baselines.{config.provider}.families or map it in baselines.{config.provider}.flavors",
-            service="compute.instance",
-            sku=flavor.name,
         )
     return str(fits.iloc[0]["sku"])
 

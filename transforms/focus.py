@@ -33,7 +33,10 @@ Mapping of an internal row:
 
 - A project is a sub-account (SubAccountId/Name, SubAccountType "Project"); the whole cloud is
   the billing account (the organisation's name). InvoiceId is the project's statement of the
-  month (`2026-10-<project id>`, what its project PDF shows).
+  month (`2026-10-<project id>`, what its project PDF shows). Usage without a project is the
+  sub-account `unallocated` ("Unallocated (no project)", SubAccountType "Unallocated"), so
+  summing BilledCost per sub-account covers the whole bill; a project the inventory has no name
+  for is named by its id.
 - ListUnitPrice is the rate card price, ListCost = ListUnitPrice × PricingQuantity rounded
   half-even to 6 decimals; there are no negotiated prices: ContractedUnitPrice = ListUnitPrice,
   ContractedCost = ListCost.
@@ -63,7 +66,7 @@ import numpy as np
 import pandas as pd
 
 from stackledger.errors import SchemaError
-from stackledger.schema import COST_DECIMALS, INTERNAL_BOOK
+from stackledger.schema import COST_DECIMALS, INTERNAL_BOOK, UNALLOCATED_NAME
 
 FOCUS_VERSION: Final = "1.2"
 MANDATORY_COLUMNS: Final = (
@@ -167,6 +170,13 @@ def to_ascii(text: str) -> str:
 # ---------------------------------------------------------------- the internal rows
 
 
+def _sub_account_names(names: pd.Series, project: pd.Series) -> pd.Series:
+    """The project's name, else its id; UNALLOCATED_NAME for usage without a project."""
+    named = names.fillna("").astype(str)
+    named = named.where(named != "", project)
+    return named.where(project != "", UNALLOCATED_NAME)
+
+
 def _bill(frame: pd.DataFrame, organisation: str) -> pd.DataFrame:
     start = pd.to_datetime(frame["charge_period_start"])
     month = start.dt.to_period("M")
@@ -208,9 +218,9 @@ def _bill(frame: pd.DataFrame, organisation: str) -> pd.DataFrame:
         "ServiceName": names.map(lambda n: n[0]),
         "ServiceSubcategory": names.map(lambda n: n[2]),
         "SkuId": frame["sku"].astype(str),
-        "SubAccountId": project,
-        "SubAccountName": frame["project_name"].fillna("").astype(str),
-        "SubAccountType": np.where(project != "", "Project", ""),
+        "SubAccountId": project.where(project != "", UNALLOCATED),
+        "SubAccountName": _sub_account_names(frame["project_name"], project),
+        "SubAccountType": np.where(project != "", "Project", "Unallocated"),
         "ResourceId": frame["resource_id"].astype(str),
         "ResourceName": frame["resource_name"].fillna("").astype(str),
         "ResourceType": frame["resource_type"].astype(str),

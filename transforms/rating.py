@@ -8,7 +8,19 @@ Pure: frames and a card in, a frame out; no I/O, no clock.
   row order; sources are summed together (the usage stage keeps one source per resource-hour).
 - `rate(daily, card)` prices each daily line with the card period in force that day:
   the first matching override, else the service's base rate, else its tiers; a line that
-  nothing prices raises `PricingError` naming the service, flavor or volume type and SKU.
+  nothing prices raises `PricingError` naming the service, flavor or volume type and SKU
+  (configuration: the card lacks a rate).
+- `price(daily, card, volume_types)` is `rate` as a price book (`transforms.findings.Priced`):
+  volume type ids are first resolved to names (`volume_types`: Cinder type id -> name), so
+  `volume_type` overrides match; a volume, snapshot or backup whose type is an id nothing
+  resolves is priced without it (the base rate, or another override that matches) and, when
+  the card prices that service by volume type in that period, recorded as a finding.
+
+Projects: a cost line is one project's (or unallocated: project None). Each hourly usage row
+carries its own project (the sample's, else the inventory's: `transforms.usage`), and a day's
+hours are summed per project, so a resource whose samples name a project in some hours and none
+(Ceilometer's `project_id: null`) in others has a line for the project and an unallocated one
+that day — both priced, neither dropped.
 
 Money (one rounding, here, and never again downstream):
 
@@ -32,6 +44,7 @@ SKUs: `internal:<service>` (base rate), `internal:<service>:<match values joined
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Final
 
@@ -42,6 +55,13 @@ from stackledger.errors import PricingError, SchemaError
 from stackledger.model.ratecard import MATCH_KEYS, Period, Rate, RateCard
 from stackledger.schema import COST_COLUMNS, COST_DECIMALS, INTERNAL_BOOK, USAGE_COLUMNS, empty_frame, validate_frame
 from stackledger.transforms.codes import Coded, Groups, blank_codes, group_codes, sorted_codes, sorted_order
+from stackledger.transforms.findings import (
+    Priced,
+    empty_findings,
+    resolve_volume_types,
+    type_findings,
+    unresolved_type_rows,
+)
 from stackledger.transforms.money import (
     NANO,
     QUANTITY_DECIMALS,
@@ -170,6 +190,24 @@ def rate(usage_daily: pd.DataFrame, card: RateCard) -> pd.DataFrame:
     return _cost_frame(frame, _in_output_order(keys, days, lines, rules), rules, card)
 
 
+def price(usage_daily: pd.DataFrame, card: RateCard, volume_types: Mapping[str, str] | None = None) -> Priced:
+    """Daily usage → internal cost lines and findings (module docstring): `rate` after resolving
+    volume type ids through `volume_types` (Cinder type id -> name)."""
+    frame = validate_frame(usage_daily, USAGE_COLUMNS, stage="rate").reset_index(drop=True)
+    frame = resolve_volume_types(frame, volume_types or {})
+    lines = rate(frame, card)
+    if frame.empty:
+        return Priced(lines, empty_findings())
+    period = _period_of(frame["charge_period_start"].to_numpy().astype("datetime64[D]"), card)
+    typed = [{o.service for o in p.overrides if "volume_type" in o.match} for p in card.periods]
+    rows = unresolved_type_rows(frame, set().union(*typed))
+    rows = np.array([row for row in rows if frame["service"].iat[row] in typed[period[row]]], dtype=np.int64)
+    rules = _Rules()
+    rule, _tiered = _assign(frame.iloc[rows].reset_index(drop=True), period[rows], card, rules)
+    fallback = [f"{rules.sku[r]} (overrides match volume type names)" for r in rule]
+    return Priced(lines, type_findings(frame, rows, book=PRICE_BOOK, fallback=fallback))
+
+
 def _period_of(days: np.ndarray, card: RateCard) -> np.ndarray:
     """Index of the card period in force on each day; PricingError for a day no period covers."""
     starts = np.array([p.valid_from for p in card.periods], dtype="datetime64[D]")
@@ -263,21 +301,23 @@ def _concat(a: _Lines, b: _Lines) -> _Lines:
 
 
 def _merge_collisions(frame: pd.DataFrame, keys: LineKeys, days: np.ndarray, lines: _Lines) -> _Lines:
-    """Lines that share the store's unique key (day, resource, service, flavor, SKU) — e.g. a
-    volume retyped mid-day between two types at the base price — are one line: quantities
-    summed before pricing, so the cost is still rounded once. Attributes from the greatest row."""
+    """Lines that share the store's unique key (day, project, resource, service, flavor, SKU) —
+    e.g. a volume retyped mid-day between two types at the base price — are one line: quantities
+    summed before pricing, so the cost is still rounded once. Attributes from the row whose
+    (volume type, region) sorts last, a missing value first."""
     # A rule is one SKU in one period, and a day falls in one period: the rule stands for the SKU.
-    codes = group_codes(days[lines.row], *keys.at(lines.row, "resource", "service", "flavor"), lines.rule)
+    codes = group_codes(days[lines.row], *keys.at(lines.row, "project", "resource", "service", "flavor"), lines.rule)
     dup = np.bincount(codes)[codes] > 1
     if not dup.any():
         return lines
     keep = ~dup
     rows, rule, amounts = [lines.row[keep]], [lines.rule[keep]], [lines.nanos[keep]]
-    attrs = frame[["project_id", "volume_type", "region"]].astype(str).to_numpy()
+    attrs = [[value if isinstance(value, str) else "" for value in frame[name].to_numpy(dtype=object)]
+             for name in ("volume_type", "region")]  # fmt: skip
     members = np.flatnonzero(dup)
     members = members[np.argsort(codes[members], kind="stable")]
     for picks in np.split(members, np.flatnonzero(np.diff(codes[members])) + 1):
-        first = max(picks, key=lambda i: tuple(attrs[lines.row[i]]))
+        first = max(picks, key=lambda i: tuple(column[lines.row[i]] for column in attrs))
         rows.append(lines.row[[first]])
         rule.append(lines.rule[[first]])
         amounts.append(np.array([lines.nanos[picks].sum()], dtype=np.int64))

@@ -3,15 +3,18 @@
 Two streams, in time order:
 
 - **polled** samples (compute agents: `cpu`, `network.incoming.bytes`, `network.outgoing.bytes`;
-  the central agent: `image.size`, `ip.floating`) every `poll_minutes`, one raw
+  the central agent: `image.size`, `ip.floating` every `poll_minutes`, and `volume.size` hourly —
+  `polling.yaml` interval 3600 s — a few minutes past the hour), one raw
   `meter_message_from_counter` dict per message, with the polling cycle's naive
   `utcnow().isoformat()` timestamp, `monotonic_time` and project/user names
-  (`tenant_name_discovery` on);
+  (`tenant_name_discovery` on). The volume pollster's metadata is the Cinder API's volume: the
+  type's *name* in `volume_type` and its id in `volume_type_id`;
 - **notification** samples (`vcpus`, `memory`, `disk.root.size`, `volume.size`, `snapshot.size`,
   `backup.size`, `image.size`) from Nova's hourly `compute.instance.exists` audit, Cinder's hourly
-  `*.exists` audit and the create/resize/delete events, batched by the notification agent into
-  oslo.messaging 2.0 envelopes (`notifier://?driver=kafka`): `+00:00` timestamps, no names, no
-  `monotonic_time`, and — as in real Cinder — the volume type's *id* in `volume_type`.
+  `snapshot.exists` / `backup.exists` audit and the create/resize/delete events, batched by the
+  notification agent into oslo.messaging 2.0 envelopes (`notifier://?driver=kafka`): `+00:00`
+  timestamps, no names, no `monotonic_time`, and — as in real Cinder — the volume type's *id* in
+  `volume_type` (a volume's create/resize/delete events).
 
 Every sample's `resource_metadata` carries `"synthetic": true`. Message ids are uuid1 built from
 the sample time and a per-agent node derived from the seed, so they are deterministic and unique.
@@ -114,9 +117,11 @@ class _Stream:
         return found
 
     def audits(self, hour: dt.datetime) -> list[tuple[dt.datetime, Message]]:
-        """Nova's and Cinder's hourly `*.exists` for the period [hour - 1h, hour)."""
+        """Nova's and Cinder's hourly `*.exists` for the period [hour - 1h, hour), and the central
+        agent's hourly volume poll at Cinder's audit instant (the volumes alive then)."""
         nova: list[Message] = []
         cinder: list[Message] = []
+        polled: list[tuple[dt.datetime, Message]] = []
         period_start = hour - _HOUR
         nova_at = hour + NOVA_AUDIT_DELAY + dt.timedelta(microseconds=self.rng.randrange(10**6))
         cinder_at = hour + CINDER_AUDIT_DELAY + dt.timedelta(microseconds=self.rng.randrange(10**6))
@@ -125,9 +130,21 @@ class _Stream:
                 continue
             if r.resource_type == "instance":
                 nova.extend(self.instance_samples(r, nova_at, "compute.instance.exists"))
-            elif r.resource_type in ("volume", "snapshot", "backup"):
+            elif r.resource_type == "volume":
+                if r.alive(cinder_at):
+                    polled.append((cinder_at, self.volume_poll(r, cinder_at)))
+            elif r.resource_type in ("snapshot", "backup"):
                 cinder.append(self.storage_sample(r, cinder_at, f"{r.resource_type}.exists"))
-        return [*self.envelopes(nova, nova_at), *self.envelopes(cinder, cinder_at)]
+        return [*self.envelopes(nova, nova_at), *self.envelopes(cinder, cinder_at), *polled]
+
+    def volume_poll(self, r: Resource, at: dt.datetime) -> Message:
+        """ceilometer/volume/cinder.py VolumeSizePollster: the volume as the Cinder API lists it."""
+        size = r.revision_at(at).size_gib or 0
+        value = int(size) if float(size).is_integer() else size
+        monotonic = round(self.boot[CONTROLLER] + (at - self.cloud.window.start).total_seconds(), 6)
+        meta = self.meta.polled_volume(r, at)
+        return self.sample("volume.size", "gauge", "GiB", value, r, r.resource_id, at.isoformat(), meta, CONTROLLER, at,
+                           monotonic, names=True)  # fmt: skip
 
     def events(self, hour: dt.datetime) -> list[tuple[dt.datetime, Message]]:
         """Create, resize and delete notifications that happened in [hour, hour + 1h)."""

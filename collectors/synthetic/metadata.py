@@ -117,6 +117,27 @@ class MetadataCache:
         key = ("cinder", r.resource_id, str(revision.valid_from), event)
         return self._get(key, lambda: self._storage(r, event))
 
+    def polled_volume(self, r: Resource, at: dt.datetime) -> dict[str, Any]:
+        """ceilometer/volume/cinder.py VolumeSizePollster's FIELDS, read from the Cinder API's
+        volume (3.63+): the type by name and by id."""
+        revision = r.revision_at(at)
+        return self._get(("cinder-poll", r.resource_id, str(revision.valid_from)), lambda: self._polled_volume(r))
+
+    def _polled_volume(self, r: Resource) -> dict[str, Any]:
+        attached = [{"server_id": r.parent_id, "attachment_id": None, "device": "/dev/vdb"}] if r.parent_id else []
+        return {
+            "name": r.name,
+            "status": "in-use" if attached else "available",
+            "volume_type": r.volume_type.name if r.volume_type else None,
+            "volume_type_id": r.volume_type.type_id if r.volume_type else None,
+            "os-vol-host-attr:host": f"volume.{r.host}@ceph#ceph",
+            "migration_status": None,
+            "attachments": attached,
+            "snapshot_id": None,
+            "source_volid": None,
+            "synthetic": True,
+        }
+
     def _storage(self, r: Resource, event: str) -> dict[str, Any]:
         meta: dict[str, Any] = {"display_name": r.name}
         if r.resource_type == "volume":

@@ -156,14 +156,17 @@ def alarms(
     }
 
 
-@router.get("/findings", summary="The month's data-quality findings (gaps, dead letters, reconciliation)")
+@router.get(
+    "/findings", summary="The month's data-quality findings (gaps, dead letters, reconciliation, unpriced usage)"
+)
 def findings(caller: Caller, shared: Shared, month: Month = None) -> dict[str, Any]:
     documents = shared.figures.month(month_window(month, shared.figures).label)
     quality = documents.summary.facts.quality
     return {
         "month": documents.window.label,
         "checked": views.quality_checked(quality) if caller.cloud else None,
-        "findings": views.findings(quality, caller),
+        "findings": views.findings(quality, caller)
+        + views.unpriced_findings(documents.data.findings, views.teams_of(documents), caller),
     }
 
 

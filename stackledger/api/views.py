@@ -18,6 +18,7 @@ from stackledger.api.policy import Access
 from stackledger.reports.alarm_history import AlarmEvent
 from stackledger.reports.budget import BudgetStatus
 from stackledger.reports.data import ZERO
+from stackledger.reports.findings import FindingLine
 from stackledger.reports.formatting import exact_cost
 from stackledger.reports.quality import DataQuality
 from stackledger.reports.summary import ProjectLine
@@ -260,6 +261,39 @@ def findings(quality: DataQuality | None, access: Access) -> list[dict[str, Any]
         )
     )
     return [item for item in found if item["project_id"] is None and access.cloud]
+
+
+def teams_of(documents: MonthDocuments) -> dict[str, str]:
+    """project id -> its team in the month's summary."""
+    return {pid: line.team for pid, line in documents.lines.items()}
+
+
+def unpriced_findings(lines: Iterable[FindingLine], teams: Mapping[str, str], access: Access) -> list[dict[str, Any]]:
+    """Usage a price book could not price as usual (left out of its total, or priced at a base
+    price), per project, book, service and subject, as the reports list it. A project's lines go to
+    whoever sees the project; unallocated usage (no project) to the cloud's readers only."""
+    found = []
+    for line in lines:
+        visible = access.sees(line.project_id, teams.get(line.project_id, "")) if line.project_id else access.cloud
+        if not visible:
+            continue
+        item = _finding(
+            "unpriced" if line.unpriced else "base_price",
+            "warning",
+            line.text(),
+            price_book=line.price_book,
+            finding=line.kind,
+            service=line.service,
+            subject=line.subject,
+            quantity=line.quantity,
+            unit=line.consumed_unit,
+            resources=line.resources,
+            reason=line.reason,
+        )
+        item["project_id"] = line.project_id or None
+        item["project_name"] = line.project_name
+        found.append(item)
+    return found
 
 
 def quality_checked(quality: DataQuality | None) -> dict[str, Any] | None:

@@ -1,4 +1,4 @@
-"""`stackledger rate --month YYYY-MM | --start T --end T | --pending`: usage → cost lines."""
+"""`stackledger rate --month YYYY-MM | --start T --end T | --pending [--strict]`: usage → cost lines."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ if TYPE_CHECKING:
     from stackledger.window import Window
 
 INTERNAL_BOOK = "internal"  # stackledger.schema.INTERNAL_BOOK, without importing pandas (tests/unit/test_cli.py)
+FINDINGS_SHOWN = 10  # finding lines printed; the rest are counted
 
 EPILOG = """\
 Computes hourly usage from the stored samples for the window, sums it per UTC day, prices it
@@ -20,16 +21,27 @@ with the rate card (`rate_card` in the settings) and replaces the window's cost 
 transaction: re-running a window gives the same lines, never more. Windows are widened to
 whole UTC days. --pending re-rates the days that received late samples after being rated.
 
+Usage a price book cannot price as usual never stops rating: an instance whose size nothing
+says, or that no instance type of the allowed families holds, gets no AWS/DigitalOcean line; a
+volume type id no collected Cinder type resolves is priced without its type. Each is stored as a
+finding (book, service, resource, project, day, quantity, reason) beside the cost lines, and
+listed here and in the reports' data-quality section. Usage without a project is priced as
+"unallocated". A configuration error (a service the rate card does not price) still stops the
+run with its name.
+
 stdout: one line per rated window (usage rows, cost lines per price book), then the total per
-currency of the internal price book — exact, and to cents — and of each public price book.
+currency of the internal price book — exact, and to cents — and of each public price book, then
+the findings summed per book, service and reason (at most {shown}, the rest counted).
 stderr: a warning naming the window when it has no samples, no usage or no cost lines.
+exit status: 0, also with findings; with --strict, 2 when there are findings (the window is
+rated and stored all the same, so a re-run changes nothing and `report` shows them).
 """
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "rate",
-        epilog=EPILOG,
+        epilog=EPILOG.format(shown=FINDINGS_SHOWN),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     which = parser.add_mutually_exclusive_group(required=True)
@@ -37,6 +49,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--start", metavar="TIME", help="window start, ISO 8601 (UTC unless it says otherwise)")
     which.add_argument("--pending", action="store_true", help="re-rate the days late samples marked")
     parser.add_argument("--end", metavar="TIME", help="window end (exclusive), with --start")
+    parser.add_argument("--strict", action="store_true", help="exit 2 when a price book recorded findings")
     parser.set_defaults(run=run)
 
 
@@ -60,8 +73,16 @@ def run(args: argparse.Namespace) -> int:
         print("no days marked for re-rating")
         return 0
     _report(results)
+    found = _findings(results)
     for result in results:
         warn_if_empty(settings, result.window)
+    if args.strict and found:
+        from stackledger.errors import PricingError
+
+        raise PricingError(
+            f"--strict: {found} finding(s) of usage not priced as usual, e.g. {_first_finding(results)}; "
+            "they are stored with the cost lines (see `stackledger report`)"
+        )
     return 0
 
 
@@ -91,3 +112,25 @@ def _report(results: list[RateResult]) -> None:
     for (name, currency), amount in sorted(totals.items(), key=lambda item: (item[0][0] != INTERNAL_BOOK, item[0])):
         label = "total" if name == INTERNAL_BOOK else f"  {name} list price"
         print(f"{label} {currency} {amount} ({amount.quantize(Decimal('0.01')):,})")
+
+
+def _findings(results: list[RateResult]) -> int:
+    """Print each window's findings (at most FINDINGS_SHOWN lines); returns how many summed lines there were."""
+    count = sum(len(book.findings) for result in results for book in result.books)
+    if not count:
+        return 0
+    print(f"findings: {count} — usage a price book could not price as usual (stored; the reports list them):")
+    lines = [
+        f"  {result.window.label} {finding.describe()}" if len(results) > 1 else f"  {finding.describe()}"
+        for result in results
+        for book in result.books
+        for finding in book.findings
+    ]
+    print("\n".join(lines[:FINDINGS_SHOWN]))
+    if len(lines) > FINDINGS_SHOWN:
+        print(f"  and {len(lines) - FINDINGS_SHOWN} more")
+    return count
+
+
+def _first_finding(results: list[RateResult]) -> str:
+    return next(f.describe() for result in results for book in result.books for f in book.findings)

@@ -267,7 +267,8 @@ def window_records(settings: Settings, source: str, window: Window, collected: C
     if len(collected.readings):
         usage = hourly_usage(collected.readings, collected.resources, window, source=source,
                              default_region=settings.usage.region)  # fmt: skip
-    return WindowRecords(usage, collected.resources, collected.projects, collected.resources_partial)
+    return WindowRecords(usage, collected.resources, collected.projects, collected.resources_partial,
+                         collected.volume_types)  # fmt: skip
 
 
 def owned(records: WindowRecords, shard: Shard | None) -> WindowRecords:
@@ -279,7 +280,7 @@ def owned(records: WindowRecords, shard: Shard | None) -> WindowRecords:
         return frame[frame["project_id"].map(shard.owns).astype(bool)] if len(frame) else frame
 
     return WindowRecords(mine(records.usage), mine(records.resources), mine(records.projects),
-                         records.resources_partial)  # fmt: skip
+                         records.resources_partial, records.volume_types)  # fmt: skip
 
 
 def _log_failures(result: CollectResult) -> None:

@@ -28,6 +28,7 @@ from stackledger.settings import Settings
 from stackledger.store import Connection, Store, checkpoints, costs, inventory
 from stackledger.store import usage as usage_store
 from stackledger.store.frames import frame_rows
+from stackledger.store.volume_types import save_volume_types
 from stackledger.window import Window, utcnow
 
 if TYPE_CHECKING:
@@ -44,6 +45,7 @@ class WindowRecords:
     resources: pd.DataFrame
     projects: pd.DataFrame
     resources_partial: bool = False
+    volume_types: dict[str, str] = field(default_factory=dict)  # Cinder's: id -> name
 
 
 @dataclass
@@ -80,6 +82,7 @@ def save_window(
         replace_resources(store, conn, source, resources, partial=records.resources_partial,
                           rerate=computes_usage(settings), marked=saved.rerate_days)  # fmt: skip
         inventory.upsert_projects(store, conn, projects)
+        save_volume_types(store, conn, records.volume_types, now=utcnow())
         if checkpoint:
             rows = saved.usage_rows + saved.resources + saved.projects
             checkpoints.write_checkpoint(store, conn, key, window, rows, now=utcnow())

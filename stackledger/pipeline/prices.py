@@ -7,9 +7,10 @@ pricing function `stackledger rate` uses for the `aws` and `digitalocean` books.
 - `update_prices(settings, aws=…, digitalocean=…)`: read the official AWS Price List offer
   JSON and DigitalOcean `/v2/sizes` JSON from files or URLs and merge their rows into the
   user's price book file (written whole, atomically).
-- `baseline_pricer(settings, provider)`: daily usage → that book's cost lines, converted into
-  the rate card's currency with `fx` (the models come from the settings layer:
-  `settings.baselines.config(provider)`, `settings.fx_rates()`).
+- `baseline_pricer(settings, provider)`: daily usage → that book's cost lines and findings
+  (`transforms.findings.Priced`), converted into the rate card's currency with `fx` (the models
+  come from the settings layer: `settings.baselines.config(provider)`, `settings.fx_rates()`),
+  volume type ids resolved through the Cinder types the store holds.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
@@ -26,11 +27,14 @@ import pandas as pd
 import requests
 
 from stackledger.errors import ConfigError, InputError, SourceError, TransientSourceError
+from stackledger.pipeline.base import store_for
 from stackledger.ratecard import load_rate_card
 from stackledger.schema import COST_COLUMNS, empty_frame
 from stackledger.settings import Settings
+from stackledger.store.volume_types import volume_type_names
 from stackledger.transforms import pricebooks
 from stackledger.transforms.baselines import BASELINE_COLUMNS, rate_baseline
+from stackledger.transforms.findings import Priced, empty_findings, is_type_id
 from stackledger.transforms.pricebooks.official import load_json, parse_aws_offer, parse_do_sizes
 from stackledger.window import utcnow
 
@@ -84,18 +88,35 @@ def show_prices(
 # ---------------------------------------------------------------- rating
 
 
-def baseline_pricer(settings: Settings, provider: str) -> Callable[[pd.DataFrame], pd.DataFrame]:
+def baseline_pricer(settings: Settings, provider: str) -> Callable[[pd.DataFrame], Priced]:
     """The function `stackledger rate` prices book `provider` with. A provider not in
-    `baselines.providers` rates nothing (its lines in the window are removed)."""
+    `baselines.providers` rates nothing (its lines and findings in the window are removed)."""
     if provider not in settings.baselines.providers:
-        return lambda daily: empty_frame({**COST_COLUMNS, **BASELINE_COLUMNS})
+        return lambda daily: Priced(empty_frame({**COST_COLUMNS, **BASELINE_COLUMNS}), empty_findings())
     book = load_price_book(settings)
     config = settings.baselines.config(provider)
     currency = report_currency(settings)
     rates = settings.fx_rates()
     if not any(rate.target == currency for rate in rates) and currency != "USD":
         log.warning("no fx rate into %s: %s lines stay in USD (add `fx` to the settings)", currency, provider)
-    return lambda daily: rate_baseline(daily, book, config, currency=currency, fx=rates)
+    types = volume_type_resolver(settings)
+    return lambda daily: rate_baseline(daily, book, config, currency=currency, fx=rates, volume_types=types(daily))
+
+
+def volume_type_resolver(settings: Settings) -> Callable[[pd.DataFrame], Mapping[str, str]]:
+    """usage -> the Cinder volume types (id -> name) to resolve its volume type ids with: read from
+    the store once, on the first usage that carries a type id (none: nothing to read)."""
+    loaded: dict[str, str] = {}
+    read = False
+
+    def types(usage: pd.DataFrame) -> Mapping[str, str]:
+        nonlocal read
+        if not read and any(is_type_id(value) for value in pd.unique(usage["volume_type"].to_numpy(dtype=object))):
+            loaded.update(volume_type_names(store_for(settings)))
+            read = True
+        return loaded
+
+    return types
 
 
 # ---------------------------------------------------------------- updating

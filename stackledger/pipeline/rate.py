@@ -13,9 +13,10 @@ the month so far (tiers) is given the month's usage from its first day (the stor
 days outside the window), and replaces its lines up to the end of the window's last month, so
 later days of that month never keep a tier allocation computed from usage that has since changed.
 
-A price book is a `Rater` (daily usage → its cost lines); `RATERS` lists the factories used by
-default — the internal rate card, then the AWS and DigitalOcean list-price baselines. Another
-book is one more factory: all books land in the same transaction.
+A price book is a `Rater` (daily usage → its cost lines, and the findings of what it could not
+price as usual: `transforms.findings.Priced`); `RATERS` lists the factories used by default —
+the internal rate card, then the AWS and DigitalOcean list-price baselines. Another book is one
+more factory: all books land in the same transaction, each book's findings beside its lines.
 """
 
 from __future__ import annotations
@@ -36,8 +37,10 @@ from stackledger.ratecard import load_rate_card
 from stackledger.schema import INTERNAL_BOOK
 from stackledger.settings import Settings
 from stackledger.store import Store, costs
+from stackledger.store import findings as findings_store
 from stackledger.store import usage as usage_store
 from stackledger.transforms import rating
+from stackledger.transforms.findings import FindingSummary, Priced, summarize
 from stackledger.window import Window, merge_periods
 
 log = logging.getLogger(__name__)
@@ -47,17 +50,20 @@ _DAY = dt.timedelta(days=1)
 
 @dataclass(frozen=True)
 class Rater:
-    """One price book: turns daily usage (USAGE_COLUMNS, one UTC day per row) into its cost lines."""
+    """One price book: turns daily usage (USAGE_COLUMNS, one UTC day per row) into its cost lines
+    and findings (a bare cost frame: a book that records no findings)."""
 
     price_book: str
-    rate: Callable[[pd.DataFrame], pd.DataFrame]
+    rate: Callable[[pd.DataFrame], Priced | pd.DataFrame]
     month_to_date: bool = False  # prices depend on the month's earlier usage (tiers, monthly caps)
 
 
 def internal_rater(settings: Settings) -> Rater:
-    """The cloud's own rate card (`settings.rate_card`)."""
+    """The cloud's own rate card (`settings.rate_card`); volume type ids resolved through the
+    Cinder types the store holds."""
     card = load_rate_card(settings.rate_card)
-    return Rater(INTERNAL_BOOK, lambda daily: rating.rate(daily, card), month_to_date=card.has_tiers)
+    types = prices.volume_type_resolver(settings)
+    return Rater(INTERNAL_BOOK, lambda daily: rating.price(daily, card, types(daily)), month_to_date=card.has_tiers)
 
 
 def aws_rater(settings: Settings) -> Rater:
@@ -79,6 +85,7 @@ class BookResult:
     days: Window  # the days whose lines of this book were replaced
     cost_lines: int
     totals: dict[str, Decimal]  # currency -> sum of the lines' cost (exact; nothing rounded again)
+    findings: tuple[FindingSummary, ...] = ()  # what the book could not price as usual, summed
 
 
 @dataclass(frozen=True)
@@ -124,11 +131,12 @@ def rate_window(
     with store.transaction() as conn:
         if computed is not None:
             usage_store.replace_usage(store, conn, days, usage_step.SOURCE, computed)
-        for book, span, lines in produced:
-            costs.replace_cost_lines(store, conn, book.price_book, span, lines)
+        for book, span, priced in produced:
+            costs.replace_cost_lines(store, conn, book.price_book, span, priced.lines)
+            findings_store.replace_findings(store, conn, book.price_book, span, priced.findings)
         costs.clear_rerate_days(conn, days)
     usage_rows = _rows_in(hourly, days)
-    result = RateResult(days, usage_rows, tuple(_book_result(book, span, lines) for book, span, lines in produced))
+    result = RateResult(days, usage_rows, tuple(_book_result(book, span, priced) for book, span, priced in produced))
     log.info("rated %s: %d usage rows, %s", days.label, usage_rows,
              ", ".join(f"{b.price_book} {b.cost_lines} lines" for b in result.books))  # fmt: skip
     tell(steps, steps, "done")
@@ -215,21 +223,25 @@ def _context(days: Window, books: Sequence[Rater]) -> Window:
     return Window(_month_start(days.start), max(_span(days, book).end for book in books))
 
 
-def _lines(book: Rater, daily: pd.DataFrame, span: Window) -> pd.DataFrame:
-    """Rate what the book needs to see, keep the lines inside its span."""
+def _lines(book: Rater, daily: pd.DataFrame, span: Window) -> Priced:
+    """Rate what the book needs to see, keep the lines and findings inside its span."""
     start = daily["charge_period_start"]
     if not book.month_to_date:
         daily = daily[(start >= span.start) & (start < span.end)]
-    lines = book.rate(daily)
-    start = lines["charge_period_start"]
-    return lines[(start >= span.start) & (start < span.end)]
+    priced = Priced.of(book.rate(daily))
+    return Priced(*(_inside(frame, span) for frame in (priced.lines, priced.findings)))
 
 
-def _book_result(book: Rater, span: Window, lines: pd.DataFrame) -> BookResult:
+def _inside(frame: pd.DataFrame, span: Window) -> pd.DataFrame:
+    start = frame["charge_period_start"]
+    return frame[(start >= span.start) & (start < span.end)]
+
+
+def _book_result(book: Rater, span: Window, priced: Priced) -> BookResult:
     totals: dict[str, Decimal] = {}
-    for currency, amounts in lines.groupby("currency")["cost"]:
+    for currency, amounts in priced.lines.groupby("currency")["cost"]:
         totals[str(currency)] = sum(amounts, Decimal(0))
-    return BookResult(book.price_book, span, len(lines), totals)
+    return BookResult(book.price_book, span, len(priced.lines), totals, summarize(priced.findings))
 
 
 __all__ = [

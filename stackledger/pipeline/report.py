@@ -238,7 +238,7 @@ def _render(
 def load_report_data(settings: Settings, window: Window) -> ReportData:
     """The window's `ReportData`: its cost per project, service and price book, read once."""
     records = cost_records(store_for(settings), window)
-    return report_data(window, records.sums, records.fx)
+    return report_data(window, records.sums, records.fx, records.findings)
 
 
 # ---------------------------------------------------------------- email

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, Final, NamedTuple
 
@@ -31,6 +31,8 @@ from stackledger.schema import COST_DECIMALS, INTERNAL_BOOK
 from stackledger.store import Store
 from stackledger.store.alarm_evaluations import Evaluations, evaluations_for
 from stackledger.store.alarms import AlarmTransition, transitions
+from stackledger.store.findings import FindingSum, finding_sums
+from stackledger.store.interfaces import Interface, interface_instances
 from stackledger.store.quality import QualityRecords, naive, quality_records
 from stackledger.store.tables import cost_lines, projects, resources
 from stackledger.window import Window
@@ -71,6 +73,7 @@ class FxUse(NamedTuple):
 class CostRecords:
     sums: tuple[CostSum, ...]
     fx: tuple[FxUse, ...]  # distinct
+    findings: tuple[FindingSum, ...] = ()  # usage the books could not price as usual
 
 
 class ProjectRecord(NamedTuple):
@@ -164,6 +167,8 @@ class MonthRecords:
     instance_mappings: tuple[MappingRecord, ...]  # distinct, public books' compute.instance lines
     alarm_transitions: tuple[AlarmTransition, ...] | None  # None: the store keeps no alarm history
     evaluations: Evaluations  # when the alarm rules were evaluated for the window (none: "not evaluated")
+    # Resources with network cost lines that are an instance's interface -> that instance.
+    interfaces: Mapping[str, Interface] = field(default_factory=dict)
     lead_days: int = 0  # whole days before the window that `daily_costs` covers too (a forecast's history)
 
 
@@ -171,12 +176,13 @@ class MonthRecords:
 
 
 def cost_records(store: Store, window: Window) -> CostRecords:
-    """The window's cost per project, service, price book, unit and currency, and the exchange
-    rates its converted lines used."""
+    """The window's cost per project, service, price book, unit and currency, the exchange rates
+    its converted lines used, and its findings."""
     with store.engine.connect() as conn:
         sums = tuple(_cost_sum(row) for row in conn.execute(_cost_query(window)))
         fx = tuple(_fx_use(row) for row in conn.execute(_fx_query(window)))
-    return CostRecords(sums, fx)
+        findings = finding_sums(conn, window)
+    return CostRecords(sums, fx, findings)
 
 
 def month_records(store: Store, window: Window, previous: Window, *, lead_days: int = 0) -> MonthRecords:
@@ -186,6 +192,8 @@ def month_records(store: Store, window: Window, previous: Window, *, lead_days: 
     daily_window = Window(window.start - dt.timedelta(days=lead_days), window.end)
     with store.engine.connect() as conn:
         through = conn.execute(_through_query(window)).scalar_one_or_none()
+        resource_costs = tuple(_resource_cost(row) for row in conn.execute(_resource_query(window)))
+        network = [cost.resource_id for cost in resource_costs if cost.service.startswith("network.")]
         return MonthRecords(
             window=window,
             previous_window=previous,
@@ -195,13 +203,14 @@ def month_records(store: Store, window: Window, previous: Window, *, lead_days: 
             ),
             daily_costs=tuple(_daily(row) for row in conn.execute(_daily_query(daily_window))),
             rated_through=None if through is None else naive(through),
-            resource_costs=tuple(_resource_cost(row) for row in conn.execute(_resource_query(window))),
+            resource_costs=resource_costs,
             resources=_latest_revisions(conn.execute(_revisions_query(window))),
             quality=quality_records(conn, window),
             prices=tuple(_price(row) for row in conn.execute(_prices_query(window))),
             instance_mappings=tuple(MappingRecord(*row) for row in conn.execute(_mappings_query(window))),
             alarm_transitions=transitions(conn, window),
             evaluations=evaluations_for(conn, window),
+            interfaces=interface_instances(conn, network, window),
             lead_days=lead_days,
         )
 

@@ -161,9 +161,42 @@ cost_lines = Table(
     Column("source_currency", String(3)),
     Column("pricing_region", String(128)),
     Column("mapping", String(512)),
-    UniqueConstraint("charge_period_start", "resource_id", "service", "price_book", "flavor_name", "sku"),
+    # project_id is in the key (migration 0008): a resource whose samples name a project in some
+    # hours and none in others has a line for each that day (transforms.rating, "Projects").
+    UniqueConstraint("charge_period_start", "resource_id", "service", "price_book", "flavor_name", "sku", "project_id"),
     Index(None, "price_book", "charge_period_start"),
     Index(None, "project_id"),
+)
+
+# Usage a price book could not price as usual (transforms.findings), one row per daily usage row:
+# replaced per price book and span of days together with that book's cost lines.
+findings = Table(
+    "findings",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("charge_period_start", DateTime, nullable=False),
+    Column("charge_period_end", DateTime, nullable=False),
+    Column("price_book", String(32), nullable=False),
+    Column("kind", String(64), nullable=False),
+    Column("effect", String(32), nullable=False),  # unpriced | base price
+    Column("project_id", ID),  # NULL: unallocated
+    Column("resource_id", ID, nullable=False),
+    Column("resource_type", String(32), nullable=False),
+    Column("service", String(64), nullable=False),
+    Column("subject", String(512), nullable=False),
+    Column("consumed_quantity", Float, nullable=False),
+    Column("consumed_unit", String(32), nullable=False),
+    Column("reason", Text, nullable=False),
+    Index(None, "price_book", "charge_period_start"),
+)
+
+# Cinder's volume types (collectors.cinder): rating resolves a volume type id in usage to its name.
+volume_types = Table(
+    "volume_types",
+    metadata,
+    Column("type_id", ID, primary_key=True),
+    Column("name", String(255), nullable=False),
+    Column("collected_at", DateTime, nullable=False),
 )
 
 checkpoints = Table(

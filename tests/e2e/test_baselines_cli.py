@@ -189,7 +189,7 @@ def test_usd_list_prices_convert_into_the_card_currency(any_settings: Settings, 
     assert "Public list prices converted at: 1 USD = 0.92 EUR." in html and pdf.exists()
 
 
-def test_a_flavor_with_no_equivalent_stops_rating_naming_it(sqlite_settings: Settings, tmp_path: Path,
+def test_families_matching_no_instance_type_stop_rating_naming_them(sqlite_settings: Settings, tmp_path: Path,
                                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
     cfg = config(sqlite_settings, tmp_path, "baselines:\n  aws:\n    families: [t3]\n")
     assert main(["--config", cfg, "ingest", str(write_samples(tmp_path / "samples.jsonl"))]) == 0

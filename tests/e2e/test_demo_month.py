@@ -1,7 +1,8 @@
 """The demo's month as FinOps tools and team leads get it: its FOCUS export passes the FinOps
 Foundation's own validator and bills exactly the PDF's grand total; the packaged example alarm
 rules run on its database with its settings, name projects as people know them, and the project
-PDFs say whether alarms were evaluated at all.
+PDFs say whether alarms were evaluated at all; and its samples file alone, on a fresh database,
+rates for all three price books with the volume type prices applied (issue 15).
 
 `stackledger demo` runs once for the module (SQLite, as a user runs it); the validator is the
 real `focus-validator` from PyPI in its own Python 3.12 venv (`ops/focus_validator.sh install`,
@@ -25,6 +26,7 @@ from stackledger.cli import main
 from stackledger.pipeline import store_for
 from stackledger.pipeline.alarms import alarm_states
 from stackledger.store import tables
+from stackledger.window import Window
 from tests.conftest import REPO, settings_for
 from tests.e2e.test_demo import pdf_text
 from tests.focus_checks import check_focus
@@ -40,6 +42,9 @@ CENT = Decimal("0.01")
 # InvoiceId column fails one branch although C-003 itself passes. That branch is the one failure
 # the validator may report; the test checks that C-003 passes.
 VALIDATOR_DEFECTS = {"InvoiceId-C-004-C"}
+# The demo re-rated from its samples alone (README, "The demo from its own samples"): EUR 2.05 more
+# than with its inventory, which knows where each resource's first and last hour begin and end.
+FRESH_TOTAL = Decimal("2850.458980")
 
 
 @pytest.fixture(scope="module")
@@ -165,3 +170,36 @@ def test_the_example_rules_run_on_the_demo_database_and_the_project_pdfs_say_so(
     assert "project-budgets" in loud and "not evaluated" not in loud
     assert "No alarm about this project, its resources or its team fired" in quiet
     assert "evaluated once, the last at 2026-11-01 00:00 UTC" in quiet
+
+
+def test_the_demo_re_rates_from_its_own_samples_on_a_fresh_database(
+    demo_out: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    fresh = tmp_path / "fresh.db"
+    use_database(monkeypatch, fresh)
+    capsys.readouterr()
+    assert main(["ingest", str(demo_out / "demo-samples.jsonl")]) == 0
+    assert main(["rate", "--month", MONTH]) == 0
+    out = capsys.readouterr().out
+    assert f"total EUR {FRESH_TOTAL} (2,850.46)" in out and "findings" not in out  # every unit priced as usual
+
+    def by_book(path: Path) -> pd.DataFrame:
+        c = tables.cost_lines.c
+        october = Window.month(MONTH)  # the demo's database holds the two months before it too
+        query = select(c.price_book, c.resource_id, c.service, c.sku, c.consumed_quantity, c.cost).where(
+            c.charge_period_start >= october.start, c.charge_period_start < october.end
+        )
+        return store_for(settings_for(f"sqlite:///{path}", tmp_path)).frame(query)
+
+    again, demo = by_book(fresh), by_book(demo_out / "demo.db")
+    assert set(again["price_book"]) == {"internal", "aws", "digitalocean"}
+    ssd = "internal:block.volume:ssd"  # the samples' volume types by name (the volume pollster) meet the override
+    assert set(again.loc[again["sku"] == ssd, "resource_id"]) == set(demo.loc[demo["sku"] == ssd, "resource_id"])
+    # Without the inventory an hour with a sample counts whole: never less usage than with it, and the
+    # counters (no lifetime fraction) are the same.
+    internal = [frame[frame["price_book"] == "internal"].groupby("service")["consumed_quantity"].sum()
+                for frame in (again, demo)]  # fmt: skip
+    assert ((internal[0] - internal[1]) >= -1e-6).all()
+    assert abs(internal[0]["network.egress"] - internal[1]["network.egress"]) < 1e-6
+    assert sum(map(Decimal, again.loc[again["price_book"] == "internal", "cost"].astype(str)), Decimal(0)).quantize(
+        Decimal("0.000001")) == FRESH_TOTAL  # fmt: skip

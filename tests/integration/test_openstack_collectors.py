@@ -40,6 +40,7 @@ from stackledger.pipeline.reconcile import Tolerance, reconcile_month
 from stackledger.pipeline.usage import compute_usage
 from stackledger.settings import ProjectTagSettings, Settings
 from stackledger.store import tables
+from stackledger.store.volume_types import volume_type_names
 from stackledger.window import Window
 from tests.conftest import REPO, require_openstack, settings_for
 
@@ -261,6 +262,8 @@ def test_inventory_reaches_the_store_at_every_microversion(
     # below 2.47: the flavors list, then flavor 6 (deleted: 404, asked once) and Nova's usage of batch-1
     assert results["nova"].requests == (2 if embedded else 5)
     assert results["cinder"].requests == 4  # types, volumes, snapshots, backups: one page each
+    # the volume types are stored too: rating resolves the ids Cinder's notifications carry through them
+    assert volume_type_names(store_for(settings)) == {t["id"]: t["name"] for t in FLEET["volume_types"]}
 
 
 def test_auto_takes_an_older_clouds_maximum(fleet: None, pids: dict[str, str], sqlite_url: str, tmp_path: Path) -> None:

@@ -11,13 +11,14 @@ from pathlib import Path
 import pytest
 from fastapi import HTTPException
 
-from stackledger.api import cloudkitty, svg
+from stackledger.api import cloudkitty, svg, views
 from stackledger.api.identity import DEMO_USERS, DemoIdentity, Memberships, Principal, Unauthenticated
 from stackledger.api.params import csv_list, instant
 from stackledger.api.policy import Access, Policy, credentials, packaged_policy_path, sample_policy
 from stackledger.api.session import CookieJar, login_nonce_ok, safe_next
 from stackledger.errors import ConfigError
 from stackledger.reports.budget import BurnDown
+from stackledger.reports.findings import FindingLine
 from stackledger.settings import TeamLeadRule, load_settings
 from stackledger.store.serving import CostGroup
 
@@ -55,6 +56,33 @@ def test_default_policy_decides_who_sees_what() -> None:
     assert role_lead.sees("p3", "search") and not role_lead.sees("p3", "payments")
     assert not nobody.sees("p1", "") and not nobody.sees("", "") and not nobody.cloud
     assert lead.visible([("a", "payments"), ("b", "web"), ("c", "payments")]) == {"a", "c"}
+
+
+def test_unpriced_findings_go_to_whoever_sees_their_project() -> None:
+    def line(project_id: str, effect: str) -> FindingLine:
+        return FindingLine(project_id=project_id, project_name=project_id or "Unallocated (no project)",
+                           price_book="aws", kind="size unknown", effect=effect, service="compute.instance",
+                           subject="(unnamed flavor)", quantity=72.0, consumed_unit="instance-hour", resources=1,
+                           reason="no vCPUs and RAM")  # fmt: skip
+
+    lines = [line("p1", "unpriced"), line("p2", "base price"), line("", "unpriced")]
+    teams = {"p1": "payments", "p2": "search"}
+    policy = Policy()
+    lead = access(policy, principal(), Memberships(groups=frozenset({"payments-leads"})))
+    admin = access(policy, principal(project_name="admin", project_domain="Default", roles=("admin",)), Memberships())
+    seen = views.unpriced_findings(lines, teams, lead)
+    assert [(f["project_id"], f["kind"]) for f in seen] == [("p1", "unpriced")]
+    assert (
+        seen[0]["message"]
+        == "72 instance-hour of compute.instance left unpriced (size unknown: (unnamed flavor), 1 resource)"
+    )
+    assert seen[0]["detail"]["quantity"] == 72.0 and seen[0]["detail"]["price_book"] == "aws"
+    everything = views.unpriced_findings(lines, teams, admin)
+    assert [(f["project_id"], f["kind"]) for f in everything] == [
+        ("p1", "unpriced"),
+        ("p2", "base_price"),
+        (None, "unpriced"),
+    ]
 
 
 def test_a_policy_file_overrides_a_rule(tmp_path: Path) -> None:

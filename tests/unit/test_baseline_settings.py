@@ -82,5 +82,6 @@ def test_a_provider_left_out_rates_nothing() -> None:
     from stackledger.transforms.rating import daily_usage
     from tests.unit.test_baselines import m1_large
 
-    assert pricer(daily_usage(m1_large(hours=24))).empty
-    assert len(baseline_pricer(settings, "aws")(daily_usage(m1_large(hours=24)))) == 1
+    priced = pricer(daily_usage(m1_large(hours=24)))
+    assert priced.lines.empty and priced.findings.empty
+    assert len(baseline_pricer(settings, "aws")(daily_usage(m1_large(hours=24))).lines) == 1

@@ -15,6 +15,14 @@ from stackledger.model import BaselineConfig, FxRate
 from stackledger.schema import SERVICES, USAGE_COLUMNS
 from stackledger.transforms.baselines import rate_baseline
 from stackledger.transforms.equivalents import Flavor, instance_candidates, match_flavor
+from stackledger.transforms.findings import (
+    BASE_PRICE,
+    NO_EQUIVALENT,
+    SIZE_UNKNOWN,
+    TYPE_UNRESOLVED,
+    UNPRICED,
+    Priced,
+)
 from stackledger.transforms.pricebooks import PRICE_BOOK_COLUMNS, merge_price_books, packaged_price_book, rows_to_frame
 from stackledger.transforms.rating import daily_usage
 
@@ -45,8 +53,15 @@ def m1_large(hours: int = 744, **attrs: Any) -> pd.DataFrame:
     return hourly("compute.instance", hours, **({"flavor_name": "m1.large", "vcpus": 4.0, "ram_mib": 8192.0} | attrs))
 
 
-def rate(usage: pd.DataFrame, config: BaselineConfig, book: pd.DataFrame = BOOK, **kwargs: Any) -> pd.DataFrame:
+def priced(usage: pd.DataFrame, config: BaselineConfig, book: pd.DataFrame = BOOK, **kwargs: Any) -> Priced:
     return rate_baseline(daily_usage(usage), book, config, currency=kwargs.pop("currency", "USD"), **kwargs)
+
+
+def rate(usage: pd.DataFrame, config: BaselineConfig, book: pd.DataFrame = BOOK, **kwargs: Any) -> pd.DataFrame:
+    """The cost lines, when the book finds nothing to report."""
+    result = priced(usage, config, book, **kwargs)
+    assert result.findings.empty, result.findings
+    return result.lines
 
 
 def total(lines: pd.DataFrame) -> Decimal:
@@ -135,22 +150,57 @@ def test_an_explicit_flavor_mapping_wins() -> None:
         rate(m1_large(hours=24), wrong)
 
 
-def test_a_flavor_without_a_candidate_is_an_error_naming_it() -> None:
-    usage = hourly("compute.instance", 24, flavor_name="gpu.monster", vcpus=512.0, ram_mib=8192.0 * 1024)
-    with pytest.raises(PricingError, match=r"flavor gpu.monster 512 vCPU 8192 GiB: no aws instance in eu-north-1"):
-        rate(usage, AWS_EU_NORTH)
-    with pytest.raises(PricingError, match=r"flavor gpu\.monster") as caught:
-        rate(usage, DO)
-    assert caught.value.service == "compute.instance"
+def test_a_flavor_without_a_candidate_is_a_finding_and_the_rest_is_priced() -> None:
+    # 24 h of a 512 vCPU flavor no m6i type holds, beside 24 h of m1.large: the m1.large is priced,
+    # the monster is one unpriced finding per day with its 24 instance-hours.
+    monster = hourly("compute.instance", 24, resource_id="r-gpu", flavor_name="gpu.monster", vcpus=512.0,
+                     ram_mib=8192.0 * 1024)  # fmt: skip
+    result = priced(pd.concat([monster, m1_large(hours=24)]), AWS_EU_NORTH)
+    assert list(result.lines["resource_id"]) == ["r-compute.instance"] and set(result.lines["sku"]) == {"m6i.xlarge"}
+    found = result.findings.iloc[0]
+    assert len(result.findings) == 1
+    assert [found[k] for k in ("price_book", "kind", "effect")] == ["aws", NO_EQUIVALENT, UNPRICED]
+    assert found["resource_id"] == "r-gpu"
+    assert (found["consumed_quantity"], found["consumed_unit"]) == (24.0, "instance-hour")
+    assert found["subject"] == "gpu.monster 512 vCPU 8192 GiB"
+    assert "no aws instance in eu-north-1 of families m6i" in found["reason"]
+    assert priced(monster, DO).lines.empty and priced(monster, DO).findings["kind"].tolist() == [NO_EQUIVALENT]
 
 
-def test_a_flavor_without_sizes_borrows_them_or_fails_naming_it() -> None:
+def test_a_flavor_without_sizes_borrows_them_or_is_a_finding() -> None:
     known = m1_large(hours=24)
     unknown = m1_large(hours=24, resource_id="r2", vcpus=np.nan, ram_mib=np.nan)
     lines = rate(pd.concat([known, unknown]), AWS_EU_NORTH)
     assert set(lines["sku"]) == {"m6i.xlarge"} and len(lines) == 2
-    with pytest.raises(PricingError, match=r"flavor m1\.large: usage does not say its vCPUs and RAM"):
-        rate(unknown, AWS_EU_NORTH)
+    alone = priced(unknown, AWS_EU_NORTH)
+    assert alone.lines.empty
+    found = alone.findings[["kind", "subject", "consumed_quantity"]].to_numpy().tolist()
+    assert found == [[SIZE_UNKNOWN, "m1.large", 24.0]]
+    assert "flavor m1.large: usage does not say its vCPUs and RAM" in alone.findings["reason"].iat[0]
+    # an explicit mapping needs no size
+    mapped = BaselineConfig("aws", "eu-north-1", ("m6i",), flavors={"m1.large": "m6i.large"})
+    assert set(rate(unknown, mapped)["sku"]) == {"m6i.large"}
+
+
+def test_a_volume_type_id_is_resolved_before_the_volume_types_sku_is_chosen() -> None:
+    # 24 h of 100 GiB: one volume typed by an id Cinder resolves to `ssd`, one by an id nothing resolves.
+    config = BaselineConfig("aws", "us-east-1", ("m6i",), volume_types={"ssd": "ebs-gp2-storage"})
+    ssd_id, lost_id = "6a1f5c0e-3b2d-4c1e-9f8a-7b6c5d4e3f21", "0c0ffee0-0000-4000-8000-000000000000"
+    usage = pd.concat([
+        hourly("block.volume", 24, quantity=100.0, resource_id="v-ssd", volume_type=ssd_id),
+        hourly("block.volume", 24, quantity=100.0, resource_id="v-lost", volume_type=lost_id),
+    ])  # fmt: skip
+    result = priced(usage, config, volume_types={ssd_id: "ssd"})
+    skus = dict(zip(result.lines["resource_id"], result.lines["sku"], strict=True))
+    assert skus == {"v-ssd": "ebs-gp2-storage", "v-lost": "ebs-gp3-storage"}
+    assert result.lines.set_index("resource_id").at["v-ssd", "volume_type"] == "ssd"
+    found = result.findings.iloc[0]
+    assert len(result.findings) == 1
+    assert [found[k] for k in ("kind", "effect", "resource_id")] == [TYPE_UNRESOLVED, BASE_PRICE, "v-lost"]
+    assert found["consumed_quantity"] == 2400.0  # 24 h × 100 GiB
+    assert found["subject"] == f"volume type id {lost_id}" and "ebs-gp3-storage" in found["reason"]
+    # without volume type SKUs the type does not matter: nothing to report
+    assert rate(usage, AWS_EU_NORTH, volume_types={ssd_id: "ssd"})["sku"].tolist() == ["ebs-gp3-storage"] * 2
 
 
 # ---------------------------------------------------------------- other services

@@ -13,7 +13,8 @@ from stackledger.errors import PricingError, SchemaError
 from stackledger.model import RateCard
 from stackledger.ratecard import loads, parse_rate_card
 from stackledger.schema import COST_COLUMNS, SERVICES, USAGE_COLUMNS
-from stackledger.transforms.rating import daily_usage, rate
+from stackledger.transforms.findings import BASE_PRICE, TYPE_UNRESOLVED
+from stackledger.transforms.rating import daily_usage, price, rate
 
 D = Decimal
 OCT = dt.date(2026, 10, 1)
@@ -298,7 +299,7 @@ def test_rate_refuses_usage_that_is_not_daily() -> None:
 
 def test_a_volume_retyped_mid_day_at_one_price_is_one_line() -> None:
     # Two daily rows of one volume (two types, both at the base price) would break the store's
-    # unique key (day, resource, service, flavor, SKU): they are one line, quantities summed first.
+    # unique key (day, project, resource, service, flavor, SKU): one line, quantities summed first.
     lines = rate(usage(
         {"service": "block.volume", "consumed_quantity": 100.0, "volume_type": "gold"},
         {"service": "block.volume", "consumed_quantity": 630.0, "volume_type": "silver"},
@@ -306,6 +307,47 @@ def test_a_volume_retyped_mid_day_at_one_price_is_one_line() -> None:
     line = one(lines, sku="internal:block.volume")
     assert (line["pricing_quantity"], line["cost"]) == (D(1), D("0.08"))  # 730 GiB-hours = 1 GiB-month
     assert line["volume_type"] == "silver"  # the attributes of the greatest row, deterministically
+
+
+def test_a_resource_with_and_without_a_project_on_one_day_has_a_line_for_each() -> None:
+    # Ceilometer's `project_id: null` on some of an instance's samples: usage keeps each hour's own
+    # project, so the day has 20 vCPU-hours of p1 and 4 unallocated ones — two lines, both priced.
+    lines = rate(usage(
+        {"service": "compute.vcpu", "consumed_quantity": 20.0},
+        {"service": "compute.vcpu", "consumed_quantity": 4.0, "project_id": None},
+    ), card(BASE))  # fmt: skip
+    assert len(lines) == 2
+    assert one(lines, project_id="p1")["cost"] == D("0.42")  # 20 × 0.021
+    unallocated = lines[lines["project_id"].isna()].iloc[0]
+    assert (unallocated["sku"], unallocated["cost"]) == ("internal:compute.vcpu", D("0.084"))  # 4 × 0.021
+    assert sum(lines["cost"], D(0)) == D("0.504")  # 24 × 0.021: nothing dropped, nothing doubled
+
+
+SSD_ID = "6a1f5c0e-3b2d-4c1e-9f8a-7b6c5d4e3f21"
+LOST_ID = "0c0ffee0-0000-4000-8000-000000000000"
+
+
+def test_volume_type_ids_resolve_before_overrides_and_an_unknown_id_is_a_finding() -> None:
+    volumes = usage(
+        {"service": "block.volume", "consumed_quantity": 2400.0, "resource_id": "fast", "volume_type": SSD_ID},
+        {"service": "block.volume", "consumed_quantity": 2400.0, "resource_id": "lost", "volume_type": LOST_ID},
+        {"service": "block.volume", "consumed_quantity": 2400.0, "resource_id": "named", "volume_type": "ssd"},
+    )  # fmt: skip
+    result = price(volumes, card(OVERRIDES), {SSD_ID: "ssd"})
+    fast = one(result.lines, resource_id="fast")
+    assert (fast["sku"], fast["volume_type"], fast["cost"]) == ("internal:block.volume:ssd", "ssd", D("0.493151"))
+    lost = one(result.lines, resource_id="lost")  # the base price: 2400 / 730 = 3.287671233 GiB-month × 0.08
+    assert (lost["sku"], lost["volume_type"], lost["cost"]) == ("internal:block.volume", LOST_ID, D("0.263014"))
+    assert len(result.findings) == 1
+    found = result.findings.iloc[0]
+    assert (found["kind"], found["effect"], found["resource_id"]) == (TYPE_UNRESOLVED, BASE_PRICE, "lost")
+    assert (found["consumed_quantity"], found["consumed_unit"]) == (2400.0, "GiB-hour")
+    assert found["subject"] == f"volume type id {LOST_ID}"
+    assert "priced at internal:block.volume" in found["reason"]
+    # A card that prices volumes by no type: the id changes nothing, there is nothing to report.
+    assert price(volumes, card(BASE), {SSD_ID: "ssd"}).findings.empty
+    # Without the types collected, both ids are unresolved.
+    assert sorted(price(volumes, card(OVERRIDES)).findings["resource_id"]) == ["fast", "lost"]
 
 
 def test_empty_usage_gives_empty_cost_lines() -> None:

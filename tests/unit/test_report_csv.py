@@ -33,7 +33,7 @@ def data(*rows: CostRow, synthetic: bool = False) -> ReportData:
 def test_csv_columns_in_order() -> None:
     assert CSV_COLUMNS == (
         "project_id", "project_name", "team", "service", "price_book",
-        "consumed_quantity", "consumed_unit", "cost", "currency", "fx_rate",
+        "consumed_quantity", "consumed_unit", "cost", "currency", "fx_rate", "unpriced_quantity", "findings",
     )  # fmt: skip
     assert render_csv(data()).splitlines() == [",".join(CSV_COLUMNS)]
 
@@ -46,8 +46,9 @@ def test_csv_prints_costs_as_stored_and_quotes_names() -> None:
     ))  # fmt: skip
     assert text.endswith("\n") and "\r" not in text
     rows = list(csv.reader(io.StringIO(text)))[1:]
-    assert rows[0] == ["p1", 'a, "b" Ærø', "t", "compute.vcpu", "internal", "0.3", "GiB-hour", "12.345678", "EUR", ""]
-    assert rows[1][5:] == ["0.0000001", "GiB-hour", "0.000001", "USD", "0.92"]
+    assert rows[0] == ["p1", 'a, "b" Ærø', "t", "compute.vcpu", "internal", "0.3", "GiB-hour", "12.345678", "EUR", "",
+                       "", ""]  # fmt: skip
+    assert rows[1][5:] == ["0.0000001", "GiB-hour", "0.000001", "USD", "0.92", "", ""]
     assert rows[2][5] == "720" and rows[2][7] == "-3.500000"
 
 

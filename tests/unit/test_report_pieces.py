@@ -185,7 +185,7 @@ def test_json_money_is_exact_text() -> None:
     document = json.loads(render_json(finance_summary(data, facts), organisation="A"))
     assert document["grand_total"] == [{"amount": "16.005000", "currency": "EUR"}]
     assert document["baselines"][0] == {"amount": "29.000000", "currency": "EUR", "price_book": "aws",
-                                        "difference": "12.995000", "percent": "81.2"}  # fmt: skip
+                                        "difference": "12.995000", "percent": "81.2", "left_out": []}  # fmt: skip
     assert document["synthetic"] == "some" and document["rows"][0]["cost"] == "10.004000"
 
 

@@ -54,9 +54,9 @@ def test_report_data_rows_fx_rates_and_synthetic_flags() -> None:
     fx = [FxUse("p2", "compute.vcpu", "aws", "vCPU-hour", "EUR", "USD", D(rate)) for rate in ("0.920", "0.91")]
     data = report_data(OCT, sums, fx)
     assert [(r.project_id, r.project_name, r.known_project) for r in data.rows] == [
-        ("", "(no project)", False), ("p1", "Alpha", True), ("p2", "beta", True),
+        ("p1", "Alpha", True), ("p2", "beta", True), ("", "Unallocated (no project)", False),
     ]  # fmt: skip
-    assert data.rows[2].fx_rates == "0.91;0.92" and data.rows[1].fx_rates == ""
+    assert data.rows[1].fx_rates == "0.91;0.92" and data.rows[0].fx_rates == ""
     assert data.fx == ("1 USD = 0.91 EUR", "1 USD = 0.92 EUR")
     assert [(t.label, t.amount) for t in data.internal_totals] == [("internal", D("1.500000"))]
     assert data.synthetic_ids == {"p1", "p2"} and data.some_synthetic and not data.synthetic
