@@ -158,7 +158,7 @@ class MonthRecords:
     previous_window: Window
     projects: tuple[ProjectRecord, ...]
     previous_costs: tuple[ProjectCostSum, ...]  # the previous window's, per project and currency
-    daily_costs: tuple[DailyCostSum, ...]
+    daily_costs: tuple[DailyCostSum, ...]  # from `lead_days` days before the window to its end
     rated_through: dt.datetime | None  # the latest end of the window's internal cost lines
     resource_costs: tuple[ResourceCostSum, ...]
     resources: Mapping[str, ResourceRevision]  # resource id -> latest revision, for those with cost lines
@@ -169,6 +169,7 @@ class MonthRecords:
     evaluations: Evaluations  # when the alarm rules were evaluated for the window (none: "not evaluated")
     # Resources with network cost lines that are an instance's interface -> that instance.
     interfaces: Mapping[str, Interface] = field(default_factory=dict)
+    lead_days: int = 0  # whole days before the window that `daily_costs` covers too (a forecast's history)
 
 
 # ---------------------------------------------------------------- loaders
@@ -184,8 +185,11 @@ def cost_records(store: Store, window: Window) -> CostRecords:
     return CostRecords(sums, fx, findings)
 
 
-def month_records(store: Store, window: Window, previous: Window) -> MonthRecords:
-    """Everything else the documents show for `window`; `previous` is the period compared against."""
+def month_records(store: Store, window: Window, previous: Window, *, lead_days: int = 0) -> MonthRecords:
+    """Everything else the documents show for `window`; `previous` is the period compared against.
+    The daily costs start `lead_days` days before the window: the trailing days a forecast
+    made early in the window learns from."""
+    daily_window = Window(window.start - dt.timedelta(days=lead_days), window.end)
     with store.engine.connect() as conn:
         through = conn.execute(_through_query(window)).scalar_one_or_none()
         resource_costs = tuple(_resource_cost(row) for row in conn.execute(_resource_query(window)))
@@ -197,7 +201,7 @@ def month_records(store: Store, window: Window, previous: Window) -> MonthRecord
             previous_costs=tuple(
                 ProjectCostSum(p, c, from_units(u)) for p, c, u in conn.execute(_sums_query(previous))
             ),
-            daily_costs=tuple(_daily(row) for row in conn.execute(_daily_query(window))),
+            daily_costs=tuple(_daily(row) for row in conn.execute(_daily_query(daily_window))),
             rated_through=None if through is None else naive(through),
             resource_costs=resource_costs,
             resources=_latest_revisions(conn.execute(_revisions_query(window))),
@@ -207,6 +211,7 @@ def month_records(store: Store, window: Window, previous: Window) -> MonthRecord
             alarm_transitions=transitions(conn, window),
             evaluations=evaluations_for(conn, window),
             interfaces=interface_instances(conn, network, window),
+            lead_days=lead_days,
         )
 
 
