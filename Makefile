@@ -1,5 +1,5 @@
 # The two commands a new user types: `make demo` and `make test`.
-.PHONY: demo test bench bench-e2e lint venv services-up services-down clean
+.PHONY: demo test fuzz bench bench-e2e lint venv services-up services-down clean
 
 demo: venv
 	./ops/sysdeps.sh
@@ -7,6 +7,11 @@ demo: venv
 
 test:
 	./ops/test.sh
+
+# The property test of ingest → rate → report on many random sample files (make test runs a
+# fixed 10); SQLite only, no service needed. Minutes, not seconds.
+fuzz: venv
+	HYPOTHESIS_PROFILE=fuzz .venv/bin/pytest -q -p no:cacheprovider tests/e2e/test_pipeline_property.py
 
 bench: venv
 	./ops/up.sh postgres kafka gnocchi keystone

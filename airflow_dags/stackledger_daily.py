@@ -1,13 +1,20 @@
-"""StackLedger, daily: rate the previous UTC day, re-rate late days, evaluate the alarms.
+"""StackLedger, daily: rate the previous UTC day in project shards, re-rate late days, drop old
+raw samples, evaluate the alarms.
 
-    wait_collected ─> rate ─> rate_late ─> evaluate_alarms
+    wait_collected ─> plan_rating ─> rate_usage[shard …] ─> rate_month[shard …] ─> finish_rating
+        ─> rate_late ─> retention ─> evaluate_alarms
 
 - wait_collected: a sensor (its worker slot given back while it waits) until the collect DAG's
   checkpoints cover every hour of the day for every source it collects
   (`stackledger.pipeline.completeness.check_complete`);
-- rate: `stackledger.pipeline.rate.rate_window` for the day: hourly usage, then the cost lines
-  of every price book, replaced in one transaction;
+- plan_rating: one entry per shard of `airflow.shards` (`stackledger.airflow_support.rating_plan`);
+- rate_usage: mapped per shard, `rate_window(…, shard=, stage="usage")`: the usage and per-day
+  price books of the resources hashing to the shard, in one transaction each;
+- rate_month: mapped per shard, `stage="month"`: the books priced on the month so far (tiers,
+  caps) for the projects hashing to the shard, after every shard's usage;
+- finish_rating: `finish_sharded`: the day's re-rating marks set before rating began are cleared;
 - rate_late: `rate_pending`: the earlier days that late samples marked for re-rating;
+- retention: `apply_retention`: raw samples of old rated days dropped (`retention.raw_days`);
 - evaluate_alarms: `stackledger.pipeline.alarms.evaluate_alarms` at the end of the day (skipped
   when no `alarms.rules` file is configured). Re-running the same day sends nothing twice.
 
@@ -18,6 +25,7 @@ Runs at 02:00 UTC with no data interval of its own: the window is the day before
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 from airflow.sdk import CronTriggerTimetable, dag, task
 
@@ -52,13 +60,45 @@ def stackledger_daily() -> None:
         return sl.poke(status.complete, sl.completeness_summary(status))
 
     @task
-    def rate():
+    def plan_rating():
         from stackledger import airflow_support as sl
+
+        run = sl.current_run(PERIOD)
+        with sl.terminal_errors():
+            return sl.rating_plan(run.settings)
+
+    @task
+    def rate_usage(shard: dict[str, Any]):
+        from stackledger import airflow_support as sl
+        from stackledger.pipeline.collect import Shard
         from stackledger.pipeline.rate import rate_window
 
         run = sl.current_run(PERIOD)
         with sl.terminal_errors():
-            return sl.rated([rate_window(run.settings, run.window)])
+            part = Shard(int(shard["index"]), int(shard["count"]))
+            return sl.rated([rate_window(run.settings, run.window, shard=part, stage="usage")])
+
+    @task
+    def rate_month(shard: dict[str, Any]):
+        from stackledger import airflow_support as sl
+        from stackledger.pipeline.collect import Shard
+        from stackledger.pipeline.rate import rate_window
+
+        run = sl.current_run(PERIOD)
+        with sl.terminal_errors():
+            part = Shard(int(shard["index"]), int(shard["count"]))
+            return sl.rated([rate_window(run.settings, run.window, shard=part, stage="month")])
+
+    @task
+    def finish_rating(plan: Any):  # the list plan_rating returned
+        import datetime as dt
+
+        from stackledger import airflow_support as sl
+        from stackledger.pipeline.rate import finish_sharded
+
+        run = sl.current_run(PERIOD)
+        with sl.terminal_errors():
+            finish_sharded(run.settings, run.window, dt.datetime.fromisoformat(str(plan[0]["began"])))
 
     @task
     def rate_late():
@@ -68,6 +108,16 @@ def stackledger_daily() -> None:
         run = sl.current_run(PERIOD)
         with sl.terminal_errors():
             return sl.rated(rate_pending(run.settings))
+
+    @task
+    def retention():
+        from stackledger import airflow_support as sl
+        from stackledger.pipeline.retention import apply_retention
+
+        run = sl.current_run(PERIOD)
+        with sl.terminal_errors():
+            result = apply_retention(run.settings)
+            return {"dropped": [str(day) for day in sorted(result.dropped)], "kept": len(result.kept)}
 
     @task
     def evaluate_alarms():
@@ -80,7 +130,12 @@ def stackledger_daily() -> None:
         with sl.terminal_errors():
             return sl.evaluated(evaluate_alarms(run.settings, run.window.end))
 
-    wait_collected() >> rate() >> rate_late() >> evaluate_alarms()
+    plan = plan_rating()
+    usage = rate_usage.expand(shard=plan)
+    month = rate_month.expand(shard=plan)
+    finished = finish_rating(plan)
+    wait_collected() >> plan
+    usage >> month >> finished >> rate_late() >> retention() >> evaluate_alarms()
 
 
 stackledger_daily()

@@ -79,7 +79,7 @@ def parse_rules(text: str, *, file: str = "<rules>", notifiers: Iterable[str] | 
     try:
         document = yaml.load(text, Loader=_LOADER)  # noqa: S506 (a safe loader, libyaml's when installed)
     except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", file=file) from None
+        raise ConfigError.invalid_yaml(exc, file=file) from None
     if not isinstance(document, dict) or not isinstance(document.get("rules"), list):
         raise ConfigError("expected a mapping with a `rules:` list (and optional `defaults:`)", file=file)
     unknown = set(document) - {"rules", "defaults"}

@@ -25,7 +25,7 @@ def _ingest(url: str, path: Path, store: str) -> None:
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "samples.jsonl"
-        messages = write_messages(synthetic.generate_cloud("2026-10"), path)
+        messages = write_messages([synthetic.generate_cloud("2026-10")], path)
         emit("ingest", "input_lines", messages, "lines", bytes=path.stat().st_size)
         _ingest(f"sqlite:///{Path(tmp) / 'bench.db'}", path, "sqlite")
         pg = os.environ.get("STACKLEDGER_BENCH_PG_URL")

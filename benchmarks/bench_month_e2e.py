@@ -216,7 +216,9 @@ def _rows(step: str, result: StepRun, url: str, generated: int, out: Path) -> di
         return {**found, "stored_samples": counts["samples"], "dead_letters": counts["dead_letters"]}
     if step == "rate":
         books = {k.removeprefix("cost_lines_"): v for k, v in counts.items() if k.startswith("cost_lines_")}
-        return {"samples_in": counts["samples"], "usage_rows": counts["usage"], "cost_lines": counts["cost_lines"],
+        return {"samples_in": counts["samples"], "usage_rows": counts["usage"],
+                "daily_usage_rows": counts["daily_usage"],
+                "cost_lines": counts["cost_lines"],
                 **{f"cost_lines_{book}": n for book, n in sorted(books.items())}}  # fmt: skip
     files = [p for p in out.rglob("*") if p.is_file()]
     return {"cost_lines_in": counts["cost_lines"], "files": len(files)}

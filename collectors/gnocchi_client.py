@@ -34,6 +34,7 @@ import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from stackledger.errors import ConfigError, SourceError, TransientSourceError
+from stackledger.redact import redact_text, remember_in, strip_userinfo
 from stackledger.settings import GnocchiSourceSettings
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,7 @@ class GnocchiClient:
     ) -> None:
         root = url.rstrip("/")
         self.base = root if root.endswith("/v1") else root + "/v1"
+        self.server = strip_userinfo(self.base)  # how errors name it: never a user or password
         self.session = session if session is not None else requests.Session()
         if auth is not None:
             self.session.auth = auth
@@ -169,9 +171,11 @@ class GnocchiClient:
         try:
             response = self.session.request(method, url, params=params, json=body, timeout=self.timeout_s)
         except requests.Timeout:
-            raise _Unreachable(f"{where}: no answer within {self.timeout_s:g} s", source=SOURCE) from None
+            raise _Unreachable(
+                f"{where}: no answer from {self.server} within {self.timeout_s:g} s", source=SOURCE
+            ) from None
         except requests.ConnectionError as error:
-            raise _Unreachable(f"{where}: cannot connect ({_reason(error)})", source=SOURCE) from None
+            raise _Unreachable(f"{where}: cannot connect to {self.server} ({_reason(error)})", source=SOURCE) from None
         except requests.exceptions.ChunkedEncodingError as error:
             # The connection broke half way through the answer (a worker restarting): worth another try.
             raise TransientSourceError(f"{where}: answer cut off ({_short(str(error))})", source=SOURCE) from None
@@ -235,7 +239,8 @@ def _keystone(settings: GnocchiSourceSettings) -> tuple[Any, str]:
         region = openstack.config.get_cloud_region(cloud=settings.cloud)
         session = region.get_session()
     except (sdk_exceptions.SDKException, ks_exceptions.ClientException) as error:
-        raise ConfigError(f"cannot build a Keystone session: {error}", key="gnocchi.cloud") from None
+        raise ConfigError(f"cannot build a Keystone session: {redact_text(str(error))}", key="gnocchi.cloud") from None
+    remember_in(region.config.get("auth") or {})  # clouds.yaml credentials: masked wherever they would appear
     if settings.url:
         return session, settings.url
     try:

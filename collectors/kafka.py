@@ -122,6 +122,7 @@ def consumer_config(settings: KafkaSettings, group_id: str) -> dict[str, Any]:
         "max_partition_fetch_bytes": settings.max_partition_fetch_bytes,
         "fetch_max_bytes": settings.fetch_max_bytes,
         "session_timeout_ms": settings.session_timeout_ms,
+        "bootstrap_timeout_ms": settings.bootstrap_timeout_ms,
         "heartbeat_interval_ms": settings.heartbeat_interval_ms,
         "max_poll_interval_ms": settings.max_poll_interval_ms,
         "security_protocol": settings.security_protocol,
@@ -166,7 +167,10 @@ def open_consumer(
             raise
         return consumer
 
-    return with_backoff(connect, settings, stop, what=f"connect to Kafka at {settings.bootstrap_servers}")
+    servers = settings.bootstrap_servers
+    brokers = servers if isinstance(servers, str) else ",".join(servers)
+    advice = "check kafka.bootstrap_servers, kafka.security_protocol and that the brokers run"
+    return with_backoff(connect, settings, stop, what=f"connect to Kafka at {brokers} for topic {topic}", advice=advice)
 
 
 class _NotSlowTask(logging.Filter):
@@ -184,18 +188,23 @@ def _quiet_slow_task_warnings() -> None:
         selector.addFilter(_NotSlowTask())
 
 
-def with_backoff(call: Callable[[], Any], settings: KafkaSettings, stop: threading.Event, *, what: str) -> Any:
+def with_backoff(
+    call: Callable[[], Any], settings: KafkaSettings, stop: threading.Event, *, what: str, advice: str = ""
+) -> Any:
     """`call()`, retrying transient Kafka errors (`retriable`) `retry_attempts` times with doubling
-    backoff. A non-retriable `KafkaError` is raised at once as `SourceError`."""
+    backoff. A non-retriable `KafkaError` is raised at once as `SourceError`; the error says
+    `what` failed, then `advice` (what to check)."""
     delay = settings.retry_backoff_s
+    then = f"; {advice}" if advice else ""
     for attempt in range(1, settings.retry_attempts + 1):
         try:
             return call()
         except KafkaError as error:
             if not error.retriable:
-                raise SourceError(f"cannot {what}: {error}", source="kafka") from error
+                raise SourceError(f"cannot {what}: {error}{then}", source="kafka") from error
             if attempt == settings.retry_attempts or stop.is_set():
-                raise TransientSourceError(f"cannot {what} after {attempt} tries: {error}", source="kafka") from error
+                raise TransientSourceError(f"cannot {what} after {attempt} tries: {error}{then}",
+                                           source="kafka") from error  # fmt: skip
             log.warning("kafka: cannot %s (%s); retrying in %.1f s", what, error, delay)
             stop.wait(delay)
             delay = min(delay * 2, BACKOFF_MAX_S)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 from urllib.parse import parse_qsl, urlsplit
@@ -24,6 +25,7 @@ from urllib.parse import parse_qsl, urlsplit
 from tenacity import RetryCallState, Retrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from stackledger.errors import ConfigError, SourceError, TransientSourceError
+from stackledger.redact import redact_text, remember_in, strip_userinfo
 from stackledger.settings import OpenStackSettings
 
 log = logging.getLogger(__name__)
@@ -59,9 +61,38 @@ def connect(settings: OpenStackSettings) -> Any:
     if settings.interface:
         options["interface"] = settings.interface
     try:
-        return openstack.connect(cloud=cloud, **options)
+        conn = openstack.connect(cloud=cloud, **options)
     except (sdk_exceptions.SDKException, ks_exceptions.ClientException) as error:
-        raise ConfigError(f"cannot use cloud {cloud!r}: {error}", key="openstack.cloud") from None
+        raise ConfigError(f"cannot use cloud {cloud!r}: {redact_text(str(error))}", key="openstack.cloud") from None
+    authenticate(conn.session, conn.config.config.get("auth") or {}, cloud, key="openstack.cloud")
+    return conn
+
+
+def authenticate(session: Any, auth: Mapping[str, Any], cloud: str, *, key: str) -> None:
+    """Get the session's token now, so an unreachable Keystone or refused credentials are one
+    clear error naming Keystone's URL (without userinfo) and the cloud — not a failure deep inside
+    the first request. The clouds.yaml credentials are remembered by `stackledger.redact` first."""
+    from keystoneauth1 import exceptions as ks_exceptions
+
+    remember_in(auth)
+    where = f"Keystone at {strip_userinfo(str(auth.get('auth_url') or '?'))}"
+    try:
+        session.get_token()
+    except (ks_exceptions.ConnectFailure, ks_exceptions.ConnectTimeout) as error:
+        reason = _os_reason(str(error)) or type(error).__name__
+        raise TransientSourceError(f"cannot connect to {where} ({reason}): check auth_url of cloud {cloud!r} in "
+                                   "clouds.yaml and that Keystone is running", source="keystone") from None  # fmt: skip
+    except ks_exceptions.Unauthorized:
+        raise ConfigError(f"{where} refused the credentials of cloud {cloud!r} (HTTP 401): check them in clouds.yaml",
+                          key=key) from None  # fmt: skip
+    except ks_exceptions.ClientException as error:
+        raise SourceError(f"{where}: {redact_text(str(error))}", source="keystone") from None
+
+
+def _os_reason(text: str) -> str | None:
+    """The OS-level reason nested deep inside requests' connection errors ("[Errno 111] Connection refused")."""
+    found = re.search(r"\[Errno -?\d+\][^'\")]*", text)
+    return found.group(0).strip() if found else None
 
 
 def region_of(proxy: Any, settings: OpenStackSettings, default: str) -> str:

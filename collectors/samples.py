@@ -38,6 +38,8 @@ import math
 from collections.abc import Callable, Mapping
 from typing import Any, Final
 
+from stackledger.collectors import plausible
+from stackledger.collectors.plausible import Bounds
 from stackledger.collectors.sample_json import json_kind as _kind
 from stackledger.collectors.sample_json import loads as _loads
 from stackledger.collectors.sample_json import unstorable as _unstorable
@@ -54,8 +56,10 @@ MAX_METER: Final = 128
 MAX_UNIT: Final = 32
 
 # Expected (unit, counter_type) per known meter; "status" meters travel as gauges.
-_KNOWN: Final = {m.name: (m.unit, "gauge" if m.kind == "status" else m.kind) for m in METERS.values()}
-_STATUS_METERS: Final = frozenset(m.name for m in METERS.values() if m.kind == "status")
+KNOWN_METERS: Final = {m.name: (m.unit, "gauge" if m.kind == "status" else m.kind) for m in METERS.values()}
+STATUS_METERS: Final = frozenset(m.name for m in METERS.values() if m.kind == "status")
+_KNOWN: Final = KNOWN_METERS
+_STATUS_METERS: Final = STATUS_METERS
 
 # Long Ceilometer key → short canonical key: either may be used, not both with different values.
 _SHORT: Final = {
@@ -78,21 +82,26 @@ class SampleError(InputError):
 
 
 def parse_message(
-    raw: bytes | str | Mapping[str, Any], where: str, *, rejects: list[InputError] | None = None
+    raw: bytes | str | Mapping[str, Any],
+    where: str,
+    *,
+    rejects: list[InputError] | None = None,
+    bounds: Bounds | None = None,
 ) -> list[dict[str, Any]]:
     """Parse one message (a file line or a Kafka value) into sample rows.
 
     Raises `InputError(reason, where=where)` when the message as a whole is unusable. A bad sample
     inside a notification raises too, unless `rejects` is given: then it is appended there and the
-    good samples are returned.
+    good samples are returned. With `bounds`, an implausible timestamp or volume is a bad sample
+    too (`collectors.plausible`).
     """
     obj, suspicious = _decode(raw, where)
     if "oslo.message" in obj or "oslo.version" in obj:
         # The samples come from the inner text alone, so its gate is the one that counts.
         obj, suspicious = _unwrap(obj, where)
     if "payload" in obj or "event_type" in obj:
-        return _notification(obj, where, suspicious, rejects)
-    return [_sample(obj, where, suspicious)]
+        return _notification(obj, where, suspicious, rejects, bounds)
+    return [_sample(obj, where, suspicious, bounds)]
 
 
 # ------------------------------------------------------------------ envelope and notification
@@ -139,7 +148,11 @@ def _unwrap(envelope: Mapping[str, Any], where: str) -> tuple[dict[str, Any], bo
 
 
 def _notification(
-    message: Mapping[str, Any], where: str, suspicious: bool, rejects: list[InputError] | None
+    message: Mapping[str, Any],
+    where: str,
+    suspicious: bool,
+    rejects: list[InputError] | None,
+    bounds: Bounds | None,
 ) -> list[dict[str, Any]]:
     event_type = message.get("event_type")
     if not isinstance(event_type, str):
@@ -159,7 +172,7 @@ def _notification(
         try:
             if not isinstance(item, dict):
                 raise InputError(f"sample is {_kind(item)}, not an object", where=where)
-            rows.append(_sample(item, where, suspicious))
+            rows.append(_sample(item, where, suspicious, bounds))
         except InputError as exc:  # where it is, spelled out only now: most samples are fine
             error = SampleError(exc.reason, where=f"{where} sample {index}", index=index, sample=item)
             if rejects is None:
@@ -171,7 +184,7 @@ def _notification(
 # ------------------------------------------------------------------ one sample
 
 
-def _sample(s: Mapping[str, Any], where: str, suspicious: bool) -> dict[str, Any]:
+def _sample(s: Mapping[str, Any], where: str, suspicious: bool, bounds: Bounds | None) -> dict[str, Any]:
     """Validate one sample dict and return its canonical row. Raises InputError."""
     get = s.get
     # Ceilometer sends only the long keys; a short one as well means comparing each pair (`_field`).
@@ -210,6 +223,11 @@ def _sample(s: Mapping[str, Any], where: str, suspicious: bool) -> dict[str, Any
         problem = _unstorable(s, "")
         if problem:
             raise InputError(problem, where=where)
+    timestamp = parse_timestamp(get("timestamp"), where)
+    if bounds is not None:
+        reason = plausible.problem(timestamp, volume, meter, kind, bounds)
+        if reason is not None:
+            raise InputError(reason, where=where)
     return {
         "message_id": message_id,
         "meter": meter,
@@ -219,7 +237,7 @@ def _sample(s: Mapping[str, Any], where: str, suspicious: bool) -> dict[str, Any
         "project_id": _ident(get("project_id"), "project_id", where, required=False),
         "user_id": _ident(get("user_id"), "user_id", where, required=False),
         "resource_id": _ident(get("resource_id"), "resource_id", where, required=True),
-        "timestamp": parse_timestamp(get("timestamp"), where),
+        "timestamp": timestamp,
         "metadata": metadata,
         "source": source,
     }
@@ -315,4 +333,7 @@ def _missing_or_bad(name: str, value: Any, expected: str) -> str:
     return f"{name} must be {expected}, got {_kind(value)}"
 
 
-__all__ = ["COUNTER_TYPES", "SampleError", "parse_message", "parse_timestamp"]
+__all__ = [
+    "COUNTER_TYPES", "KNOWN_METERS", "MAX_ID", "MAX_METER", "MAX_UNIT", "METERING_EVENT", "OSLO_VERSION",
+    "STATUS_METERS", "SampleError", "parse_message", "parse_timestamp",
+]  # fmt: skip

@@ -3,7 +3,9 @@ the month is still running, and the burn-down series the project report charts.
 
 The forecast itself is a `Forecaster` the caller hands in (the pipeline passes the alarm
 engine's, so a budget alarm and the report agree on the same number); without one, no
-forecast is shown. All amounts are exact `Decimal`s in the budget's currency; spend in another
+forecast is shown. It learns from a `DailyHistory` that, like the alarm engine's trailing
+window, reaches back before the month: on the 3rd, a 7-day window holds 2 days of this month
+and 5 of the last. All amounts are exact `Decimal`s in the budget's currency; spend in another
 currency is not converted (the status says so).
 """
 
@@ -19,10 +21,6 @@ from stackledger.reports.data import ZERO
 from stackledger.reports.facts import DayCost, ProjectInfo
 from stackledger.window import Window
 
-# (internal cost of each complete day so far, in order; days in the month) → month-end total,
-# or None when there are too few days to say.
-Forecaster = Callable[[Sequence[Decimal], int], Decimal | None]
-
 NEAR: Final = Decimal(80)  # percent used from which a budget is "nearly used"
 PERCENT: Final = Decimal("0.1")
 
@@ -31,6 +29,25 @@ FORECAST_OVER: Final = "forecast over"
 NEARLY: Final = "nearly used"
 ON_TRACK: Final = "on track"
 NOT_COMPARABLE: Final = "not comparable"
+
+
+@dataclass(frozen=True)
+class DailyHistory:
+    """What a forecast learns from: the internal cost of each day from the trailing days before
+    the month (the first `month_start`) through the month's last complete day, in order, and
+    whether each day was rated at all (a day without any cost line is unknown, not zero)."""
+
+    costs: tuple[Decimal, ...]
+    rated: tuple[bool, ...]
+    month_start: int  # index of the month's first day in `costs`
+
+    @property
+    def days_done(self) -> int:
+        return len(self.costs) - self.month_start
+
+
+# (the history; days in the month) → month-end total, or None when there are too few days to say.
+Forecaster = Callable[[DailyHistory, int], Decimal | None]
 
 
 @dataclass(frozen=True)
@@ -101,9 +118,12 @@ def complete_days(window: Window, rated_through: dt.datetime | None) -> int:
 
 def budget_status(
     info: ProjectInfo | None, spent: dict[str, Decimal], daily: Sequence[Decimal], days_done: int,
-    days_total: int, forecaster: Forecaster | None,
+    days_total: int, forecaster: Forecaster | None, *, lead: Sequence[Decimal] = (),
+    rated: Sequence[bool] | None = None,
 ) -> BudgetStatus | None:  # fmt: skip
-    """`spent`: the window's internal cost per currency; `daily`: per day in the budget's currency."""
+    """`spent`: the window's internal cost per currency; `daily`: per day in the budget's
+    currency; `lead`: the same for the days before the window the forecast may learn from;
+    `rated`: whether each day of `lead` then `daily` was rated (default: all were)."""
     if info is None or info.budget_amount is None:
         return None
     amount, currency, period = info.budget_amount, info.budget_currency, info.budget_period or "month"
@@ -115,7 +135,9 @@ def budget_status(
     actual = spent.get(currency, ZERO)
     forecast = None
     if forecaster is not None and days_done < days_total:
-        forecast = forecaster(daily[:days_done], days_total)
+        costs = (*lead, *daily[:days_done])
+        known = tuple(rated[: len(costs)]) if rated is not None else (True,) * len(costs)
+        forecast = forecaster(DailyHistory(costs, known, len(lead)), days_total)
         forecast = None if forecast is None else max(forecast, actual)
     return BudgetStatus(amount, currency, period, actual, forecast)
 

@@ -2,7 +2,8 @@
 
 `month_facts(records, ...)` returns a `MonthFacts`: the projects' attributes and budgets,
 the internal cost of the previous period (month over month), the internal cost per day and
-service (daily charts, burn-down, forecast), the internal cost per resource, the instant
+service (daily charts, burn-down, forecast; from `lead_days` days before the window, the
+trailing days an early forecast learns from), the internal cost per resource, the instant
 rating has reached, and — from their own modules — the data-quality checks, the methodology
 facts and the alarm history. The records are read by `stackledger.store.reports.month_records`
 for the window and `previous_window(window)`.
@@ -96,6 +97,7 @@ class MonthFacts:
     alarms: tuple[AlarmEvent, ...] | None = None  # None: the store keeps no alarm history
     # When the alarm rules were evaluated for the window: none means "not evaluated", not "no alarm fired".
     evaluations: Evaluations = field(default_factory=lambda: Evaluations(0, None, None))
+    lead_days: int = 0  # whole days before the window that `daily` holds too
 
     @classmethod
     def empty(cls, window: Window) -> MonthFacts:
@@ -105,6 +107,16 @@ class MonthFacts:
     def complete(self) -> bool:
         """Rating has reached the end of the window (no forecast needed)."""
         return self.rated_through is not None and self.rated_through >= self.window.end
+
+    @property
+    def lead_axis(self) -> tuple[dt.date, ...]:
+        """The `lead_days` days before the window, oldest first."""
+        first = self.window.start.date()
+        return tuple(first - dt.timedelta(days=back) for back in range(self.lead_days, 0, -1))
+
+    def rated_days(self) -> frozenset[dt.date]:
+        """Days with any internal cost line (of any project): a day without one is unknown, not zero."""
+        return frozenset(item.day for days in self.daily.values() for item in days)
 
 
 def previous_window(window: Window) -> Window:
@@ -136,6 +148,7 @@ def month_facts(
         methodology=methodology(records.prices, records.instance_mappings, price_sources or {}, internal_source),
         alarms=alarm_events(records.alarm_transitions),
         evaluations=records.evaluations,
+        lead_days=records.lead_days,
     )
     log.debug("report facts %s: %d projects, %d resources", window.label, len(facts.projects), len(facts.resources))
     return facts

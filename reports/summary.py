@@ -168,6 +168,8 @@ def _projects(
 ) -> list[ProjectLine]:  # fmt: skip
     costs: dict[str, dict[str, Decimal]] = defaultdict(lambda: defaultdict(lambda: ZERO))
     seen: dict[str, tuple[str, str, bool]] = {}
+    lead_axis, rated_days = facts.lead_axis, facts.rated_days()
+    rated = [day in rated_days for day in (*lead_axis, *axis)]
     for row in data.rows:
         seen.setdefault(row.project_id, (row.project_name, row.team, row.known_project))
         if row.price_book == INTERNAL_BOOK:
@@ -180,8 +182,10 @@ def _projects(
         info = facts.projects.get(project_id)
         cost = dict(costs.get(project_id, {}))
         previous = dict(facts.previous.get(project_id, {}))
-        daily = daily_costs(facts.daily.get(project_id, ()), axis, currency)
-        budget = budget_status(info, cost, daily, done, len(axis), forecaster)
+        days = facts.daily.get(project_id, ())
+        daily = daily_costs(days, axis, currency)
+        lead = daily_costs(days, lead_axis, currency)
+        budget = budget_status(info, cost, daily, done, len(axis), forecaster, lead=lead, rated=rated)
         out.append(ProjectLine(
             project_id=project_id, name=name, team=team, cost_center=info.cost_center if info else "",
             known=known, synthetic=project_id in data.synthetic_ids, cost=cost, previous=previous,

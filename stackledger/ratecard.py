@@ -99,12 +99,8 @@ def loads(text: str, *, source: str = "<string>") -> Any:
     """Parse YAML keeping every number's text exact: floats become `Decimal`, never `float`."""
     try:
         return yaml.load(text, Loader=_DecimalLoader)  # noqa: S506 - a SafeLoader subclass
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ConfigError(f"not valid YAML{where}: {exc.problem or exc.context}", file=source) from None
     except yaml.YAMLError as exc:
-        raise ConfigError(f"not valid YAML: {exc}", file=source) from None
+        raise ConfigError.invalid_yaml(exc, file=source) from None
 
 
 def parse_rate_card(data: Any, *, source: str = "<rate card>") -> RateCard:

@@ -19,6 +19,8 @@ from stackledger.errors import SchemaError
 QUANTITY_DECIMALS: Final = 9
 NANO: Final = 10**QUANTITY_DECIMALS
 _INT64_MAX: Final = np.iinfo(np.int64).max
+_EXACT_NANOS: Final = 2**62  # quantities in NANO stay below this: their products with prices fit exact arithmetic
+MAX_EXACT_QUANTITY: Final = _EXACT_NANOS // NANO  # 4,611,686,018: the largest quantity rated exactly
 
 
 def to_nanos(quantity: pd.Series, *, stage: str) -> np.ndarray:
@@ -27,8 +29,8 @@ def to_nanos(quantity: pd.Series, *, stage: str) -> np.ndarray:
     if not np.isfinite(values).all() or (values < 0).any():
         raise SchemaError(f"{stage}: consumed_quantity must be finite and non-negative")
     scaled = values * NANO
-    if (scaled >= 2.0**62).any():
-        raise SchemaError(f"{stage}: a consumed_quantity above {2**62 // NANO} cannot be rated exactly")
+    if (scaled >= float(_EXACT_NANOS)).any():
+        raise SchemaError(f"{stage}: a consumed_quantity above {MAX_EXACT_QUANTITY} cannot be rated exactly")
     return np.rint(scaled).astype(np.int64)
 
 

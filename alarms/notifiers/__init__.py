@@ -10,7 +10,7 @@ the valid ones) or one that is not configured, before anything is evaluated.
 own queue in its own thread, so a slow or failing one never holds up the others; transient
 failures (`DeliveryError.transient`) are retried with exponential backoff (tenacity), and
 every outcome — sent or failed, attempts, error — comes back as a `Delivery`. Error texts
-are scrubbed of configured secrets before they are returned or logged.
+are scrubbed of configured secrets (`stackledger.redact`) before they are returned or logged.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from stackledger.alarms.notifiers.slack import SlackNotifier
 from stackledger.alarms.notifiers.webhook import WebhookNotifier
 from stackledger.alarms.states import Notification
 from stackledger.errors import ConfigError
+from stackledger.redact import mask_all, redact_text
 from stackledger.settings import NotifierSettings
 from stackledger.window import utcnow
 
@@ -141,15 +142,15 @@ def _secrets(settings: NotifierSettings) -> list[str]:
         found.append(settings.email.password.get_secret_value())
     if settings.webhook and settings.webhook.secret:
         found.append(settings.webhook.secret.get_secret_value())
+    if settings.webhook:
+        found.extend(value.get_secret_value() for value in settings.webhook.headers.values())
     if settings.slack:
         found.append(settings.slack.url.get_secret_value())
     return [s for s in found if s]
 
 
 def _scrub(message: str, secrets: Iterable[str]) -> str:
-    for secret in secrets:
-        message = message.replace(secret, "**********")
-    return message
+    return redact_text(mask_all(secrets, message))
 
 
 __all__ = ["REGISTRY", "Delivery", "DeliveryError", "Notifier", "build_notifiers", "close_all", "deliver"]

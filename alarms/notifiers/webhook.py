@@ -47,8 +47,8 @@ class WebhookNotifier:
 
     def send(self, notification: Notification) -> None:
         payload = body(notification)
-        headers = {**self.config.headers, "Content-Type": "application/json",
-                   DELIVERY_HEADER: delivery_id(notification)}  # fmt: skip
+        configured = {name: value.get_secret_value() for name, value in self.config.headers.items()}
+        headers = {**configured, "Content-Type": "application/json", DELIVERY_HEADER: delivery_id(notification)}
         if self.config.secret is not None:
             headers[SIGNATURE_HEADER] = sign(self.config.secret.get_secret_value().encode(), payload)
         verify_tls: bool | str = str(self.config.ca_bundle) if self.config.ca_bundle else self.config.verify_tls

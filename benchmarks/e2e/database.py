@@ -19,11 +19,11 @@ from benchmarks.e2e.measure import read_proc
 REPO = Path(__file__).resolve().parents[2]
 URL_VARIABLES = ("STACKLEDGER_BENCH_PG_URL", "STACKLEDGER_TEST_PG_URL")
 
-# The samples table and, once it is partitioned, every partition; each with its indexes and TOAST.
-# pg_partition_tree lists nothing for a plain table.
+# The compact sample rows: every day partition of `sample_rows`, each with its indexes and TOAST.
+# (The dictionaries, batches and attribute revisions are counted in the database's bytes.)
 _SAMPLES_BYTES = text(
-    "SELECT COALESCE((SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('samples')),"
-    " pg_total_relation_size('samples'))"
+    "SELECT COALESCE((SELECT sum(pg_total_relation_size(relid)) FROM pg_partition_tree('sample_rows')),"
+    " pg_total_relation_size('sample_rows'))"
 )
 
 
@@ -88,14 +88,15 @@ def _command(pid: int) -> str:
 
 
 def row_counts(url: str) -> dict[str, int]:
-    """Stored samples, dead letters, usage rows and cost lines (in all, and per price book)."""
+    """Stored samples, dead letters, usage rows (hourly and daily) and cost lines (in all, and per price book)."""
     engine = create_engine(url)
     try:
         with engine.connect() as conn:
             found = {
                 table: int(conn.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
-                for table in ("samples", "dead_letters", "usage", "cost_lines")
+                for table in ("sample_rows", "dead_letters", "usage", "daily_usage", "cost_lines")
             }
+            found["samples"] = found.pop("sample_rows")
             books = conn.execute(text("SELECT price_book, count(*) FROM cost_lines GROUP BY price_book"))
             found.update({f"cost_lines_{book}": int(n) for book, n in books})
             return found
@@ -104,7 +105,7 @@ def row_counts(url: str) -> dict[str, int]:
 
 
 def store_bytes(url: str) -> tuple[int, int]:
-    """(bytes of the samples table with its partitions, indexes and TOAST; bytes of the whole database)."""
+    """(bytes of the sample rows with their partitions, indexes and TOAST; bytes of the whole database)."""
     engine = create_engine(url)
     try:
         with engine.connect() as conn:

@@ -5,6 +5,7 @@
     resources_frame(cloud)   # RESOURCE_COLUMNS, one row per revision (Nova/Cinder/Glance/Neutron's view)
     messages(cloud)          # iterator of Ceilometer messages, as they would arrive on Kafka
     expected_usage(cloud)    # the ground truth the pipeline should reproduce
+    generate_months("2026-10", count=3)   # August to October: one fleet, the last month as above
 
 The cloud: 12 projects in 3 teams (one project nested under another, tags `team:…`,
 `cost-center:…`, `env:…`, `synthetic`), the m1.tiny … m1.xlarge flavors, volume types
@@ -28,6 +29,7 @@ import pandas as pd
 
 from stackledger.collectors.synthetic.cloud import Project, Resource, SyntheticCloud, build_cloud
 from stackledger.collectors.synthetic.messages import Message, messages
+from stackledger.collectors.synthetic.months import month_before
 from stackledger.collectors.synthetic.spec import DEFAULT_SPEC, CloudSpec
 from stackledger.collectors.synthetic.truth import expected_usage
 from stackledger.errors import ConfigError
@@ -58,6 +60,27 @@ def generate_cloud(
         raise ConfigError(f"poll_minutes must divide 60, got {poll_minutes}", key="poll_minutes")
     window = Window.month(month)
     return build_cloud(spec, window, seed=seed, poll_minutes=poll_minutes, region=region, currency=currency)
+
+
+def generate_months(
+    month: str = "2026-10",
+    *,
+    count: int = 3,
+    seed: int = DEFAULT_SEED,
+    poll_minutes: int = DEFAULT_POLL_MINUTES,
+    region: str = "RegionOne",
+    currency: str = "EUR",
+    spec: CloudSpec = DEFAULT_SPEC,
+) -> tuple[SyntheticCloud, ...]:
+    """The `count` calendar months ending with `month`, oldest first. The last is exactly
+    `generate_cloud(month, ...)`; each earlier one holds the fleet as it was then plus its own
+    short-lived resources (`months`). Resources the months share are the same objects."""
+    if count < 1:
+        raise ConfigError(f"count must be at least 1, got {count}", key="count")
+    clouds = [generate_cloud(month, seed=seed, poll_minutes=poll_minutes, region=region, currency=currency, spec=spec)]
+    while len(clouds) < count:
+        clouds.insert(0, month_before(clouds[0], spec, seed))
+    return tuple(clouds)
 
 
 def projects_frame(cloud: SyntheticCloud) -> pd.DataFrame:
@@ -126,6 +149,7 @@ __all__ = [
     "SyntheticCloud",
     "expected_usage",
     "generate_cloud",
+    "generate_months",
     "messages",
     "projects_frame",
     "resources_frame",

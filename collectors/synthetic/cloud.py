@@ -109,6 +109,9 @@ class SyntheticCloud:
     public_image_id: str
     hosts: tuple[str, ...] = HOSTS
     by_id: dict[str, Resource] = field(default_factory=dict, compare=False, repr=False)
+    # The month after this one when several are generated (`months.generate_months`): the
+    # counters of the instances both hold run on into its first readings. None: the last month.
+    next_month: SyntheticCloud | None = field(default=None, compare=False, repr=False)
 
     def of_type(self, resource_type: str) -> list[Resource]:
         return [r for r in self.resources if r.resource_type == resource_type]

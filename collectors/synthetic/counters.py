@@ -44,12 +44,28 @@ def counter_series(cloud: SyntheticCloud, instance: Resource, cycles: list[dt.da
     """Readings of cpu (ns), network.incoming/outgoing.bytes at each cycle the instance was alive.
 
     Traffic and CPU follow a day/night curve with noise; a hard reboot restarts all three
-    counters at zero, so the first reading after it is lower than the one before.
+    counters at zero, so the first reading after it is lower than the one before. In a month
+    followed by another (`cloud.next_month`), an instance that lives on runs up to exactly its
+    first reading there (`_leading_series`), so a counter never jumps between two months.
     """
     times = [t for t in cycles if instance.alive(t)]
     if not times:
         empty = np.zeros(0, dtype=np.int64)
         return CounterSeries([], empty, empty, empty)
+    following = cloud.next_month
+    if following is not None and instance.resource_id in following.by_id:
+        then = counter_series(following, instance, cycle_times(following, instance.host or ""))
+        if then.times and (instance.reboot_at is None or instance.reboot_at > then.times[0]):
+            return _leading_series(cloud, instance, times, then)
+    cpu, ingress, egress, resets = _increments(cloud, instance, times)
+    return CounterSeries(times, _accumulate(cpu, resets), _accumulate(ingress, resets), _accumulate(egress, resets))
+
+
+def _increments(
+    cloud: SyntheticCloud, instance: Resource, times: list[dt.datetime]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """(cpu ns, ingress bytes, egress bytes) counted up to each reading since the one before (the
+    first: since boot or the reboot before it), and where the counters restart at zero."""
     rng = np.random.default_rng([cloud.seed, zlib.crc32(instance.resource_id.encode())])
     boot = instance.started_at
     if instance.reboot_at is not None and instance.reboot_at <= times[0]:
@@ -66,8 +82,38 @@ def counter_series(cloud: SyntheticCloud, instance: Resource, cycles: list[dt.da
     ingress = egress * INGRESS_SHARE * rng.uniform(0.8, 1.2, size=len(times))
     vcpus = np.array([instance.revision_at(t).flavor.vcpus for t in times])  # type: ignore[union-attr]
     cpu = vcpus * instance.cpu_util * load * seconds * 1e9
-    resets = _reset_mask(times, previous, instance.reboot_at)
-    return CounterSeries(times, _accumulate(cpu, resets), _accumulate(ingress, resets), _accumulate(egress, resets))
+    return cpu, ingress, egress, _reset_mask(times, previous, instance.reboot_at)
+
+
+def _leading_series(
+    cloud: SyntheticCloud, instance: Resource, times: list[dt.datetime], then: CounterSeries
+) -> CounterSeries:
+    """This month's readings of an instance that lives on into the next month, ending on exactly
+    the values of its first reading there (`then`).
+
+    The next month is generated on its own (its first reading counts everything since boot), so
+    this one is fitted under it: the month's increments keep their day/night shape, scaled so
+    that they and the time before the first reading add up to that first reading. The poll
+    interval that straddles the month boundary counts nothing: a month's first reading gives
+    no traffic (collectors.synthetic.truth), whether or not the month before was generated.
+    """
+    cpu, ingress, egress, _ = _increments(cloud, instance, times)
+    return CounterSeries(
+        times,
+        _fitted(cpu, int(then.cpu_ns[0])),
+        _fitted(ingress, int(then.rx_bytes[0])),
+        _fitted(egress, int(then.tx_bytes[0])),
+    )
+
+
+def _fitted(increments: np.ndarray, last: int) -> np.ndarray:
+    """Running totals of whole units with these proportions, ending on `last` exactly (the
+    rounding remainder is counted before the first reading)."""
+    steps = [int(step) for step in np.floor(increments)]
+    total = sum(steps)
+    scaled = [step * last // total for step in steps] if total else [0] * len(steps)
+    scaled[0] += last - sum(scaled)  # integer arithmetic: exact, and never negative
+    return np.cumsum(np.array(scaled, dtype=np.int64))
 
 
 def _daily_curve(times: list[dt.datetime]) -> np.ndarray:

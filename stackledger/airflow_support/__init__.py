@@ -42,6 +42,7 @@ from stackledger.airflow_support.summaries import (
     planned_sources,
     poke,
     rated,
+    rating_plan,
     report_dir,
     settled,
 )
@@ -62,19 +63,20 @@ def current_run(period: str) -> Run:
     """The running task's window and settings (module docstring); errors fail the task."""
     from airflow.sdk import get_current_context
 
-    from stackledger.store.urls import redacted  # the store (SQLAlchemy, pandas) only when a task runs
+    from stackledger.redact import redact_url
 
     context = get_current_context()
     with terminal_errors():
         window = window_from_context(context, period)
         settings = run_settings()
-    log.info("stackledger %s window %s (database %s)", period, window.label, redacted(settings.database.url))
+    log.info("stackledger %s window %s (database %s)", period, window.label, redact_url(settings.database.url))
     return Run(settings, window)
 
 
 __all__ = [
     "CONFIG_VARIABLE", "DB_CONNECTION", "PERIODS", "Run", "collect_plan", "collected", "completeness_summary",
     "current_run", "database_url", "delivered", "evaluated", "floor", "planned_sources", "poke", "previous", "rated",
+    "rating_plan",
     "report_dir", "run_settings", "settings_from_variable", "settled", "skip", "terminal_errors", "window_for",
     "window_from_context",
 ]  # fmt: skip

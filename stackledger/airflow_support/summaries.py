@@ -50,6 +50,14 @@ def collect_plan(settings: Settings) -> dict[str, list[Any]]:
     }
 
 
+def rating_plan(settings: Settings, now: dt.datetime | None = None) -> list[dict[str, Any]]:
+    """The daily DAG's mapped rating: one entry per shard of `airflow.shards`, each carrying when
+    rating began (a late sample stored after that keeps its day's re-rating mark)."""
+    began = (now or utcnow()).isoformat()
+    count = settings.airflow.shards
+    return [{"index": index, "count": count, "began": began} for index in range(count)]
+
+
 def settled(settings: Settings, window: Window, now: dt.datetime | None = None) -> bool:
     """Whether `collect.settle_minutes` have passed since the window ended (its data has arrived)."""
     current = now or utcnow()

@@ -109,7 +109,8 @@ class StoreCollector:
         rated = _gauge("rated_through_timestamp_seconds", "End of the last rated cost line", ["price_book"])
         for book, end in sorted(status.rated_through.items()):
             rated.add_metric([book], _epoch(end))
-        stored = _gauge("samples_stored", "Samples in the store, by where they came from", ["source"])
+        stored = _gauge("samples_stored", "Samples in the store, by where they came from (file, kafka:<topic>)",
+                        ["source"])  # fmt: skip
         for source, count in sorted(status.samples.items()):
             stored.add_metric([source], count)
         letters = _gauge("dead_letters", "Messages that could not be used, by origin", ["origin"])

@@ -9,7 +9,9 @@ SQLAlchemy, Alembic, pydantic, WeasyPrint …) at module level, only inside the 
 runs the command (`tests/unit/test_cli.py` checks it, `benchmarks/bench_cli_startup.py` times it).
 
 Logging: StackLedger and the libraries log to stderr at WARNING; `-v` shows INFO, `-vv` DEBUG,
-`-q` only errors (and no progress bars). Results go to stdout.
+`-q` only errors (and no progress bars). Results go to stdout. Every log record is redacted
+(`stackledger.redact`); every error ends as one line `stackledger: error: …`, exit status 2,
+with its redacted traceback before it at `-vv` (`stackledger.cli.errors`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,6 @@ import sys
 from collections.abc import Sequence
 
 from stackledger import __version__
-from stackledger.errors import StackLedgerError
 
 # subcommand -> one-line summary; the command is the module stackledger.cli.<subcommand>.
 COMMANDS = {
@@ -87,29 +88,37 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; every error ends as one line `stackledger: error: …` and exit status 2
+    (`stackledger.cli.errors`), its redacted traceback first with `-vv`."""
     args = parse_args(argv)
     configure_logging(args.verbose, quiet=args.quiet)
     try:
         return int(args.run(args) or 0)
-    except StackLedgerError as error:
-        print(f"stackledger: error: {error}", file=sys.stderr)
-        return EXIT_ERROR
     except KeyboardInterrupt:
         return 130
+    except Exception as error:  # the last resort: anything untranslated still gets one clean line
+        from stackledger.cli.errors import report
+
+        return report(error, traceback=args.verbose >= 2)
 
 
 def configure_logging(verbosity: int, *, quiet: bool = False) -> None:
-    """Root level: ERROR with `quiet`, else WARNING, INFO (-v) or DEBUG (-vv); one stderr handler."""
+    """Root level: ERROR with `quiet`, else WARNING, INFO (-v) or DEBUG (-vv); one stderr handler,
+    whose filter redacts every record (`stackledger.redact.RedactingFilter`)."""
     import logging  # here, not at the top: `--help` and `--version` never log
+    import os
 
     from stackledger.cli.stderr import StderrHandler
+    from stackledger.redact import RedactingFilter, remember_environment
 
+    remember_environment(os.environ)  # OS_PASSWORD, PGPASSWORD …: masked even before settings load
     level = logging.ERROR if quiet else (logging.WARNING, logging.INFO, logging.DEBUG)[min(verbosity, 2)]
     root = logging.getLogger()
     root.setLevel(level)
     if not any(isinstance(handler, StderrHandler) for handler in root.handlers):
         handler = StderrHandler()
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        handler.addFilter(RedactingFilter())
         root.addHandler(handler)
     for narrator in PDF_NARRATORS:
         logging.getLogger(narrator).setLevel(max(level, logging.WARNING))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from stackledger.errors import ConfigError
@@ -32,7 +33,26 @@ def month_arg(text: str) -> Window:
     try:
         return Window.month(text)
     except ConfigError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
+        raise argparse.ArgumentTypeError(error.reason) from None  # argparse names the option itself
+
+
+def output_dir(path: Path, option: str = "--out") -> Path:
+    """`path` made ready to write reports into: created when missing. A path that is an existing
+    file, or a folder that cannot be created or written, is a `ConfigError` naming `option`."""
+    import os
+
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"{path} is an existing file: name a directory (it is created if missing)", key=option)
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise ConfigError(
+            f"cannot create the directory {path}: {reason}; name a writable directory", key=option
+        ) from None
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise ConfigError(f"cannot write into {path}: permission denied; name a writable directory", key=option)
+    return path
 
 
 def warn_if_empty(settings: Settings, window: Window) -> str | None:

@@ -16,8 +16,11 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _show(args: argparse.Namespace) -> int:
-    # mode="json" renders SecretStr as '**********', so secrets never reach the terminal.
-    print(json.dumps(settings_from(args).model_dump(mode="json"), indent=2, sort_keys=True))
+    """The effective settings as JSON, through `stackledger.redact.redact_value`: secret-named
+    keys, `SecretStr`s (webhook header values, Slack's URL) and URL passwords are masked."""
+    from stackledger.redact import redact_value
+
+    print(json.dumps(redact_value(settings_from(args).model_dump(mode="json")), indent=2, sort_keys=True))
     return 0
 
 

@@ -13,17 +13,27 @@ if TYPE_CHECKING:
 
 EXIT_REJECTED = 1  # --strict and something was rejected or unreadable
 EXIT_NOTHING_READ = 2  # no input could be opened at all
+EXIT_NOT_STORED = 3  # a batch could not be stored (rolled back): run the same command again
 
 EPILOG = """\
 Each line is a Ceilometer sample, an oslo.messaging envelope or a metering notification
 (see `collectors.samples`). Files may be gzip-compressed. Re-ingesting a file is harmless:
-samples dedupe on message_id and each bad line is dead-lettered once.
+samples dedupe on message_id (as long as their day's raw samples are kept: `retention.raw_days`)
+and each bad line is dead-lettered once. Samples of meters StackLedger does not price are
+counted on stderr, not stored (`ingest.keep_meters` keeps named ones).
 
 stdout: `ingested N, duplicates N, rejected N` (samples; a line that is not a usable message
 counts as one rejection). Rejections and unreadable files are listed on stderr.
 
 exit status: 0 done (bad lines are stored as dead letters, not failures); 1 with --strict when
-anything was rejected or a file could not be read; 2 when no input could be read at all.
+anything was rejected or a file could not be read; 2 when no input could be read at all; 3 when
+the database refused a batch: that batch is rolled back whole and the rest of its file is not
+read — running the same command again completes it, nothing stored twice.
+
+Samples are stored a batch (`ingest.batch_size` samples) per transaction, each with its dead
+letters, attribute revisions and re-rating marks. A message id reused with other content on the
+same day is refused as a dead letter naming the batch that stored the first one (file and lines,
+or topic and offsets); an identical repeat is a duplicate.
 """
 
 
@@ -43,6 +53,8 @@ def run(args: argparse.Namespace) -> int:
 
     result = ingest_paths(settings_from(args), args.paths, progress=show_progress(args))
     _report(result)
+    if result.store_errors:
+        return EXIT_NOT_STORED
     if result.files_read == 0:
         return EXIT_NOTHING_READ
     if args.strict and (result.rejected or result.errors):
@@ -55,6 +67,8 @@ def _report(result: IngestResult) -> None:
 
     for error in result.errors:
         print(f"stackledger: error: {error}", file=sys.stderr)
+    for failure in result.store_errors:
+        print(f"stackledger: error: {failure}", file=sys.stderr)
     for example in result.examples:
         print(f"stackledger: rejected {example}", file=sys.stderr)
     if result.rejected > len(result.examples):
@@ -68,5 +82,6 @@ def _report(result: IngestResult) -> None:
         print(f"stackledger: already-rated days marked for re-rating: {days}", file=sys.stderr)
     if result.unrated_meters:
         names = ", ".join(f"{name} ({n})" for name, n in result.unrated_meters.most_common(10))
-        print(f"stackledger: stored samples of meters StackLedger does not price: {names}", file=sys.stderr)
+        print(f"stackledger: not stored, meters StackLedger does not price (ingest.keep_meters keeps them): {names}",
+              file=sys.stderr)  # fmt: skip
     print(f"ingested {result.ingested}, duplicates {result.duplicates}, rejected {result.rejected}")

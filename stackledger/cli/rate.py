@@ -9,6 +9,7 @@ from stackledger.cli.common import progress_bar, settings_from, warn_if_empty
 from stackledger.errors import ConfigError
 
 if TYPE_CHECKING:
+    from stackledger.pipeline.collect import Shard
     from stackledger.pipeline.rate import RateResult
     from stackledger.window import Window
 
@@ -28,6 +29,12 @@ finding (book, service, resource, project, day, quantity, reason) beside the cos
 listed here and in the reports' data-quality section. Usage without a project is priced as
 "unallocated". A configuration error (a service the rate card does not price) still stops the
 run with its name.
+
+Memory depends on `rate.chunk_samples` (a day is rated a chunk of resources at a time), not on
+the cloud or the window. --jobs N computes the chunks in N processes. --shard K/N rates the
+resources (--stage usage) or the projects (--stage month, after every shard's usage stage)
+hashing to K, each in its own transaction: the daily Airflow DAG maps them over
+`airflow.shards`; a sharded run leaves the days' re-rating marks to the DAG's last task.
 
 stdout: one line per rated window (usage rows, cost lines per price book), then the total per
 currency of the internal price book — exact, and to cents — and of each public price book, then
@@ -49,6 +56,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     which.add_argument("--start", metavar="TIME", help="window start, ISO 8601 (UTC unless it says otherwise)")
     which.add_argument("--pending", action="store_true", help="re-rate the days late samples marked")
     parser.add_argument("--end", metavar="TIME", help="window end (exclusive), with --start")
+    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="compute usage in N processes (default 1)")
+    parser.add_argument("--shard", metavar="K/N", help="only shard K of N (0 ≤ K < N), one --stage at a time")
+    parser.add_argument("--stage", choices=("usage", "month"), help="with --shard: usage and per-day books, or "
+                        "the month-to-date books (after every shard's usage stage)")  # fmt: skip
     parser.add_argument("--strict", action="store_true", help="exit 2 when a price book recorded findings")
     parser.set_defaults(run=run)
 
@@ -58,14 +69,17 @@ def run(args: argparse.Namespace) -> int:
 
     if args.pending and args.end:
         raise ConfigError("--end goes with --start", key="--end")
+    if args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: at least 1", key="--jobs")
+    shard = _shard(args)
     window = None if args.pending else _window(args)
     settings = settings_from(args)
     bar = progress_bar(args, f"rate {window.label}" if window else "rate --pending", unit="steps")
     try:
         if window is None:
-            results = rate_pending(settings, progress=bar)
+            results = rate_pending(settings, progress=bar, jobs=args.jobs)
         else:
-            results = [rate_window(settings, window, progress=bar)]
+            results = [rate_window(settings, window, progress=bar, jobs=args.jobs, shard=shard, stage=args.stage)]
     finally:
         if bar is not None:
             bar.close()
@@ -84,6 +98,23 @@ def run(args: argparse.Namespace) -> int:
             "they are stored with the cost lines (see `stackledger report`)"
         )
     return 0
+
+
+def _shard(args: argparse.Namespace) -> Shard | None:
+    if args.shard is None:
+        if args.stage is not None:
+            raise ConfigError("--stage goes with --shard", key="--stage")
+        return None
+    if args.pending:
+        raise ConfigError("--shard rates a window (--month or --start/--end), not --pending", key="--shard")
+    if args.stage is None:
+        raise ConfigError("--shard needs --stage usage or --stage month", key="--stage")
+    index, _, count = args.shard.partition("/")
+    if not (index.isdigit() and count.isdigit()):
+        raise ConfigError(f"--shard {args.shard!r}: expected K/N, e.g. 0/4", key="--shard")
+    from stackledger.pipeline.collect import Shard
+
+    return Shard(int(index), int(count))
 
 
 def _window(args: argparse.Namespace) -> Window:

@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from stackledger.cli.common import add_month, progress_bar, settings_from, warn_if_empty
+from stackledger.cli.common import add_month, output_dir, progress_bar, settings_from, warn_if_empty
 from stackledger.errors import ConfigError, InputError
 
 if TYPE_CHECKING:
@@ -68,6 +68,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError("--resend only applies with --email", key="--resend")
     wanted_formats(chosen or list(FORMATS))  # a bad --format is named before the month is looked at
     _refuse_empty(settings, args)
+    output_dir(out_dir, "--out" if args.out is not None else "report.out_dir")  # after: a refusal writes nothing
     if not args.email:
         bar = progress_bar(args, f"report {args.month.label}", unit="files")
         try:

@@ -7,12 +7,22 @@ from functools import cache
 from stackledger.settings import Settings
 from stackledger.store import Store
 
+_OPENED: list[Store] = []  # every store `store_for` opened in this process
+
 
 @cache
 def _store(url: str, echo: bool) -> Store:
     store = Store(url, echo=echo)
     store.ensure_schema()
+    _OPENED.append(store)
     return store
+
+
+def after_fork() -> None:
+    """In a forked child: give every store opened by the parent a new connection pool, so the
+    child never uses (or closes) a connection the parent holds."""
+    for store in _OPENED:
+        store.engine.dispose(close=False)
 
 
 def store_for(settings: Settings) -> Store:

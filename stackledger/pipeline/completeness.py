@@ -25,7 +25,7 @@ from stackledger.pipeline.base import store_for
 from stackledger.pipeline.usage import computes_usage
 from stackledger.schema import INTERNAL_BOOK
 from stackledger.settings import Settings
-from stackledger.store import Store, checkpoints, costs, samples
+from stackledger.store import Store, checkpoints, costs, sample_days
 from stackledger.store import usage as usage_store
 from stackledger.window import Window, merge_periods
 
@@ -118,7 +118,7 @@ def _hours_of(start: dt.datetime, end: dt.datetime) -> Iterable[dt.datetime]:
 
 def _days_with_data(store: Store, settings: Settings, window: Window) -> set[dt.date]:
     if computes_usage(settings):  # usage is computed while rating: look at the samples
-        return samples.sample_days(store, window)
+        return sample_days.sample_days(store, window)
     return usage_store.usage_days(store, window, settings.usage.source)
 
 

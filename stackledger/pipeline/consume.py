@@ -56,8 +56,10 @@ from stackledger.errors import StackLedgerError, StoreError
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.consume_batch import Batch, ConsumeResult
 from stackledger.pipeline.consume_worker import GC_THRESHOLD, Job, Stored, dispose_store, start_workers, store_job
+from stackledger.pipeline.ingest import plausible_bounds
 from stackledger.settings import KafkaSettings, Settings
 from stackledger.store import Store
+from stackledger.window import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,8 @@ class _Loop:
         self.cfg: KafkaSettings = settings.kafka
         self.store: Store = store_for(settings)
         self.url, self.echo = settings.database.url, settings.database.echo
+        self.keep_meters = tuple(settings.ingest.keep_meters)
+        self.settings = settings
         self.topic, self.group_id = topic, group_id
         self.origin = f"kafka:{topic}"
         self.stop = stop or threading.Event()
@@ -246,7 +250,8 @@ class _Loop:
         self.inflight.append((batch, self.workers.submit(store_job, self._job(batch))))
 
     def _job(self, batch: Batch) -> Job:
-        return Job(self.url, self.echo, self.origin, self.cfg.max_message_bytes, batch.records)
+        return Job(self.url, self.echo, self.origin, self.cfg.max_message_bytes, batch.records,
+                   self.keep_meters, plausible_bounds(self.settings, utcnow()))  # fmt: skip
 
     def _flush(self) -> None:
         if self.pending:

@@ -17,13 +17,15 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
-from stackledger.collectors.kafka import Rejected, iter_rows
-from stackledger.pipeline.sample_store import dead_letter, store_dead_letters, store_sample_stream
+from stackledger.collectors.plausible import Bounds
+from stackledger.collectors.sample_fast import FastReader
+from stackledger.errors import InputError
+from stackledger.pipeline.sample_batch import SampleBatch
+from stackledger.pipeline.sample_store import SampleWriter, dead_letter
 from stackledger.settings import KafkaSettings
 from stackledger.store import Store
 from stackledger.store.refused import as_store_error
@@ -44,6 +46,8 @@ class Job:
     origin: str
     max_message_bytes: int
     records: dict[int, list[tuple[int, bytes | None]]]
+    keep_meters: tuple[str, ...] = ()  # `ingest.keep_meters`
+    bounds: Bounds | None = None  # the plausible samples when the batch was cut (`collectors.plausible`)
 
 
 @dataclass(frozen=True)
@@ -52,31 +56,57 @@ class Stored:
 
     inserted: int
     duplicates: int
-    rejected: int
+    rejected: int  # dead letters: bad records and samples, conflicts, samples of retired days
     rerate_days: set[dt.date]
 
 
-_STORES: dict[tuple[int, str], Store] = {}  # per process: a forked worker must not use its parent's pool
+_WRITERS: dict[tuple[int, str], SampleWriter] = {}  # per process: a forked worker must not use its parent's pool
+_READER = FastReader()  # per process: remembers each resource's last metadata and what it states
 
 
 def store_job(job: Job) -> Stored:
-    """Parse a batch and store its samples and dead letters in one transaction (in a worker). The
-    records are parsed as the samples are written, never all at once (`store_sample_stream`)."""
-    rejected: list[Rejected] = []
-
-    def rows() -> Iterator[dict[str, Any]]:
-        rejected.clear()  # called again when the batch has to be written another way
-        for partition, records in job.records.items():
-            yield from iter_rows(partition, records, job.origin, rejected, max_message_bytes=job.max_message_bytes)
-
+    """Parse a batch and store its samples and dead letters in one transaction (in a worker), the
+    way file ingest does (`collectors.sample_fast`, `pipeline.sample_store.SampleWriter`)."""
+    positions: list[tuple[int, int]] = []  # message key -> (partition, offset)
+    batch = SampleBatch(job.origin, lambda key: _location(*positions[key]))
+    _READER.bounds = job.bounds
+    for partition, records in job.records.items():
+        for offset, value in records:
+            batch.message = len(positions)
+            positions.append((partition, offset))
+            for error in _read(_READER, batch, job, partition, offset, value):
+                batch.letters.append(dead_letter(job.origin, _location(partition, offset), error, value or b""))
     key = (os.getpid(), job.url)
-    store = _STORES.get(key) or _STORES.setdefault(key, Store(job.url, echo=job.echo))
-    marked: set[dt.date] = set()
-    with as_store_error(), store.transaction() as conn:
-        inserted, duplicates = store_sample_stream(store, conn, rows, marked=marked)
-        letters = [dead_letter(job.origin, r.location, r.error, r.raw) for r in rejected]
-        store_dead_letters(store, conn, letters)
-    return Stored(inserted, duplicates, len(letters), marked)
+    writer = _WRITERS.get(key)
+    if writer is None:
+        writer = _WRITERS.setdefault(key, SampleWriter(Store(job.url, echo=job.echo), job.keep_meters))
+    with as_store_error():
+        written = writer.write(batch, _span(job.records))
+    return Stored(written.inserted, written.duplicates, len(batch.letters) + len(written.refused),
+                  written.rerate_days)  # fmt: skip
+
+
+def _read(reader: FastReader, batch: SampleBatch, job: Job, partition: int, offset: int,
+          value: bytes | None) -> list[InputError]:  # fmt: skip
+    """One record's samples into the batch; its errors returned."""
+    where = f"{job.origin} partition {partition} offset {offset}"
+    if value is None:
+        return [InputError("null value (a tombstone), not a message", where=where)]
+    if len(value) > job.max_message_bytes:
+        reason = f"message of {len(value):,} bytes is over kafka.max_message_bytes ({job.max_message_bytes:,})"
+        return [InputError(reason, where=where)]
+    errors: list[InputError] = []
+    reader.read_message(value, batch.add, errors, lambda: where)
+    return errors
+
+
+def _location(partition: int, offset: int) -> str:
+    return f"partition {partition} offset {offset}"
+
+
+def _span(records: dict[int, list[tuple[int, bytes | None]]]) -> str:
+    """The batch's place in the topic, as `sample_batches.locations` keeps it."""
+    return "; ".join(f"partition {p} offsets {r[0][0]}-{r[-1][0]}" for p, r in sorted(records.items()) if r)
 
 
 def _worker_started(parent: int) -> None:
@@ -105,9 +135,9 @@ def start_workers(cfg: KafkaSettings, store: Store) -> tuple[Executor, int]:
 
 def dispose_store(url: str) -> None:
     """Close this process's connections to `url` (a worker thread's, when there were no processes)."""
-    own = _STORES.pop((os.getpid(), url), None)
-    if own is not None:
-        own.dispose()
+    own = _WRITERS.pop((os.getpid(), url), None)
+    if own is not None and own.store is not None:
+        own.store.dispose()
 
 
 __all__ = ["GC_THRESHOLD", "Job", "Stored", "dispose_store", "start_workers", "store_job"]

@@ -1,10 +1,12 @@
-"""Samples in: JSON-lines files → `samples`; bad lines → `dead_letters`; late data → `rerate_days`.
+"""Samples in: JSON-lines files → compact `sample_rows`; bad lines → `dead_letters`; late data → `rerate_days`.
 
-Each batch of `ingest.batch_size` samples is stored in one transaction together with its dead
-letters, so a crash leaves whole batches behind and a re-run only adds what is missing:
-samples dedupe on `message_id`, dead letters on a fingerprint of (origin, location, payload).
-The storage half (`store_samples`, `store_dead_letters`) lives in `sample_store`, shared with
-the Kafka consumer.
+Each line goes through the fast parser (`collectors.sample_fast`, exactly `parse_message`'s
+results); each batch of `ingest.batch_size` samples is stored in one transaction together with
+its dead letters, attribute revisions and re-rating marks (`sample_store.SampleWriter`, shared
+with the Kafka consumer), so a crash leaves whole batches behind and a re-run only adds what is
+missing: samples dedupe on (UTC day, message id) as long as their day's raw samples are kept,
+dead letters on a fingerprint of (origin, location, payload). Samples of meters StackLedger does
+not rate are counted per meter and not stored (`ingest.keep_meters` keeps named ones).
 """
 
 from __future__ import annotations
@@ -14,17 +16,20 @@ import logging
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from functools import partial
+from typing import Final
 
 from stackledger.collectors.files import LineFile
-from stackledger.collectors.samples import parse_message
-from stackledger.errors import InputError
+from stackledger.collectors.plausible import Bounds
+from stackledger.collectors.sample_fast import FastReader
+from stackledger.errors import InputError, StoreError
 from stackledger.pipeline.base import store_for
-from stackledger.pipeline.sample_store import DeadLetter, dead_letter, store_dead_letters, store_samples
+from stackledger.pipeline.sample_batch import SampleBatch
+from stackledger.pipeline.sample_store import SampleWriter, dead_letter, refusal
 from stackledger.progress import ProgressBar
-from stackledger.schema import METERS
 from stackledger.settings import Settings
-from stackledger.store import Store
+from stackledger.store.refused import as_store_error
+from stackledger.window import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +50,7 @@ class FileResult:
     duplicates: int = 0
     rejected: int = 0
     error: InputError | None = None  # the file could not be opened, or failed part-way
+    not_stored: StoreError | None = None  # a batch the store refused: rolled back, the rest of the file not read
 
 
 @dataclass
@@ -56,12 +62,17 @@ class IngestResult:
     files: list[FileResult] = field(default_factory=list)
     examples: list[InputError] = field(default_factory=list)  # the first EXAMPLES_MAX rejections
     rerate_days: set[dt.date] = field(default_factory=set)  # rated days that received new samples
-    unrated_meters: Counter[str] = field(default_factory=Counter)  # stored, but not in schema.METERS
+    unrated_meters: Counter[str] = field(default_factory=Counter)  # not stored: not rated, not in ingest.keep_meters
 
     @property
     def errors(self) -> list[InputError]:
         """Per-file problems: a missing or unreadable file, a corrupt gzip stream."""
         return [f.error for f in self.files if f.error is not None]
+
+    @property
+    def store_errors(self) -> list[StoreError]:
+        """Batches the store refused (each rolled back whole; a re-run completes its file)."""
+        return [f.not_stored for f in self.files if f.not_stored is not None]
 
     @property
     def files_read(self) -> int:
@@ -79,15 +90,19 @@ class IngestResult:
 # ------------------------------------------------------------------ files
 
 
-def ingest_paths(settings: Settings, paths: Sequence[str], *, progress: bool = False) -> IngestResult:
+def ingest_paths(
+    settings: Settings, paths: Sequence[str], *, progress: bool = False, now: dt.datetime | None = None
+) -> IngestResult:
     """Ingest JSON-lines sample files (`-` is stdin). Never raises for bad input: unreadable files
-    and bad lines are reported on the result (and bad lines stored as dead letters)."""
-    store = store_for(settings)
+    and bad lines are reported on the result (and bad lines stored as dead letters). Samples
+    dated after `now` (default: the clock) plus `ingest.plausible_ahead_hours` are bad lines."""
+    writer = SampleWriter(store_for(settings), settings.ingest.keep_meters)
+    reader = FastReader(plausible_bounds(settings, now or utcnow()))
     result = IngestResult()
     for path in paths:
         source = LineFile(path)
         bar = ProgressBar(source.name) if progress else None
-        counts = _ingest_file(store, source, settings.ingest.batch_size, result, bar)
+        counts = _ingest_file(writer, reader, source, settings.ingest.batch_size, result, bar)
         result.add(counts)
         if counts.error is not None and counts.read == 0:
             log.info("ingest %s: %s", source.name, counts.error.reason)
@@ -101,61 +116,113 @@ def ingest_paths(settings: Settings, paths: Sequence[str], *, progress: bool = F
             counts.rejected,
             f" (stopped: {counts.error.reason})" if counts.error else "",
         )
+        if counts.not_stored is not None:
+            log.error("ingest %s: %s", source.name, counts.not_stored)
+    log.debug("ingest: %d messages read the fast way, %d by the full parser", reader.fast, reader.slow)
     return result
 
 
-class _Batch:
-    def __init__(self, store: Store, counts: FileResult, result: IngestResult) -> None:
-        self.store, self.counts, self.result = store, counts, result
-        self.rows: list[dict[str, Any]] = []
-        self.letters: list[DeadLetter] = []
+def plausible_bounds(settings: Settings, now: dt.datetime) -> Bounds:
+    """The timestamps a sample read at `now` may carry (`ingest.plausible_from`, `…_ahead_hours`)."""
+    earliest = dt.datetime.combine(settings.ingest.plausible_from, dt.time())
+    return Bounds(now, earliest, dt.timedelta(hours=settings.ingest.plausible_ahead_hours))
 
-    def reject(self, letter: DeadLetter, error: InputError) -> None:
-        self.letters.append(letter)
+
+class _Batch:
+    """The file's batch being filled, and what storing it adds to the counts."""
+
+    def __init__(self, writer: SampleWriter, source: LineFile, counts: FileResult, result: IngestResult) -> None:
+        self.writer, self.counts, self.result = writer, counts, result
+        self.source = source
+        self.batch = self._new()
+        self.first_line = 0
+
+    def _new(self) -> SampleBatch:
+        return SampleBatch(self.source.origin, _line, name=self.source.name)
+
+    def reject(self, error: InputError, number: int, line: bytes) -> None:
+        self.batch.letters.append(dead_letter(self.source.origin, f"line {number}", error, line))
+        self._count_rejection(error)
+
+    def _count_rejection(self, error: InputError) -> None:
         self.counts.rejected += 1
         if len(self.result.examples) < EXAMPLES_MAX:
             self.result.examples.append(error)
 
-    def flush(self) -> None:
-        if not self.rows and not self.letters:
+    def flush(self, last_line: int) -> None:
+        """Store the batch in one transaction; a `StoreError` (the batch rolled back) names its lines."""
+        batch = self.batch
+        if not batch.samples and not batch.letters:
             return
-        for row in self.rows:
-            if row["meter"] not in METERS:
-                self.result.unrated_meters[row["meter"]] += 1
-        with self.store.transaction() as conn:
-            inserted, duplicates = store_samples(self.store, conn, self.rows, marked=self.result.rerate_days)
-            store_dead_letters(self.store, conn, self.letters)
-        self.counts.ingested += inserted
-        self.counts.duplicates += duplicates
-        self.rows, self.letters = [], []
+        lines = f"lines {self.first_line}-{last_line}"
+        try:
+            with as_store_error():
+                written = self.writer.write(batch, lines)
+        except StoreError as error:
+            raise StoreError(f"{self.source.name} {lines} not stored (rolled back; ingesting the file again "
+                             f"completes it): {error}") from error  # fmt: skip
+        self.counts.ingested += written.inserted
+        self.counts.duplicates += written.duplicates
+        for letter in written.refused:
+            self._count_rejection(refusal(batch, letter))
+        self.result.unrated_meters.update(written.unrated)
+        self.result.rerate_days |= written.rerate_days
+        self.batch = self._new()
+        self.first_line = 0
+
+
+def _where(name: str, number: int) -> str:
+    return f"{name} line {number}"
+
+
+def _line(number: int) -> str:
+    return f"line {number}"
 
 
 def _ingest_file(
-    store: Store, source: LineFile, batch_size: int, result: IngestResult, bar: ProgressBar | None
+    writer: SampleWriter,
+    reader: FastReader,
+    source: LineFile,
+    batch_size: int,
+    result: IngestResult,
+    bar: ProgressBar | None,
 ) -> FileResult:
     counts = FileResult(source.name)
-    batch = _Batch(store, counts, result)
+    pending = _Batch(writer, source, counts, result)
+    number = 0
     try:
         for number, line in source.lines():
             counts.read += 1
+            batch = pending.batch
+            if not pending.first_line:
+                pending.first_line = number
+            batch.message = number
             rejects: list[InputError] = []
-            try:
-                batch.rows.extend(parse_message(line, f"{source.name} line {number}", rejects=rejects))
-            except InputError as unusable:
-                rejects.append(unusable)
+            reader.read_message(line, batch.add, rejects, partial(_where, source.name, number))
             for error in rejects:
-                batch.reject(dead_letter(source.origin, f"line {number}", error, line), error)
-            if len(batch.rows) >= batch_size or len(batch.letters) >= batch_size:
-                batch.flush()
+                pending.reject(error, number, line)
+            if len(batch.samples) >= batch_size or len(batch.letters) >= batch_size:
+                pending.flush(number)
             if bar is not None and number % 1024 == 0:
                 bar.update(source.position(), source.size, f"{counts.read:,} lines")
+        pending.flush(number)
     except InputError as error:  # the file itself: missing, unreadable, corrupt gzip
         counts.error = error
+        _flush_after(pending, number, counts)
+    except StoreError as error:  # a batch refused: stop this file (a re-run picks it up)
+        counts.not_stored = error
     finally:
         if bar is not None:
             bar.close()
-    batch.flush()
     return counts
 
 
-__all__ = ["EXAMPLES_MAX", "FileResult", "IngestResult", "ingest_paths"]
+def _flush_after(pending: _Batch, number: int, counts: FileResult) -> None:
+    """Store what was read before the file failed."""
+    try:
+        pending.flush(number)
+    except StoreError as error:
+        counts.not_stored = error
+
+
+__all__ = ["EXAMPLES_MAX", "FileResult", "IngestResult", "ingest_paths", "plausible_bounds"]

@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +30,7 @@ import requests
 from stackledger.errors import ConfigError, InputError, SourceError, TransientSourceError
 from stackledger.pipeline.base import store_for
 from stackledger.ratecard import load_rate_card
+from stackledger.redact import strip_userinfo
 from stackledger.schema import COST_COLUMNS, empty_frame
 from stackledger.settings import Settings
 from stackledger.store.volume_types import volume_type_names
@@ -197,14 +199,19 @@ def _read_bytes(origin: str, *, headers: dict[str, str] | None = None) -> bytes:
             return Path(origin).read_bytes()
         except OSError as exc:
             raise InputError(f"cannot read: {exc.strerror}", where=origin) from None
+    shown = strip_userinfo(origin)  # the URL as errors name it: no user, password or token
     try:
         response = requests.get(origin, headers=headers or {}, timeout=TIMEOUT)
     except (requests.ConnectionError, requests.Timeout) as exc:
-        raise TransientSourceError(f"cannot fetch: {exc}", source=origin) from None
+        errno = re.search(r"\[Errno -?\d+\][^'\")]*", str(exc))  # requests nests the OS reason deep inside
+        reason = errno.group(0).strip() if errno else type(exc).__name__
+        raise TransientSourceError(f"cannot fetch ({reason}): check the URL and the network", source=shown) from None
+    except requests.RequestException as exc:
+        raise SourceError(f"cannot fetch: {type(exc).__name__}", source=shown) from None
     if response.status_code >= 500:
-        raise TransientSourceError(f"HTTP {response.status_code}", source=origin)
+        raise TransientSourceError(f"HTTP {response.status_code}", source=shown)
     if response.status_code != 200:
-        raise SourceError(f"HTTP {response.status_code}", source=origin)
+        raise SourceError(f"HTTP {response.status_code}", source=shown)
     return response.content
 
 

@@ -1,82 +1,59 @@
-"""Rating step: usage → cost lines of every price book, stored in one transaction.
+"""Rating step: usage → cost lines of every price book, in bounded memory (docs/dev/SCALE.md §5).
 
-`rate_window(settings, window)` reads load → transform → save. It loads the window's samples
-and inventory and computes its hourly usage (`pipeline.usage`; with `usage.source: gnocchi` it
-reads the usage `stackledger collect` stored instead — rating prices one source, never both),
-sums it per UTC day and prices it with each rater, then — in ONE transaction per call — replaces
-the window's computed usage rows and each price book's cost lines for the rated days, and clears
-those days from `rerate_days`. A re-run replaces, never adds. `rate_pending(settings)` re-rates
-the days late samples marked.
+`rate_window(settings, window)` widens the window to whole UTC days and, in ONE transaction
+(the window is stored whole or not at all; a re-run replaces, never adds):
 
-Windows are widened to whole UTC days: a cost line is one day. A rater whose prices depend on
-the month so far (tiers) is given the month's usage from its first day (the stored usage of the
-days outside the window), and replaces its lines up to the end of the window's last month, so
-later days of that month never keep a tier allocation computed from usage that has since changed.
+1. computes each day's usage a chunk of resources at a time (`pipeline.rate_days`): the day's
+   sample rows read in one pass, bucketed by resource, each chunk's hourly usage, daily usage and
+   the lines of the books that price row by row written as they are made. With `usage.source`
+   a collected source (Gnocchi, synthetic) the stored hourly usage is summed instead;
+2. prices the books whose prices depend on the month so far (tiers, monthly caps) from the
+   months' daily usage, in project units (`pipeline.rate_month`), replacing their lines from the
+   window's first day to the end of its last month;
+3. clears the window's days from `rerate_days` — those marked before the run began: a sample
+   stored meanwhile keeps its day's mark.
 
-A price book is a `Rater` (daily usage → its cost lines, and the findings of what it could not
-price as usual: `transforms.findings.Priced`); `RATERS` lists the factories used by default —
-the internal rate card, then the AWS and DigitalOcean list-price baselines. Another book is one
-more factory: all books land in the same transaction, each book's findings beside its lines.
+Memory depends on `rate.chunk_samples`, not on the cloud or the window: `rate --month` of any
+cloud goes the same way. `jobs` > 1 computes chunks in that many forked processes; the
+transaction stays this process's. `shard=Shard(k, n)` with `stage="usage"` does step 1 for the
+resources hashing to k, `stage="month"` step 2 for the projects hashing to k (run after every
+shard's usage stage) — each in a transaction of its own, marks left for `finish_sharded`: the
+daily Airflow DAG maps them over `airflow.shards`.
+
+`rate_pending(settings)` re-rates the days late samples marked, one window per run of
+consecutive days: only those days' usage is computed again.
+
+A price book is a `Rater` (`pipeline.raters`: daily usage → its cost lines, and the findings of
+what it could not price as usual: `transforms.findings.Priced`). Each book's findings are saved
+beside its lines, unit by unit, in the same transaction, and replaced with them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from typing import Final, Literal
 
-import pandas as pd
-
-from stackledger.pipeline import prices
-from stackledger.pipeline import usage as usage_step
 from stackledger.pipeline.base import store_for
+from stackledger.pipeline.collect import Shard
+from stackledger.pipeline.rate_days import DaysWritten, rate_days
+from stackledger.pipeline.rate_month import BookWritten, rate_month, span_of
+from stackledger.pipeline.rate_units import Runner
+from stackledger.pipeline.raters import RATERS, Rater, aws_rater, digitalocean_rater, internal_rater
 from stackledger.progress import Progress, silent
-from stackledger.ratecard import load_rate_card
 from stackledger.schema import INTERNAL_BOOK
 from stackledger.settings import Settings
-from stackledger.store import Store, costs
-from stackledger.store import findings as findings_store
-from stackledger.store import usage as usage_store
-from stackledger.transforms import rating
-from stackledger.transforms.findings import FindingSummary, Priced, summarize
-from stackledger.window import Window, merge_periods
+from stackledger.store import costs
+from stackledger.transforms.findings import FindingSummary, summarize
+from stackledger.window import Window, merge_periods, utcnow
 
 log = logging.getLogger(__name__)
 
-_DAY = dt.timedelta(days=1)
-
-
-@dataclass(frozen=True)
-class Rater:
-    """One price book: turns daily usage (USAGE_COLUMNS, one UTC day per row) into its cost lines
-    and findings (a bare cost frame: a book that records no findings)."""
-
-    price_book: str
-    rate: Callable[[pd.DataFrame], Priced | pd.DataFrame]
-    month_to_date: bool = False  # prices depend on the month's earlier usage (tiers, monthly caps)
-
-
-def internal_rater(settings: Settings) -> Rater:
-    """The cloud's own rate card (`settings.rate_card`); volume type ids resolved through the
-    Cinder types the store holds."""
-    card = load_rate_card(settings.rate_card)
-    types = prices.volume_type_resolver(settings)
-    return Rater(INTERNAL_BOOK, lambda daily: rating.price(daily, card, types(daily)), month_to_date=card.has_tiers)
-
-
-def aws_rater(settings: Settings) -> Rater:
-    """AWS list prices for the same usage (`settings.baselines`, `stackledger.pipeline.prices`)."""
-    return Rater("aws", prices.baseline_pricer(settings, "aws"), month_to_date=True)
-
-
-def digitalocean_rater(settings: Settings) -> Rater:
-    """DigitalOcean list prices for the same usage; droplets capped at the monthly price."""
-    return Rater("digitalocean", prices.baseline_pricer(settings, "digitalocean"), month_to_date=True)
-
-
-RATERS: list[Callable[[Settings], Rater]] = [internal_rater, aws_rater, digitalocean_rater]
+_DAY: Final = dt.timedelta(days=1)
+Stage = Literal["usage", "month"]
 
 
 @dataclass(frozen=True)
@@ -105,46 +82,71 @@ class RateResult:
 
 
 def rate_window(
-    settings: Settings, window: Window, raters: Sequence[Rater] | None = None, progress: Progress | None = None
+    settings: Settings,
+    window: Window,
+    raters: Sequence[Rater] | None = None,
+    progress: Progress | None = None,
+    *,
+    jobs: int = 1,
+    shard: Shard | None = None,
+    stage: Stage | None = None,
 ) -> RateResult:
-    """Compute usage for `window` (widened to whole UTC days) and replace it and its cost lines.
-
-    `progress(done, total, what)` is told each step as it starts: "usage", each price book,
-    "saving", and `done == total` at the end."""
+    """Compute usage for `window` (widened to whole UTC days) and replace it and its cost lines
+    (module docstring). `progress(done, total, what)` is told each step as it starts: "usage",
+    each price book, "saving", and `done == total` at the end."""
     days = whole_days(window)
     books = list(raters) if raters is not None else [make(settings) for make in RATERS]  # bad card: fail early
+    if shard is not None and stage is None:
+        raise ValueError("a shard rates one stage: 'usage' or 'month'")
     tell = progress or silent
     steps = len(books) + 2
     tell(0, steps, "usage")
     store = store_for(settings)
-    # load → transform
-    computed = _computed_usage(store, settings, days)
-    hourly = _hourly_usage(store, settings, days, _context(days, books), computed)
-    daily = rating.daily_usage(hourly)
-    produced = []
-    for number, book in enumerate(books, start=1):
-        tell(number, steps, book.price_book)
-        span = _span(days, book)
-        produced.append((book, span, _lines(book, daily, span)))
-    tell(steps - 1, steps, "saving")
-    # save: the usage, every book's lines and the re-rating marks of these days, together
-    with store.transaction() as conn:
-        if computed is not None:
-            usage_store.replace_usage(store, conn, days, usage_step.SOURCE, computed)
-        for book, span, priced in produced:
-            costs.replace_cost_lines(store, conn, book.price_book, span, priced.lines)
-            findings_store.replace_findings(store, conn, book.price_book, span, priced.findings)
-        costs.clear_rerate_days(conn, days)
-    usage_rows = _rows_in(hourly, days)
-    result = RateResult(days, usage_rows, tuple(_book_result(book, span, priced) for book, span, priced in produced))
-    log.info("rated %s: %d usage rows, %s", days.label, usage_rows,
+    began = utcnow()
+    runner = Runner(books, source=settings.usage.source, region=settings.usage.region, jobs=jobs)
+    produced: DaysWritten | None = None
+    monthly: list[BookWritten] = []
+    told: set[str] = set()
+
+    def book_starts(name: str) -> None:
+        told.add(name)
+        tell(next(n for n, book in enumerate(books, start=1) if book.price_book == name), steps, name)
+
+    try:
+        with store.transaction() as conn:
+            if stage in (None, "usage"):
+                produced = rate_days(conn, settings, days, books, runner, shard)
+                for book in books:  # priced with the usage: the row-by-row books that lead the list
+                    if book.month_to_date:
+                        break
+                    book_starts(book.price_book)
+            if stage in (None, "month"):
+                chunk = settings.rate.chunk_daily_rows
+                monthly = rate_month(conn, days, books, source=settings.usage.source, chunk_rows=chunk, shard=shard,
+                                     tell=book_starts)  # fmt: skip
+            for book in books:
+                if book.price_book not in told:
+                    book_starts(book.price_book)
+            tell(steps - 1, steps, "saving")
+            if shard is None:
+                costs.clear_rerate_days(conn, days, marked_before=began)
+    finally:
+        runner.close()
+    result = _result(days, books, produced, monthly)
+    log.info("rated %s%s: %d usage rows, %s", days.label, _shard_label(shard, stage), result.usage_rows,
              ", ".join(f"{b.price_book} {b.cost_lines} lines" for b in result.books))  # fmt: skip
     tell(steps, steps, "done")
     return result
 
 
+def finish_sharded(settings: Settings, window: Window, began: dt.datetime) -> None:
+    """After every shard of a window was rated: clear its days' re-rating marks set before `began`."""
+    with store_for(settings).transaction() as conn:
+        costs.clear_rerate_days(conn, whole_days(window), marked_before=began)
+
+
 def rate_pending(
-    settings: Settings, raters: Sequence[Rater] | None = None, progress: Progress | None = None
+    settings: Settings, raters: Sequence[Rater] | None = None, progress: Progress | None = None, *, jobs: int = 1
 ) -> list[RateResult]:
     """Re-rate every day in `rerate_days` (late samples), one window per run of consecutive days
     (`progress` as in `rate_window`, once per window)."""
@@ -152,7 +154,7 @@ def rate_pending(
     if not runs:
         return []
     books = list(raters) if raters is not None else [make(settings) for make in RATERS]
-    return [rate_window(settings, run, books, progress) for run in runs]
+    return [rate_window(settings, run, books, progress, jobs=jobs) for run in runs]
 
 
 def pending_windows(days: Sequence[dt.date]) -> list[Window]:
@@ -170,81 +172,29 @@ def whole_days(window: Window) -> Window:
 # ---------------------------------------------------------------- helpers
 
 
-def _computed_usage(store: Store, settings: Settings, days: Window) -> pd.DataFrame | None:
-    """The days' usage computed from samples and inventory; None when rating reads a collected source."""
-    if not usage_step.computes_usage(settings):
-        return None
-    return usage_step.ceilometer_usage(settings, usage_step.load_inputs(store, settings, days))
+def _result(
+    days: Window, books: Sequence[Rater], produced: DaysWritten | None, monthly: list[BookWritten]
+) -> RateResult:
+    by_book = {written.price_book: written for written in monthly}
+    results = []
+    for book in books:
+        if book.month_to_date:
+            written = by_book.get(book.price_book)
+            if written is not None:
+                results.append(BookResult(book.price_book, written.span, written.lines, written.totals,
+                                          summarize(written.found())))  # fmt: skip
+        elif produced is not None:
+            results.append(BookResult(book.price_book, days, produced.lines.get(book.price_book, 0),
+                                      produced.totals.get(book.price_book, {}),
+                                      summarize(produced.found(book.price_book))))  # fmt: skip
+    return RateResult(days, produced.usage_rows if produced is not None else 0, tuple(results))
 
 
-def _hourly_usage(
-    store: Store, settings: Settings, days: Window, context: Window, computed: pd.DataFrame | None
-) -> pd.DataFrame:
-    """The hourly usage of `context` that rating reads: the days' computed usage and the stored
-    usage of the days around them — or, for a collected source, all of it stored."""
-    source = settings.usage.source  # one description of the cloud, never two added up
-    if computed is None:
-        return usage_store.read_usage(store, context, source)
-    before = [Window(context.start, days.start)] if context.start < days.start else []
-    after = [Window(days.end, context.end)] if days.end < context.end else []
-    parts = [
-        *(usage_store.read_usage(store, span, source) for span in before),
-        computed,
-        *(usage_store.read_usage(store, span, source) for span in after),
-    ]
-    return pd.concat([part for part in parts if len(part)] or [computed], ignore_index=True)
-
-
-def _rows_in(hourly: pd.DataFrame, days: Window) -> int:
-    start = hourly["charge_period_start"]
-    return int(((start >= days.start) & (start < days.end)).sum())
-
-
-def _month_start(day: dt.datetime) -> dt.datetime:
-    return dt.datetime(day.year, day.month, 1)
-
-
-def _next_month(day: dt.datetime) -> dt.datetime:
-    return dt.datetime(day.year + day.month // 12, day.month % 12 + 1, 1)
-
-
-def _span(days: Window, book: Rater) -> Window:
-    """The days whose lines `book` replaces: the window, or for month-to-date books up to month end."""
-    if not book.month_to_date:
-        return days
-    return Window(days.start, max(days.end, _next_month(days.end - _DAY)))
-
-
-def _context(days: Window, books: Sequence[Rater]) -> Window:
-    """The usage to load: the window, from the first of its month if any book needs month-to-date."""
-    monthly = [book for book in books if book.month_to_date]
-    if not monthly:
-        return days
-    return Window(_month_start(days.start), max(_span(days, book).end for book in books))
-
-
-def _lines(book: Rater, daily: pd.DataFrame, span: Window) -> Priced:
-    """Rate what the book needs to see, keep the lines and findings inside its span."""
-    start = daily["charge_period_start"]
-    if not book.month_to_date:
-        daily = daily[(start >= span.start) & (start < span.end)]
-    priced = Priced.of(book.rate(daily))
-    return Priced(*(_inside(frame, span) for frame in (priced.lines, priced.findings)))
-
-
-def _inside(frame: pd.DataFrame, span: Window) -> pd.DataFrame:
-    start = frame["charge_period_start"]
-    return frame[(start >= span.start) & (start < span.end)]
-
-
-def _book_result(book: Rater, span: Window, priced: Priced) -> BookResult:
-    totals: dict[str, Decimal] = {}
-    for currency, amounts in priced.lines.groupby("currency")["cost"]:
-        totals[str(currency)] = sum(amounts, Decimal(0))
-    return BookResult(book.price_book, span, len(priced.lines), totals, summarize(priced.findings))
+def _shard_label(shard: Shard | None, stage: Stage | None) -> str:
+    return f" (shard {shard.index}/{shard.count}, {stage})" if shard is not None else ""
 
 
 __all__ = [
-    "RATERS", "BookResult", "RateResult", "Rater", "aws_rater", "digitalocean_rater", "internal_rater",
-    "pending_windows", "rate_pending", "rate_window", "whole_days",
+    "RATERS", "BookResult", "RateResult", "Rater", "aws_rater", "digitalocean_rater", "finish_sharded",
+    "internal_rater", "pending_windows", "rate_pending", "rate_window", "span_of", "whole_days",
 ]  # fmt: skip

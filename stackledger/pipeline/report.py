@@ -36,7 +36,7 @@ from stackledger.window import Window
 if TYPE_CHECKING:
     from stackledger.pipeline.deliveries import Skipped
     from stackledger.pipeline.reconcile import Reconciliation as NovaReconciliation
-    from stackledger.reports.budget import Forecaster
+    from stackledger.reports.budget import DailyHistory, Forecaster
     from stackledger.reports.facts import MonthFacts
     from stackledger.reports.mail import Delivery
     from stackledger.reports.methodology import PriceSource
@@ -81,7 +81,8 @@ class ReportRun:
         from stackledger.reports.facts import month_facts, previous_window
         from stackledger.store.reports import month_records
 
-        records = month_records(store_for(self.settings), self.window, previous_window(self.window))
+        lead = self.settings.alarms.forecast.window_days  # the forecast's trailing days (`_forecaster`)
+        records = month_records(store_for(self.settings), self.window, previous_window(self.window), lead_days=lead)
         sources, internal = _price_sources(self.settings)
         facts = month_facts(records, price_sources=sources, internal_source=internal)
         if self.settings.report.reconcile_nova and facts.quality is not None:
@@ -374,19 +375,21 @@ def _rate_card_currency(settings: Settings) -> str | None:
 
 
 def _forecaster(settings: Settings) -> Forecaster:
-    """The alarm engine's month-end forecast (alarms.stats), so a budget alarm and the report agree."""
+    """The alarm engine's month-end forecast (alarms.stats) over the same trailing days (the
+    facts read `alarms.forecast.window_days` days before the month), so the report, the API
+    and a budget alarm give the same number on every day of a month."""
     import numpy as np
 
     from stackledger.alarms.stats import MICRO, forecast_month_end
 
     config = settings.alarms.forecast
 
-    def forecast(daily: Sequence[Decimal], days_in_month: int) -> Decimal | None:
-        values = np.array([float(day * MICRO) for day in daily], dtype=float)
+    def forecast(history: DailyHistory, days_in_month: int) -> Decimal | None:
+        values = np.array([float(day * MICRO) for day in history.costs], dtype=float)
         result = forecast_month_end(
-            values, np.ones(len(values), dtype=bool), month_start=0, complete_end=len(values),
-            days_in_month=days_in_month, method=config.method, window_days=config.window_days,
-            min_days=config.min_days,
+            values, np.array(history.rated, dtype=bool), month_start=history.month_start,
+            complete_end=len(values), days_in_month=days_in_month, method=config.method,
+            window_days=config.window_days, min_days=config.min_days,
         )  # fmt: skip
         return None if result is None else Decimal(round(result.value)).scaleb(-6)
 

@@ -13,7 +13,7 @@ import datetime as dt
 import logging
 import math
 from collections.abc import Iterable
-from typing import Any, Final
+from typing import Any
 
 from stackledger.store import Connection, Store, costs
 from stackledger.store.frames import naive_utc
@@ -21,11 +21,9 @@ from stackledger.window import utcnow
 
 log = logging.getLogger(__name__)
 
-_DAY: Final = dt.timedelta(days=1)
-
 
 def mark_rerate(
-    store: Store,
+    store: Store | None,
     conn: Connection,
     days: Iterable[dt.date],
     *,
@@ -34,14 +32,14 @@ def mark_rerate(
     why: str = "",
 ) -> set[dt.date]:
     """Mark those of `days` that have cost lines in `rerate_days` (and add them to `marked`, when
-    given); returns them. Marking a day marked already is a no-op."""
+    given); returns them. A day marked already keeps its mark, moved to `now` (`store` is not
+    needed: the caller's transaction is)."""
     wanted = set(days)
     if not wanted:
         return set()
-    start = dt.datetime.combine(min(wanted), dt.time())
-    rated = costs.rated_days(conn, start, dt.datetime.combine(max(wanted), dt.time()) + _DAY) & wanted
+    rated = costs.days_rated(conn, wanted)
     if rated:
-        costs.mark_rerate_days(store, conn, rated, now=now if now is not None else utcnow())
+        costs.mark_rerate_days(conn, rated, now=now if now is not None else utcnow())
         log.info("%smarked %d rated day(s) for re-rating: %s", f"{why}: " if why else "", len(rated),
                  ", ".join(map(str, sorted(rated))))  # fmt: skip
         if marked is not None:

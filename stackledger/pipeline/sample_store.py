@@ -1,32 +1,170 @@
-"""Storing parsed samples and dead letters: the half of ingestion the file reader and the Kafka
-consumer share. Callers own the transaction (`with store.transaction() as conn:`), so a batch of
-samples, its dead letters and its re-rating marks commit together or not at all.
+"""Storing a batch of samples with its dead letters: the half of ingestion the file reader and the
+Kafka consumer share (`SampleWriter.write`).
 
-- Samples dedupe on `message_id` (in the table and within the batch); the counts say how many
-  were new, so a replayed file or a per_meter_topic copy reports duplicates, not errors.
-- Dead letters dedupe on sha256(origin, location, payload): replaying the same bad line stores it once.
-- A new sample whose UTC day already has cost lines (any price book) marks that day in
-  `rerate_days`; a cumulative counter marks the next day too, since a late reading changes the
-  delta of the reading after it.
+Before the batch's transaction: its compact rows (`sample_batch.compact`: codes, keys, repeats
+inside the batch), the dictionaries' new codes and the missing day partitions, each committed on
+its own (`store.sample_codes`, `store.sample_days`). Then ONE transaction holds everything else,
+so a batch is stored whole or not at all:
 
-The rows themselves are written by `stackledger.store.samples`.
+1. a `sample_batches` row (the batch's origin and locations) and its rows (`store.samples.write_rows`):
+   new ones inserted, duplicates counted, conflicts (a stored sample with the same message id
+   and day but other content) dead-lettered with the stored sample's batch named;
+2. what the inserted samples of rated meters state about their resources, merged into the
+   resources' attribute revisions (`transforms.usage.revisions`), under the resources' writer
+   locks (`store.revisions.lock_resources`);
+3. the rated days the inserted samples land on marked for re-rating, and a cumulative counter's
+   next day too: a late reading changes the delta of the reading after it;
+4. the dead letters: the readers' (bad lines, bad samples) and this step's, once each.
+
+Re-running a batch changes nothing: its rows are duplicates, its dead letters have the same
+fingerprints.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import logging
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from contextlib import AbstractContextManager, nullcontext
+from dataclasses import dataclass, field
 from typing import Any, Final
+
+import numpy as np
 
 from stackledger.collectors.samples import SampleError
 from stackledger.errors import InputError
 from stackledger.pipeline.rerate import mark_rerate
-from stackledger.store import Connection, Store
-from stackledger.store.samples import DeadLetter, SamplesWritten, write_dead_letters, write_sample_stream, write_samples
+from stackledger.pipeline.sample_batch import Compact, SampleBatch, compact, conflict_letter
+from stackledger.store import Connection, Engine, Store, sample_days
+from stackledger.store.frames import naive_utc
+from stackledger.store.revisions import lock_resources, read_revisions, write_changes
+from stackledger.store.sample_codes import Dictionaries
+from stackledger.store.samples import DeadLetter, batch_origins, count_batch, new_batch, write_dead_letters, write_rows
+from stackledger.transforms.usage.revisions import REVISION_COLUMNS, Statements, build_revisions, typed
+from stackledger.transforms.usage.statements import described
 from stackledger.window import utcnow
 
+log = logging.getLogger(__name__)
+
 _DAY: Final = dt.timedelta(days=1)
+
+
+@dataclass
+class Written:
+    """What storing one batch did."""
+
+    inserted: int = 0
+    duplicates: int = 0  # repeats of stored samples, or of samples earlier in the batch
+    refused: list[DeadLetter] = field(default_factory=list)  # samples this step refused (conflicts, days)
+    unrated: Counter[str] = field(default_factory=Counter)  # samples not stored: meters not rated, not kept
+    rerate_days: set[dt.date] = field(default_factory=set)  # rated days marked for re-rating
+
+
+class SampleWriter:
+    """Writes batches into one store, from one process: it caches the dictionaries' codes and the
+    day partitions known to exist. `keep_meters`: meters not rated whose samples are stored anyway.
+    `within`: write everything in this connection's transaction (a migration) instead of the
+    store's own transactions; `marks`: mark rated days for re-rating (not when moving samples
+    the days were rated from)."""
+
+    def __init__(self, store: Store | None, keep_meters: Iterable[str] = (), *, within: Connection | None = None,
+                 marks: bool = True) -> None:  # fmt: skip
+        self.store = store
+        self.keep = frozenset(keep_meters)
+        self.codes = Dictionaries()
+        self.partitions: set[int] = set()
+        self.within = within
+        self.marks = marks
+
+    @property
+    def bind(self) -> Engine | Connection:
+        if self.within is not None:
+            return self.within
+        assert self.store is not None
+        return self.store.engine
+
+    def write(self, batch: SampleBatch, locations: str) -> Written:
+        """Store the batch's samples and dead letters in one transaction (module docstring)."""
+        bind = self.bind
+        reader = self.within if self.within is not None else self.store
+        assert reader is not None
+        rows = compact(batch, bind, self.codes, self.keep, lambda days: sample_days.retired(reader, days))
+        written = Written(duplicates=rows.duplicates, refused=list(rows.letters), unrated=rows.unrated)
+        days = np.unique(rows.rows["day"]).tolist() if len(rows.position) else []
+        if isinstance(bind, Connection):
+            sample_days.create_day_partitions(bind, days)
+        else:
+            sample_days.ensure_day_partitions(bind, days, self.partitions)
+        with self._transaction() as conn:
+            self._write(conn, batch, rows, locations, written)
+        return written
+
+    def _transaction(self) -> AbstractContextManager[Connection]:
+        if self.within is not None:
+            return nullcontext(self.within)
+        assert self.store is not None
+        return self.store.transaction()
+
+    def _write(self, conn: Connection, batch: SampleBatch, rows: Compact, locations: str, written: Written) -> None:
+        """Steps 1-4 of the module docstring, in the caller's transaction."""
+        now = utcnow()
+        if len(rows.position):
+            code = new_batch(conn, batch.origin, locations, now)
+            stored = write_rows(conn, {**rows.rows, "batch": np.full(len(rows.position), code, dtype=np.int32)})
+            origins = batch_origins(conn, {stored_in for _, stored_in in stored.conflicts})
+            written.refused += [
+                conflict_letter(batch, int(rows.position[row]), origins[stored_in].describe())
+                for row, stored_in in stored.conflicts
+            ]
+            inserted = stored.inserted
+            written.inserted = int(inserted.sum())
+            written.duplicates += stored.duplicates
+            count_batch(conn, code, written.inserted)  # a batch that stored nothing leaves no row
+            _revise(conn, rows.rows, rows.rated & inserted, rows.said, rows.statements)
+            if self.marks:
+                landed = days_to_rerate(rows.rows["day"][inserted], rows.cumulative[inserted])
+                mark_rerate(None, conn, landed, now=now, marked=written.rerate_days)
+        write_dead_letters(conn, [*batch.letters, *written.refused], now=now)
+
+
+def _revise(conn: Connection, rows: dict[str, np.ndarray], mask: np.ndarray, said: np.ndarray,
+            table: dict[str, np.ndarray]) -> None:  # fmt: skip
+    """Merge what the inserted samples state into their resources' revisions."""
+    if not mask.any():
+        return
+    resources = rows["resource"][mask].astype(np.int64)
+    statements = Statements(resources, rows["ts"][mask].astype(np.int64), said[mask], table)
+    lock_resources(conn, resources)
+    stored = read_revisions(conn, np.unique(resources))
+    existing = typed({name: stored[name].to_numpy() for name in REVISION_COLUMNS})
+    changes = build_revisions(existing, statements)
+    if not changes.empty:
+        write_changes(conn, changes.upserts, changes.deletes)
+
+
+def write_records(writer: SampleWriter, records: Iterable[Mapping[str, Any]], origin: str) -> Written:
+    """Store sample rows as `collectors.samples.parse_message` returns them (dicts with `metadata`)
+    as one batch of `origin`: what callers holding parsed samples rather than messages use."""
+    batch = SampleBatch(origin, _record)
+    for number, record in enumerate(records, start=1):
+        batch.message = number
+        batch.add((record["message_id"], record["meter"], record["type"], float(record["volume"]),
+                   record.get("project_id"), record["resource_id"], naive_utc(record["timestamp"]),
+                   described(record.get("metadata")), 0))  # fmt: skip
+    return writer.write(batch, f"records 1-{len(batch)}")
+
+
+def _record(number: int) -> str:
+    return f"record {number}"
+
+
+def days_to_rerate(days: np.ndarray, cumulative: np.ndarray) -> set[dt.date]:
+    """The days new samples may change the cost of: their own; a cumulative counter's next day too."""
+    found = {sample_days.day_date(int(d)) for d in np.unique(days)}
+    found |= {sample_days.day_date(int(d)) + _DAY for d in np.unique(days[cumulative])}
+    return found
 
 
 def dead_letter(origin: str, location: str, error: InputError, message: bytes | str) -> DeadLetter:
@@ -39,53 +177,9 @@ def dead_letter(origin: str, location: str, error: InputError, message: bytes | 
     return DeadLetter(origin, location, error.reason, payload.rstrip("\r\n"))
 
 
-def store_samples(
-    store: Store, conn: Connection, rows: Sequence[Mapping[str, Any]], *, marked: set[dt.date] | None = None
-) -> tuple[int, int]:
-    """Insert rows from `collectors.samples.parse_message`, skipping known `message_id`s.
-
-    Returns (inserted, duplicates), duplicates counting repeats within `rows` too. Rated days that
-    received a new sample are added to `rerate_days` (and to `marked`, when given).
-    """
-    now = utcnow()
-    return _marked(store, conn, write_samples(store, conn, rows, now=now), now, marked)
+def refusal(batch: SampleBatch, letter: DeadLetter) -> InputError:
+    """A sample the store refused as the error a person reads ("samples.jsonl line 12: reason")."""
+    return InputError(letter.reason, where=f"{batch.name or batch.origin} {letter.location}")
 
 
-def store_sample_stream(
-    store: Store,
-    conn: Connection,
-    rows: Callable[[], Iterable[Mapping[str, Any]]],
-    *,
-    marked: set[dt.date] | None = None,
-) -> tuple[int, int]:
-    """`store_samples` for rows made one at a time, such as the Kafka consumer's: parsed from its
-    records as they are written, never held as a whole batch (`store.samples.write_sample_stream`).
-    `rows()` may be called twice (when some rows are stored already)."""
-    now = utcnow()
-    return _marked(store, conn, write_sample_stream(store, conn, rows, now=now), now, marked)
-
-
-def store_dead_letters(store: Store, conn: Connection, letters: Iterable[DeadLetter]) -> int:
-    """Store dead letters once each (by fingerprint). Returns how many were new."""
-    return write_dead_letters(store, conn, letters, now=utcnow())
-
-
-def _marked(
-    store: Store, conn: Connection, written: SamplesWritten, now: dt.datetime, marked: set[dt.date] | None
-) -> tuple[int, int]:
-    mark_rerate(store, conn, days_to_rerate(written.landed), now=now, marked=marked)
-    return written.inserted, written.duplicates
-
-
-def days_to_rerate(landed: Iterable[tuple[dt.date, str]]) -> set[dt.date]:
-    """The days new samples may change the cost of, from their (day, counter type): their own; a
-    cumulative counter's next day too."""
-    days: set[dt.date] = set()
-    for day, kind in landed:
-        days.add(day)
-        if kind == "cumulative":
-            days.add(day + _DAY)
-    return days
-
-
-__all__ = ["DeadLetter", "days_to_rerate", "dead_letter", "store_dead_letters", "store_sample_stream", "store_samples"]
+__all__ = ["DeadLetter", "SampleWriter", "Written", "days_to_rerate", "dead_letter", "refusal", "write_records"]

@@ -1,12 +1,13 @@
-"""Usage step: stored samples + inventory → hourly usage rows, replaced per window.
+"""Usage step: stored samples + revisions + inventory → hourly usage rows, replaced per window.
 
-`compute_usage(settings, window)` reads load → transform → save: it loads the window's samples
-(cumulative counters from `usage.cumulative_lookback_hours` earlier, so the window's first delta
-has a predecessor) and the inventory of resources alive in or just before the window
-(`load_inputs`), runs the pure `transforms.usage.hourly_usage` (`ceilometer_usage`), and replaces
-the window's "ceilometer" usage rows in ONE transaction: a re-run replaces, never adds.
-`load_usage(settings, window)` reads stored rows back. Rating (`pipeline.rate`) uses the same
-load and transform, and saves the usage together with its cost lines.
+`compute_usage(settings, window)` reads load → transform → save, a chunk of resources at a time
+as rating does (`pipeline.readings`, `pipeline.rate_units`): the window's compact sample rows
+(cumulative counters' previous reading from `usage.cumulative_lookback_hours` earlier, so the
+window's first delta has a predecessor), the attribute revisions the samples stated and the
+inventory of resources alive in or just before the window, through the pure
+`transforms.usage.usage_from_readings`; it replaces the window's "ceilometer" usage rows in ONE
+transaction: a re-run replaces, never adds. `load_usage(settings, window)` reads stored rows
+back. Rating (`pipeline.rate`) computes and saves the same usage together with its cost lines.
 The window must start and end on whole hours (rating passes whole UTC days).
 """
 
@@ -14,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from dataclasses import dataclass
 from typing import Final
 
 import pandas as pd
@@ -22,10 +22,11 @@ import pandas as pd
 from stackledger.pipeline.base import store_for
 from stackledger.schema import METERS, RESOURCE_COLUMNS
 from stackledger.settings import Settings
-from stackledger.store import Store, inventory, samples
+from stackledger.store import Connection, Store, inventory, sample_days
 from stackledger.store import usage as usage_store
 from stackledger.store.frames import canonical_frame
-from stackledger.transforms.usage import hourly_usage
+from stackledger.store.revisions import read_revisions
+from stackledger.transforms.usage.revisions import REVISION_COLUMNS, typed
 from stackledger.window import Window
 
 log = logging.getLogger(__name__)
@@ -39,15 +40,6 @@ SOURCE: Final = "ceilometer"  # the usage rows this step owns (Gnocchi-derived u
 LOOKBACK_METERS: Final = tuple(name for name, m in METERS.items() if m.kind == "cumulative" and m.service)
 
 
-@dataclass(frozen=True)
-class UsageInputs:
-    """What the usage transform reads for a window: samples (SAMPLE_COLUMNS) and inventory (RESOURCE_COLUMNS)."""
-
-    window: Window
-    samples: pd.DataFrame
-    resources: pd.DataFrame
-
-
 def computes_usage(settings: Settings) -> bool:
     """Whether the usage rating reads is computed here from samples (`usage.source: ceilometer`);
     any other source's usage is collected ready-made by `stackledger collect`."""
@@ -56,28 +48,32 @@ def computes_usage(settings: Settings) -> bool:
 
 def compute_usage(settings: Settings, window: Window) -> int:
     """Recompute the hourly usage of `window` and replace its stored rows. Returns the row count."""
+    from stackledger.pipeline.rate_units import Runner, make_unit
+    from stackledger.pipeline.readings import Codes, read_buckets
+
     store = store_for(settings)
-    inputs = load_inputs(store, settings, window)
-    usage = ceilometer_usage(settings, inputs)
-    with store.transaction() as conn:
-        count = usage_store.replace_usage(store, conn, window, SOURCE, usage)
-    return count
-
-
-def load_inputs(store: Store, settings: Settings, window: Window) -> UsageInputs:
-    """The stored samples and inventory the usage of `window` is computed from."""
     lookback = dt.timedelta(hours=settings.usage.cumulative_lookback_hours)
-    found = samples.read_samples(store, window, meters=list(METERS), lookback=lookback, lookback_meters=LOOKBACK_METERS)
-    return UsageInputs(window, found, load_inventory(store, window, lookback))
-
-
-def ceilometer_usage(settings: Settings, inputs: UsageInputs) -> pd.DataFrame:
-    """The "ceilometer" usage of the inputs' window (pure: `transforms.usage.hourly_usage`)."""
-    usage = hourly_usage(inputs.samples, inputs.resources, inputs.window, source=SOURCE,
-                         default_region=settings.usage.region)  # fmt: skip
-    log.info("usage %s: %d samples, %d resource revisions -> %d usage rows", inputs.window.label,
-             len(inputs.samples), len(inputs.resources), len(usage))  # fmt: skip
-    return usage
+    budget = settings.rate.chunk_samples
+    runner = Runner((), source=SOURCE, region=settings.usage.region)
+    count = 0
+    with store.transaction() as conn:
+        codes = Codes.read(conn)
+        chunks = max(1, -(-sample_days.count_samples(conn, window) // budget))
+        buckets = read_buckets(conn, window, meters=codes.meter_codes(list(METERS)), lookback=lookback,
+                               lookback_meters=codes.meter_codes(LOOKBACK_METERS), count=chunks,
+                               spill_rows=4 * budget)  # fmt: skip
+        try:
+            stored = read_revisions(conn, window=window)
+            revisions = typed({name: stored[name].to_numpy() for name in REVISION_COLUMNS})
+            inventory = load_inventory(conn, window, lookback)
+            units = (make_unit(window, buckets.take(k), codes, revisions, inventory) for k in range(chunks))
+            usage_store.delete_usage(conn, window, SOURCE)
+            for result in runner.map(units):
+                count += usage_store.append_usage(conn, result.hourly)
+        finally:
+            buckets.close()
+    log.info("usage %s: %d usage rows", window.label, count)
+    return count
 
 
 def load_usage(settings: Settings, window: Window, *, source: str | None = None) -> pd.DataFrame:
@@ -87,7 +83,7 @@ def load_usage(settings: Settings, window: Window, *, source: str | None = None)
     return usage_store.read_usage(store_for(settings), window, source)
 
 
-def load_inventory(store: Store, window: Window, lookback: dt.timedelta) -> pd.DataFrame:
+def load_inventory(store: Store | Connection, window: Window, lookback: dt.timedelta) -> pd.DataFrame:
     """Every revision of the resources whose lifetime (earliest started_at, latest ended_at, as
     the transform reads it) overlaps the window — or ended within the lookback before it, so a
     trailing sample just after a deletion meets the lifetime that excludes it. One revision per
@@ -106,6 +102,6 @@ def one_revision_per_instant(frame: pd.DataFrame) -> pd.DataFrame:
 
 
 __all__ = [
-    "INVENTORY_FIRST", "LOOKBACK_METERS", "SOURCE", "UsageInputs", "ceilometer_usage", "compute_usage",
-    "computes_usage", "load_inputs", "load_inventory", "load_usage", "one_revision_per_instant",
+    "INVENTORY_FIRST", "LOOKBACK_METERS", "SOURCE", "compute_usage", "computes_usage", "load_inventory", "load_usage",
+    "one_revision_per_instant",
 ]  # fmt: skip

@@ -15,9 +15,22 @@ section's own fields for it.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 from pydantic import BaseModel, ConfigDict
 
 
 class Section(BaseModel):
     # A typo in a config key is an error, not a silently ignored line.
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def __repr_args__(self) -> Iterator[tuple[str | None, Any]]:
+        """repr() masks what `stackledger.redact` masks (a URL's password, a secret-named field):
+        settings end up in tracebacks and debug lines. `SecretStr` fields mask themselves."""
+        from stackledger.redact import MASK, is_secret_name, redact_text
+
+        for name, value in super().__repr_args__():
+            if isinstance(value, str):
+                value = MASK if name is not None and is_secret_name(name) else redact_text(value)
+            yield name, value

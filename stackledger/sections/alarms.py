@@ -33,7 +33,7 @@ class WebhookNotifierSettings(Section):
     timeout_s: float = Field(default=10.0, gt=0)
     verify_tls: bool = True
     ca_bundle: Path | None = None
-    headers: dict[str, str] = Field(default_factory=dict)
+    headers: dict[str, SecretStr] = Field(default_factory=dict)  # sent as given; values often carry tokens: masked
 
 
 class SlackNotifierSettings(Section):

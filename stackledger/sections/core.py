@@ -2,21 +2,60 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from stackledger.sections import Section
 
 
 class DatabaseSettings(Section):
+    # Any SQLAlchemy URL; its password is masked wherever the URL is shown (stackledger.redact).
     url: str = "sqlite:///stackledger.db"
     echo: bool = False
 
+    @field_validator("url")
+    @classmethod
+    def _looks_like_a_url(cls, value: str) -> str:
+        if not re.match(r"^[A-Za-z][A-Za-z0-9+]*://", value):
+            raise ValueError("not a database URL such as sqlite:///stackledger.db or postgresql+psycopg://user@host/db")
+        return value
+
 
 class IngestSettings(Section):
-    batch_size: int = Field(default=5000, gt=0)
+    # Samples per database transaction (its dead letters, revisions and re-rating marks with it).
+    # Large batches pay the per-batch work (a revision per resource touched) less often.
+    batch_size: int = Field(default=100_000, gt=0)
+    # Meters StackLedger does not rate whose samples are stored anyway (by default they are only
+    # counted): e.g. [disk.device.read.bytes] to rate them later.
+    keep_meters: list[str] = Field(default_factory=list)
+    # Samples dated outside [plausible_from, now + plausible_ahead_hours) are dead letters
+    # (collectors/plausible.py): 1970 and 9999 are clock or typing accidents, not usage.
+    plausible_from: dt.date = dt.date(2000, 1, 1)
+    plausible_ahead_hours: int = Field(default=24, ge=0)
+
+
+class RateSettings(Section):
+    """`stackledger rate`: how a day is cut into units of work (docs/dev/SCALE.md §5)."""
+
+    # Readings per unit of work (a chunk of a day's resources): peak memory follows it, about
+    # 300 MB per million, whatever the size of the cloud or of the window.
+    chunk_samples: int = Field(default=1_000_000, ge=1_000)
+    # Daily usage rows per unit of the books priced on the month so far (a set of projects).
+    chunk_daily_rows: int = Field(default=200_000, ge=1_000)
+
+
+class RetentionSettings(Section):
+    """`stackledger db retention` (and the daily DAG): raw samples are dropped, day by day, once
+    their day is this old and rated; usage, daily usage, cost lines and revisions are kept."""
+
+    raw_days: int = Field(default=62, ge=1)
+    # Hourly usage computed from samples ("ceilometer" rows of `usage`: alarms, data-quality sections)
+    # older than this is dropped too; None keeps it. Daily usage and cost lines are always kept.
+    usage_hours_days: int | None = Field(default=None, ge=1)
 
 
 class UsageSettings(Section):

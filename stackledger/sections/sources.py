@@ -120,6 +120,7 @@ class KafkaSettings(Section):
     fetch_max_bytes: int = Field(default=64 * 1024 * 1024, gt=0)
     max_message_bytes: int = Field(default=1024 * 1024, gt=0)  # larger records are dead-lettered unread
     session_timeout_ms: int = Field(default=10_000, gt=0)
+    bootstrap_timeout_ms: int = Field(default=30_000, gt=0)  # for a first broker to answer, per connect try
     heartbeat_interval_ms: int = Field(default=3_000, gt=0)
     max_poll_interval_ms: int = Field(default=300_000, gt=0)
     lag_log_interval_s: float = Field(default=30.0, gt=0)  # one INFO line with the lag per partition

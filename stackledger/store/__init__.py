@@ -16,9 +16,11 @@ from typing import Any
 import pandas as pd
 from sqlalchemy import Connection, Engine, Table, create_engine, event, exc, inspect
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL, ExceptionContext
 from sqlalchemy.sql import ColumnElement, Select
 
-from stackledger.errors import StoreError
+from stackledger.errors import StoreError, StoreUnavailable
+from stackledger.redact import redact_text, redact_url
 from stackledger.store import tables
 from stackledger.store.migrate import current_revision, head_revision, upgrade
 
@@ -49,10 +51,7 @@ class Store:
             upgrade(self.engine)
             return
         if current_revision(self.engine) != head_revision():
-            raise StoreError(
-                f"database {self.engine.url.render_as_string(hide_password=True)} is not at the "
-                "current schema: run `stackledger db upgrade`"
-            )
+            raise StoreError(f"{describe(self.engine.url)} is not at the current schema: run `stackledger db upgrade`")
 
     def upgrade(self) -> None:
         upgrade(self.engine)
@@ -128,7 +127,7 @@ class Store:
             return _to_frame(own, query)
 
     def has_tables(self) -> bool:
-        return "samples" in inspect(self.engine).get_table_names()
+        return "sample_rows" in inspect(self.engine).get_table_names()
 
 
 def open_store(url: str, *, echo: bool = False) -> Store:
@@ -151,11 +150,49 @@ def _chunks(rows: Sequence[Mapping[str, Any]], size: int) -> Iterator[list[Mappi
 def _make_engine(url: str, *, echo: bool) -> Engine:
     try:
         engine = create_engine(url, echo=echo, future=True)
-    except (exc.ArgumentError, ModuleNotFoundError) as error:
-        raise StoreError(f"bad database.url: {error}") from None
+    except (exc.ArgumentError, ModuleNotFoundError, ValueError) as error:
+        raise StoreError(f"bad database.url {redact_url(url)}: {redact_text(str(error))}") from None
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
+    event.listen(engine, "handle_error", _unreachable)
     return engine
+
+
+def _unreachable(context: ExceptionContext) -> None:
+    """A failure to connect (no connection exists yet) becomes `StoreUnavailable` naming the
+    database's host, port and name (or SQLite file), never its credentials. Errors on an open
+    connection, and pool pre-pings (which reconnect on their own), keep SQLAlchemy's handling."""
+    if context.connection is not None or context.is_pre_ping:
+        return
+    url = context.engine.url if context.engine is not None else None
+    if url is None or not isinstance(context.original_exception, Exception):
+        return
+    reason = _reason(context.original_exception)
+    if url.get_backend_name() == "sqlite":
+        verb, advice = "open", "the folder must exist and be writable (database.url)"
+    else:
+        verb, advice = "connect to", "check database.url and that the server is running and reachable"
+    raise StoreUnavailable(f"cannot {verb} {describe(url)}: {reason}; {advice}") from context.original_exception
+
+
+def describe(url: URL) -> str:
+    """A database as an error names it: `database ledger at db.example:5432 (postgresql)` or
+    `SQLite database /var/lib/ledger.db` — never the user or the password."""
+    if url.get_backend_name() == "sqlite":
+        return f"SQLite database {url.database or ':memory:'}"
+    return (
+        f"database {url.database or '(default)'} at {url.host or 'localhost'}:{url.port or 'default port'} "
+        f"({url.get_backend_name()})"
+    )
+
+
+def _reason(error: Exception) -> str:
+    """The driver's reason, one line: psycopg's `connection to server at "h", port 5432 failed:
+    Connection refused` → `Connection refused`."""
+    text = " ".join(str(error).split())
+    text = text.rsplit(" failed: ", 1)[-1] if " failed: " in text else text
+    text = text.split(" Is the server running", 1)[0]
+    return redact_text(text.strip().rstrip(".")) or type(error).__name__
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -167,4 +204,4 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cursor.close()
 
 
-__all__ = ["Connection", "Store", "open_store", "tables"]
+__all__ = ["Connection", "Engine", "Store", "open_store", "tables"]

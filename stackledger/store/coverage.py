@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from stackledger.schema import INTERNAL_BOOK
 from stackledger.store import Store, tables
+from stackledger.store.sample_days import count_samples
 from stackledger.window import Window
 
 
@@ -24,9 +25,8 @@ class WindowCounts:
 
 def window_counts(store: Store, window: Window, *, usage_source: str) -> WindowCounts:
     """Counts of the window's samples, `usage_source` usage rows and internal cost lines."""
-    samples, usage, lines = tables.samples.c, tables.usage.c, tables.cost_lines.c
+    usage, lines = tables.usage.c, tables.cost_lines.c
     queries = (
-        select(func.count()).where(samples.timestamp >= window.start, samples.timestamp < window.end),
         select(func.count()).where(usage.source == usage_source, usage.charge_period_start >= window.start,
                                    usage.charge_period_start < window.end),
         select(func.count()).where(lines.price_book == INTERNAL_BOOK, lines.charge_period_start >= window.start,
@@ -34,4 +34,4 @@ def window_counts(store: Store, window: Window, *, usage_source: str) -> WindowC
     )  # fmt: skip
     with store.engine.connect() as conn:
         counts = [int(conn.execute(query).scalar_one()) for query in queries]
-    return WindowCounts(*counts)
+        return WindowCounts(count_samples(conn, window), *counts)

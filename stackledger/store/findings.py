@@ -13,7 +13,8 @@ import pandas as pd
 from sqlalchemy import Connection, and_, func, select
 
 from stackledger.schema import FINDING_COLUMNS
-from stackledger.store import Store, tables
+from stackledger.store import Store, costs, tables
+from stackledger.store.bulk import append_frame
 from stackledger.store.frames import canonical_frame, frame_rows, read_frame, reading
 from stackledger.window import Window
 
@@ -43,6 +44,22 @@ def replace_findings(store: Store, conn: Connection, price_book: str, span: Wind
         column.price_book == price_book, column.charge_period_start >= span.start, column.charge_period_start < span.end
     )
     return store.replace(conn, tables.findings, where, frame_rows(findings, FINDING_COLUMNS))
+
+
+def append_findings(conn: Connection, findings: pd.DataFrame) -> int:
+    """Add findings (FINDING_COLUMNS) by bulk copy, inside the caller's transaction (the
+    bounded rating path: deleted first with `delete_findings`, like the cost lines beside them)."""
+    return append_frame(conn, tables.findings, findings, list(FINDING_COLUMNS))
+
+
+def delete_findings(conn: Connection, price_book: str, span: Window, **which: Any) -> int:
+    """Delete `price_book`'s findings of `span` chosen as `costs.delete_lines` chooses lines."""
+    return costs.delete_lines(conn, price_book, span, table=tables.findings, **which)
+
+
+def finding_projects(conn: Connection, price_book: str, span: Window) -> set[str | None]:
+    """The projects with `price_book` findings in `span`."""
+    return costs.line_projects(conn, price_book, span, tables.findings)
 
 
 def read_findings(target: Store | Connection, window: Window, price_book: str | None = None) -> pd.DataFrame:
@@ -85,4 +102,12 @@ def _sum(row: Any) -> FindingSum:
                       str(reason))  # fmt: skip
 
 
-__all__ = ["FindingSum", "finding_sums", "read_findings", "replace_findings"]
+__all__ = [
+    "FindingSum",
+    "append_findings",
+    "delete_findings",
+    "finding_projects",
+    "finding_sums",
+    "read_findings",
+    "replace_findings",
+]

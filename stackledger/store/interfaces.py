@@ -6,10 +6,11 @@ instance, and `display_name` the instance's name. `interface_instances(target, i
 answers `{interface id: Interface(instance_id, instance_name, name)}` for the ids that are such
 interfaces; an id whose samples name no other instance is not one.
 
-Today it reads the stored samples' metadata (bounded by `window` and the network meters) and
-takes the instance's name from the inventory when it is there (the latest revision), else from
-the samples. When attribute revisions are stored (`resource_revisions`, docs/dev/SCALE.md §3:
-`instance_id` and `display_name` per revision) this reads them instead; the contract stays.
+It reads what ingest kept of the samples' metadata: the resources' attribute revisions
+(`resource_revisions`: `instance_id` and `display_name`, docs/dev/SCALE.md §3), the latest one in
+force in `window` that names an instance, and takes the instance's name from the inventory when
+it is there (the latest revision), else from the revisions. The interface's own name (the
+samples' `vnic_name`) is not kept: `name` is None.
 """
 
 from __future__ import annotations
@@ -34,30 +35,32 @@ _IN_CHUNK: Final = 500  # values per `IN (...)`: well under every driver's param
 class Interface(NamedTuple):
     instance_id: str
     instance_name: str | None  # the inventory's name, else the samples' display_name; None: unknown
-    name: str | None  # the interface's own name (`vnic_name`, e.g. tap1a2b3c4d-5e), when the samples say it
+    name: str | None  # the interface's own name (`vnic_name`): not kept by the compact store, None
 
 
 def interface_instances(
     target: Store | Connection, resource_ids: Sequence[str], window: Window | None = None
 ) -> dict[str, Interface]:
-    """`{interface id: Interface}` for those of `resource_ids` whose network samples (starting in
-    `window`, when given) name an instance other than themselves; the latest sample wins."""
-    s = tables.samples.c
-    meta = s["metadata"]
-    found: dict[str, tuple[str, str | None, str | None]] = {}
+    """`{interface id: Interface}` for those of `resource_ids` whose attribute revisions (in force
+    in `window`, when given) name an instance other than themselves; the latest revision wins."""
+    codes, revisions = tables.sample_resources.c, tables.resource_revisions.c
+    found: dict[str, tuple[str, str | None]] = {}
     with reading(target) as conn:
         for chunk in _chunks(sorted(set(resource_ids))):
-            said = (meta["instance_id"].as_string(), meta["display_name"].as_string(), meta["vnic_name"].as_string())
-            query = select(s.resource_id, *said).where(s.resource_id.in_(chunk), s.meter.in_(NETWORK_METERS))
+            query = (
+                select(codes.resource_id, revisions.instance_id, revisions.display_name)
+                .join(tables.resource_revisions, revisions.resource == codes.code)
+                .where(codes.resource_id.in_(chunk), revisions.instance_id.is_not(None))
+            )
             if window is not None:
-                query = query.where(s.timestamp >= window.start, s.timestamp < window.end)
-            for resource_id, instance_id, display_name, vnic in conn.execute(query.order_by(s.timestamp)):
+                query = query.where(revisions.valid_from < window.end, revisions.valid_to > window.start)
+            for resource_id, instance_id, display_name in conn.execute(query.order_by(revisions.valid_from)):
                 if instance_id and instance_id != resource_id:
-                    found[resource_id] = (instance_id, display_name or None, vnic or None)
-        names = _inventory_names(conn, sorted({instance for instance, _, _ in found.values()}))
+                    found[resource_id] = (instance_id, display_name or None)
+        names = _inventory_names(conn, sorted({instance for instance, _ in found.values()}))
     return {
-        interface: Interface(instance, names.get(instance) or display, vnic)
-        for interface, (instance, display, vnic) in sorted(found.items())
+        interface: Interface(instance, names.get(instance) or display, None)
+        for interface, (instance, display) in sorted(found.items())
     }
 
 

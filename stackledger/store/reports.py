@@ -19,159 +19,38 @@ documents show (read on one connection), `baseline_mappings` the comparison, and
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
 from decimal import Decimal
-from typing import Any, Final, NamedTuple
+from typing import Any, Final
 
 import pandas as pd
 from sqlalchemy import BigInteger, ColumnElement, Select, and_, cast, func, select
 
 from stackledger.schema import COST_DECIMALS, INTERNAL_BOOK
 from stackledger.store import Store
-from stackledger.store.alarm_evaluations import Evaluations, evaluations_for
-from stackledger.store.alarms import AlarmTransition, transitions
-from stackledger.store.findings import FindingSum, finding_sums
-from stackledger.store.interfaces import Interface, interface_instances
-from stackledger.store.quality import QualityRecords, naive, quality_records
+from stackledger.store.alarm_evaluations import evaluations_for
+from stackledger.store.alarms import transitions
+from stackledger.store.findings import finding_sums
+from stackledger.store.interfaces import interface_instances
+from stackledger.store.quality import naive, quality_records
+from stackledger.store.report_records import (
+    CostRecords,
+    CostSum,
+    DailyCostSum,
+    FxUse,
+    MappingRecord,
+    MonthRecords,
+    PriceRecord,
+    ProjectCostSum,
+    ProjectRecord,
+    ResourceCostSum,
+    ResourceRevision,
+)
 from stackledger.store.tables import cost_lines, projects, resources
 from stackledger.window import Window
 
 _SCALE: Final = 10**COST_DECIMALS
 _PRICE_DECIMALS: Final = Decimal("1e-10")  # tables.PRICE's scale
-
-
-class CostSum(NamedTuple):
-    """Cost of one project, service, price book, unit and currency over a window."""
-
-    project_id: str | None  # None: cost lines without a project
-    project_name: str | None  # None: the project is not in the projects table, or has no name
-    team: str | None
-    project_source: str | None  # projects.source ('synthetic' for the demo cloud)
-    known_project: bool  # the project id is in the projects table
-    service: str
-    price_book: str
-    consumed_unit: str
-    currency: str
-    consumed_quantity: float  # in consumed_unit
-    cost: Decimal  # exact sum, COST_DECIMALS decimals
-
-
-class FxUse(NamedTuple):
-    """An exchange rate some of a window's cost lines were converted with."""
-
-    project_id: str | None
-    service: str
-    price_book: str
-    consumed_unit: str
-    currency: str  # converted into
-    source_currency: str | None  # converted from
-    fx_rate: Decimal
-
-
-@dataclass(frozen=True)
-class CostRecords:
-    sums: tuple[CostSum, ...]
-    fx: tuple[FxUse, ...]  # distinct
-    findings: tuple[FindingSum, ...] = ()  # usage the books could not price as usual
-
-
-class ProjectRecord(NamedTuple):
-    project_id: str
-    name: str | None
-    team: str | None
-    cost_center: str | None
-    budget_amount: Decimal | None
-    budget_currency: str | None
-    budget_period: str | None
-    source: str | None
-
-
-class ProjectCostSum(NamedTuple):
-    project_id: str | None
-    currency: str
-    cost: Decimal
-
-
-class DailyCostSum(NamedTuple):
-    """The cost lines of one project, service and currency starting at one instant (normally midnight)."""
-
-    project_id: str | None
-    day: dt.date  # the day the lines start on
-    service: str
-    currency: str
-    cost: Decimal
-
-
-class ResourceCostSum(NamedTuple):
-    project_id: str | None
-    resource_id: str
-    resource_type: str
-    service: str
-    flavor_name: str  # '' when none
-    currency: str
-    cost: Decimal
-
-
-class ResourceRevision(NamedTuple):
-    """A resource as its latest inventory revision describes it."""
-
-    name: str | None
-    flavor_name: str | None
-    size_gib: float | None
-    volume_type: str | None
-
-
-class PriceRecord(NamedTuple):
-    """One unit price that priced `lines` cost lines of a window."""
-
-    price_book: str
-    sku: str
-    pricing_region: str | None
-    list_unit_price: Decimal
-    pricing_unit: str
-    currency: str
-    price_as_of: dt.date | None
-    fx_rate: Decimal | None
-    source_unit_price: Decimal | None
-    source_currency: str | None
-    lines: int
-
-
-class MappingRecord(NamedTuple):
-    """How a flavor's instance-hours were matched to a public instance type."""
-
-    flavor_name: str
-    price_book: str
-    mapping: str  # 'm1.large 4 vCPU 8 GiB → m5.xlarge 0.192 USD/h, us-east-1, as of …'
-
-
-@dataclass(frozen=True)
-class MonthRecords:
-    """What the documents need for a window beyond its `CostRecords`.
-
-    Costs here are the internal price book's. `quality` covers the whole window: the
-    data-quality section clips it to the hours rating has reached.
-    """
-
-    window: Window
-    previous_window: Window
-    projects: tuple[ProjectRecord, ...]
-    previous_costs: tuple[ProjectCostSum, ...]  # the previous window's, per project and currency
-    daily_costs: tuple[DailyCostSum, ...]
-    rated_through: dt.datetime | None  # the latest end of the window's internal cost lines
-    resource_costs: tuple[ResourceCostSum, ...]
-    resources: Mapping[str, ResourceRevision]  # resource id -> latest revision, for those with cost lines
-    quality: QualityRecords  # collected and rejected data
-    prices: tuple[PriceRecord, ...]
-    instance_mappings: tuple[MappingRecord, ...]  # distinct, public books' compute.instance lines
-    alarm_transitions: tuple[AlarmTransition, ...] | None  # None: the store keeps no alarm history
-    evaluations: Evaluations  # when the alarm rules were evaluated for the window (none: "not evaluated")
-    # Resources with network cost lines that are an instance's interface -> that instance.
-    interfaces: Mapping[str, Interface] = field(default_factory=dict)
-
-
-# ---------------------------------------------------------------- loaders
 
 
 def cost_records(store: Store, window: Window) -> CostRecords:
@@ -184,8 +63,11 @@ def cost_records(store: Store, window: Window) -> CostRecords:
     return CostRecords(sums, fx, findings)
 
 
-def month_records(store: Store, window: Window, previous: Window) -> MonthRecords:
-    """Everything else the documents show for `window`; `previous` is the period compared against."""
+def month_records(store: Store, window: Window, previous: Window, *, lead_days: int = 0) -> MonthRecords:
+    """Everything else the documents show for `window`; `previous` is the period compared against.
+    The daily costs start `lead_days` days before the window: the trailing days a forecast
+    made early in the window learns from."""
+    daily_window = Window(window.start - dt.timedelta(days=lead_days), window.end)
     with store.engine.connect() as conn:
         through = conn.execute(_through_query(window)).scalar_one_or_none()
         resource_costs = tuple(_resource_cost(row) for row in conn.execute(_resource_query(window)))
@@ -197,7 +79,7 @@ def month_records(store: Store, window: Window, previous: Window) -> MonthRecord
             previous_costs=tuple(
                 ProjectCostSum(p, c, from_units(u)) for p, c, u in conn.execute(_sums_query(previous))
             ),
-            daily_costs=tuple(_daily(row) for row in conn.execute(_daily_query(window))),
+            daily_costs=tuple(_daily(row) for row in conn.execute(_daily_query(daily_window))),
             rated_through=None if through is None else naive(through),
             resource_costs=resource_costs,
             resources=_latest_revisions(conn.execute(_revisions_query(window))),
@@ -207,6 +89,7 @@ def month_records(store: Store, window: Window, previous: Window) -> MonthRecord
             alarm_transitions=transitions(conn, window),
             evaluations=evaluations_for(conn, window),
             interfaces=interface_instances(conn, network, window),
+            lead_days=lead_days,
         )
 
 

@@ -1,13 +1,18 @@
-"""Samples and dead letters: the raw records of ingestion (`samples`, `dead_letters`).
+"""Samples and dead letters: the raw records of ingestion (`sample_rows`, `sample_batches`, `dead_letters`).
 
 Writes happen inside the caller's transaction (`with store.transaction() as conn:`), so a batch of
-samples, its dead letters and what the caller marks with them commit together or not at all.
+samples, its dead letters, its attribute revisions and its re-rating marks commit together or not
+at all. The caller prepares the compact rows (`pipeline.sample_store`): codes from
+`store.sample_codes`, day partitions from `store.sample_days`, repeats inside the batch removed.
 
-- Samples dedupe on `message_id`, in the table and within the batch. `write_samples` and
-  `write_sample_stream` say how many were new and on which (UTC day, counter type) they landed,
-  so the caller can mark rated days for re-rating.
-- On PostgreSQL through psycopg the rows go in by binary COPY (`stackledger.store.samples_pg`);
-  elsewhere by `INSERT … ON CONFLICT DO NOTHING`.
+- `write_rows` stores each (day, message) once. On PostgreSQL it is optimistic: one binary COPY
+  straight into `sample_rows` inside a savepoint (most batches are new). A unique violation (a
+  replayed file, a Kafka batch read again after a rebalance) rolls back to the savepoint and the
+  batch goes the staged way: COPY into a session-local table, `INSERT … ON CONFLICT DO NOTHING`,
+  then a comparison with the stored rows, which tells a **duplicate** (the same content: meter,
+  resource, project, time, volume) from a **conflict** (the same key, other content). SQLite
+  looks the keys up first. Rows are written in (day, message) order, so two writers of the same
+  keys take their row locks in one order and wait instead of deadlocking.
 - Dead letters dedupe on their fingerprint (origin, location, payload): replaying the same bad
   line stores it once. Their text is cut to the columns' widths and made storable (no NUL, no
   lone surrogate) here.
@@ -17,32 +22,25 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any, Final
 
-import pandas as pd
-from sqlalchemy import Connection, and_, exc, func, or_, select
+import numpy as np
+from sqlalchemy import BigInteger, Column, Connection, MetaData, Table, exc, select, text, tuple_, update
+from sqlalchemy.dialects import postgresql, sqlite
 
-from stackledger.schema import SAMPLE_COLUMNS
-from stackledger.store import Store, samples_pg, tables
-from stackledger.store.frames import as_date, canonical_frame, read_frame, reading
-from stackledger.window import Window
+from stackledger.store import tables
+from stackledger.store.binary_copy import copy_in
 
 PAYLOAD_MAX: Final = 16_384  # characters of a bad message kept in dead_letters.payload
 REASON_MAX: Final = 2_000
 _ORIGIN_MAX: Final = 512  # dead_letters.origin width
 _LOCATION_MAX: Final = 255
-
-
-@dataclass
-class SamplesWritten:
-    """What a write of samples did: rows new to the store, repeats skipped (stored already or twice
-    in the batch), and the (UTC day, counter type) of each new sample."""
-
-    inserted: int = 0
-    duplicates: int = 0
-    landed: set[tuple[dt.date, str]] = field(default_factory=set)
+COLUMNS: Final = tuple(column.name for column in tables.sample_rows.columns)
+CONTENT: Final = ("meter", "resource", "project", "ts", "volume")  # what makes two samples the same
+_STAGE: Final = "sample_rows_stage"  # a temporary table: per session, emptied at commit
+_SQLITE_CHUNK: Final = 400
 
 
 @dataclass(frozen=True)
@@ -73,125 +71,170 @@ class DeadLetter:
         }
 
 
-# ------------------------------------------------------------------ writes
+@dataclass(frozen=True)
+class Stored:
+    """What `write_rows` did with a batch: the rows it inserted (a mask over the batch), and the
+    skipped ones: identical to a stored sample (duplicates) or not (conflicts, with the code of
+    the batch that stored the other sample)."""
+
+    inserted: np.ndarray  # bool per row
+    duplicates: int
+    conflicts: list[tuple[int, int]]  # (row position, stored batch code)
 
 
-def write_samples(
-    store: Store, conn: Connection, rows: Sequence[Mapping[str, Any]], *, now: dt.datetime
-) -> SamplesWritten:
-    """Insert sample rows (`schema.SAMPLE_COLUMNS`), `ingested_at` = `now`, skipping known `message_id`s."""
-    unique: dict[str, Mapping[str, Any]] = {}
-    for row in rows:
-        unique.setdefault(row["message_id"], row)
-    if samples_pg.copies(conn):
-        inserted = samples_pg.copy_samples(conn, list(unique.values()), now)
+@dataclass(frozen=True)
+class BatchOrigin:
+    origin: str
+    locations: str
+    received_at: dt.datetime
+
+    def describe(self) -> str:
+        return f"{self.origin} {self.locations}, received {self.received_at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+# ------------------------------------------------------------------ batches
+
+
+def new_batch(conn: Connection, origin: str, locations: str, received_at: dt.datetime) -> int:
+    """A new `sample_batches` row (its count set by `count_batch`); returns its code."""
+    table = tables.sample_batches
+    values = {"origin": _storable(origin)[-_ORIGIN_MAX:], "locations": _storable(locations), "samples": 0,
+              "received_at": received_at}  # fmt: skip
+    return int(conn.execute(table.insert().values(**values).returning(table.c.code)).scalar_one())
+
+
+def count_batch(conn: Connection, code: int, samples: int) -> None:
+    """Set how many rows batch `code` stored; a batch that stored none is deleted (nothing names it)."""
+    table = tables.sample_batches
+    if samples:
+        conn.execute(update(table).where(table.c.code == code).values(samples=samples))
     else:
-        records = [{**row, "ingested_at": now} for row in unique.values()]
-        if store.dialect == "postgresql":
-            inserted = samples_pg.insert_ignore_json(conn, tables.samples, records, returning="message_id")
-        else:
-            # Order is not needed (ids are looked up), and unordered RETURNING is batched, not row by row.
-            inserted = store.insert_ignore(conn, tables.samples, records, returning="message_id", ordered=False)
-    return _written(len(rows), (unique[message_id] for message_id in inserted))
+        conn.execute(table.delete().where(table.c.code == code))
 
 
-def write_sample_stream(
-    store: Store, conn: Connection, rows: Callable[[], Iterable[Mapping[str, Any]]], *, now: dt.datetime
-) -> SamplesWritten:
-    """`write_samples` for rows made one at a time (the Kafka consumer's, parsed from its records as
-    they are written): on PostgreSQL the batch is never held whole, each row written while it is
-    still in the CPU cache.
+def batch_origins(conn: Connection, codes: Iterable[int]) -> dict[int, BatchOrigin]:
+    table = tables.sample_batches
+    wanted = sorted({int(code) for code in codes})
+    found: dict[int, BatchOrigin] = {}
+    for start in range(0, len(wanted), _SQLITE_CHUNK):
+        query = select(table.c.code, table.c.origin, table.c.locations, table.c.received_at).where(
+            table.c.code.in_(wanted[start : start + _SQLITE_CHUNK])
+        )
+        found.update({int(code): BatchOrigin(origin, where, at) for code, origin, where, at in conn.execute(query)})
+    return found
 
-    `rows()` starts the rows; it is called a second time, and the rows stored the conflict-proof
-    way, when some of them are stored already. Unlike `write_samples` the rows are not sorted by id:
-    two consumers writing the same ids at once (the old and new owner of a partition just after a
-    rebalance) read them from the same partition, in the same order, so they do not deadlock."""
-    if not samples_pg.copies(conn):
-        return write_samples(store, conn, list(rows()), now=now)
+
+# ------------------------------------------------------------------ rows
+
+
+def write_rows(conn: Connection, rows: Mapping[str, np.ndarray]) -> Stored:
+    """Insert compact rows (every `sample_rows` column as an array; no (day, message) twice among
+    them), each (day, message) once, inside the caller's transaction (module docstring)."""
+    size = len(rows["message"])
+    if not size:
+        return Stored(np.zeros(0, dtype=bool), 0, [])
+    if conn.dialect.name != "postgresql":
+        return _write_looked_up(conn, rows)
+    order = _key_order(rows)
+    ordered = {name: np.asarray(rows[name])[order] for name in COLUMNS}
     try:
         with conn.begin_nested():
-            return _copy_new_rows(conn, rows(), now)
+            copy_in(conn, tables.sample_rows, ordered)
     except exc.IntegrityError:
-        made = list(rows())
-        unique: dict[str, Mapping[str, Any]] = {}
-        for row in made:
-            unique.setdefault(row["message_id"], row)
-        inserted = samples_pg.copy_staged(conn, sorted(unique.values(), key=samples_pg.message_id), now)
-        return _written(len(made), (unique[message_id] for message_id in inserted))
+        stored = _write_staged(conn, ordered)
+        inserted = np.zeros(size, dtype=bool)
+        inserted[order] = stored.inserted
+        return Stored(inserted, stored.duplicates, [(int(order[p]), b) for p, b in stored.conflicts])
+    return Stored(np.ones(size, dtype=bool), 0, [])
 
 
-def _copy_new_rows(conn: Connection, rows: Iterable[Mapping[str, Any]], now: dt.datetime) -> SamplesWritten:
-    """Copy rows into `samples`, each `message_id` once. A unique violation (an id stored already)
-    is raised, as `exc.IntegrityError`."""
-    seen: set[str] = set()
-    written = SamplesWritten()
-    landed = written.landed
-
-    def new_rows() -> Iterator[Mapping[str, Any]]:
-        for row in rows:
-            message_id = row["message_id"]
-            if message_id in seen:
-                written.duplicates += 1
-                continue
-            seen.add(message_id)
-            landed.add((row["timestamp"].date(), row["type"]))
-            yield row
-
-    samples_pg.copy_rows(conn, tables.samples.name, new_rows(), now)
-    written.inserted = len(seen)
-    return written
+def _key_order(rows: Mapping[str, np.ndarray]) -> np.ndarray:
+    keys = np.ascontiguousarray(rows["message"]).view(">u8").reshape(-1, 2)
+    return np.lexsort((keys[:, 1], keys[:, 0], rows["day"]))
 
 
-def _written(given: int, new_rows: Iterable[Mapping[str, Any]]) -> SamplesWritten:
-    """Counts for `given` rows of which `new_rows` were really inserted."""
-    written = SamplesWritten()
-    for row in new_rows:
-        written.inserted += 1
-        written.landed.add((row["timestamp"].date(), row["type"]))
-    written.duplicates = given - written.inserted
-    return written
+def _write_staged(conn: Connection, rows: Mapping[str, np.ndarray]) -> Stored:
+    quote = postgresql.dialect().identifier_preparer.quote
+    size = len(rows["message"])
+    columns = ", ".join(quote(name) for name in COLUMNS)
+    table = quote(tables.sample_rows.name)
+    conn.execute(text(f"CREATE TEMPORARY TABLE IF NOT EXISTS {_STAGE} (LIKE {table}, "
+                      "position int8 NOT NULL) ON COMMIT DELETE ROWS"))  # fmt: skip
+    conn.execute(text(f"TRUNCATE {_STAGE}"))  # a second batch in the same transaction starts empty
+    copy_in(conn, _stage_table(), {**{name: rows[name] for name in COLUMNS}, "position": np.arange(size)})
+    positions = conn.execute(text(
+        f"WITH written AS (INSERT INTO {table} ({columns}) SELECT {columns} FROM {_STAGE} "  # noqa: S608
+        "ORDER BY position ON CONFLICT DO NOTHING RETURNING message, day) "
+        f"SELECT s.position FROM {_STAGE} s JOIN written w ON w.message = s.message AND w.day = s.day"
+    )).scalars().all()  # fmt: skip
+    inserted = np.zeros(size, dtype=bool)
+    inserted[np.asarray(positions, dtype=np.int64)] = True
+    differ = " OR ".join(f"s.{quote(c)} IS DISTINCT FROM t.{quote(c)}" for c in CONTENT)
+    found = conn.execute(text(
+        f"SELECT s.position, t.batch FROM {_STAGE} s JOIN {table} t "  # noqa: S608
+        f"ON t.message = s.message AND t.day = s.day WHERE ({differ}) ORDER BY s.position"
+    )).all()  # fmt: skip
+    conflicts = [(int(position), int(batch)) for position, batch in found if not inserted[position]]
+    return Stored(inserted, int(size - inserted.sum()) - len(conflicts), conflicts)
 
 
-def write_dead_letters(store: Store, conn: Connection, letters: Iterable[DeadLetter], *, now: dt.datetime) -> int:
+def _stage_table() -> Table:
+    columns = [Column(c.name, c.type, nullable=False) for c in tables.sample_rows.columns]
+    return Table(_STAGE, MetaData(), *columns, Column("position", BigInteger, nullable=False))
+
+
+def _write_looked_up(conn: Connection, rows: Mapping[str, np.ndarray]) -> Stored:
+    """SQLite: the stored rows of the batch's keys first, then an insert of the new ones."""
+    table = tables.sample_rows
+    size = len(rows["message"])
+    records = _records(rows)
+    stored: dict[tuple[Any, int], tuple[Any, ...]] = {}
+    keys = [(r["message"], r["day"]) for r in records]
+    for start in range(0, size, _SQLITE_CHUNK):
+        query = select(table.c.message, table.c.day, *(table.c[c] for c in CONTENT), table.c.batch).where(
+            tuple_(table.c.message, table.c.day).in_(keys[start : start + _SQLITE_CHUNK])
+        )
+        stored.update({(row[0], int(row[1])): tuple(row[2:]) for row in conn.execute(query)})
+    inserted = np.zeros(size, dtype=bool)
+    conflicts = []
+    for position, (key, record) in enumerate(zip(keys, records, strict=True)):
+        found = stored.get(key)
+        if found is None:
+            inserted[position] = True
+        elif found[:-1] != tuple(record[c] for c in CONTENT):
+            conflicts.append((position, int(found[-1])))
+    new = [record for record, fresh in zip(records, inserted, strict=True) if fresh]
+    if new:
+        conn.execute(table.insert(), new)
+    return Stored(inserted, int(size - inserted.sum()) - len(conflicts), conflicts)
+
+
+def _records(rows: Mapping[str, np.ndarray]) -> list[dict[str, Any]]:
+    import uuid
+
+    stamps = np.asarray(rows["ts"], dtype="datetime64[ns]").astype("datetime64[us]").tolist()
+    messages = [uuid.UUID(bytes=bytes(key)) for key in np.asarray(rows["message"])]
+    plain = {name: np.asarray(rows[name]).tolist() for name in COLUMNS if name not in ("ts", "message")}
+    return [
+        {"ts": stamps[i], "message": messages[i], **{name: values[i] for name, values in plain.items()}}
+        for i in range(len(messages))
+    ]
+
+
+# ------------------------------------------------------------------ dead letters
+
+
+def write_dead_letters(conn: Connection, letters: Iterable[DeadLetter], *, now: dt.datetime) -> int:
     """Store dead letters once each (by fingerprint), `received_at` = `now`. Returns how many were new."""
     unique = {letter.fingerprint: letter for letter in letters}
     rows = [letter.row(now) for letter in unique.values()]
-    return len(store.insert_ignore(conn, tables.dead_letters, rows, returning="fingerprint", ordered=False))
-
-
-# ------------------------------------------------------------------ reads
-
-
-def read_samples(
-    target: Store | Connection,
-    window: Window,
-    *,
-    meters: Sequence[str],
-    lookback: dt.timedelta = dt.timedelta(0),
-    lookback_meters: Sequence[str] = (),
-) -> pd.DataFrame:
-    """Stored samples of `meters` (SAMPLE_COLUMNS) with a timestamp in `window` — and, for
-    `lookback_meters`, from `lookback` before its start."""
-    samples = tables.samples
-    query = select(*(samples.c[name] for name in SAMPLE_COLUMNS)).where(
-        samples.c.meter.in_(list(meters)),
-        samples.c.timestamp < window.end,
-        or_(
-            samples.c.timestamp >= window.start,
-            and_(samples.c.meter.in_(list(lookback_meters)), samples.c.timestamp >= window.start - lookback),
-        ),
-    )
-    with reading(target) as conn:
-        frame = read_frame(conn, query)
-    return canonical_frame(frame, SAMPLE_COLUMNS, stage="stored samples")
-
-
-def sample_days(target: Store | Connection, window: Window) -> set[dt.date]:
-    """The UTC days with at least one sample in `window`."""
-    stamp = tables.samples.c.timestamp
-    query = select(func.date(stamp)).where(stamp >= window.start, stamp < window.end).distinct()
-    with reading(target) as conn:
-        return {as_date(value) for value in conn.execute(query).scalars()}
+    table = tables.dead_letters
+    insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
+    new = 0
+    for start in range(0, len(rows), _SQLITE_CHUNK):
+        chunk = rows[start : start + _SQLITE_CHUNK]
+        new += len(conn.execute(insert.on_conflict_do_nothing().returning(table.c.fingerprint), chunk).all())
+    return new
 
 
 def _storable(value: str) -> str:
@@ -206,6 +249,6 @@ def _storable(value: str) -> str:
 
 
 __all__ = [
-    "PAYLOAD_MAX", "REASON_MAX", "DeadLetter", "SamplesWritten", "read_samples", "sample_days", "write_dead_letters",
-    "write_sample_stream", "write_samples",
+    "COLUMNS", "CONTENT", "PAYLOAD_MAX", "REASON_MAX", "BatchOrigin", "DeadLetter", "Stored", "batch_origins",
+    "count_batch", "new_batch", "write_dead_letters", "write_rows",
 ]  # fmt: skip

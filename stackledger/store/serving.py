@@ -30,7 +30,7 @@ from stackledger.store.tables import (
     dead_letters,
     projects,
     resources,
-    samples,
+    sample_batches,
 )
 from stackledger.window import Window
 
@@ -253,7 +253,7 @@ class PipelineStatus:
 
     collected: dict[str, tuple[dt.datetime, dt.datetime]]  # source -> (last completed_at, its window's end)
     rated_through: dict[str, dt.datetime]  # price book -> end of its last cost line
-    samples: dict[str, int]  # sample source -> samples stored
+    samples: dict[str, int]  # where samples came from (a file, "kafka:<topic>") -> samples stored
     dead_letters: dict[str, int]  # origin -> dead letters stored
 
 
@@ -275,8 +275,10 @@ def pipeline_status(store: Store, *, count_samples: bool = True) -> PipelineStat
         }
         counted: dict[str, int] = {}
         if count_samples:
-            query = select(samples.c.source, func.count()).group_by(samples.c.source)
-            counted = {source or "": int(n) for source, n in conn.execute(query)}
+            query = select(sample_batches.c.origin, func.sum(sample_batches.c.samples)).group_by(
+                sample_batches.c.origin
+            )  # the batches' counts: no scan of the sample rows
+            counted = {origin or "": int(n or 0) for origin, n in conn.execute(query)}
         letters = {origin: int(n) for origin, n in conn.execute(select(d.origin, func.count()).group_by(d.origin))}
     return PipelineStatus(collected, rated, counted, letters)
 

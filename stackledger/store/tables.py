@@ -17,10 +17,13 @@ from sqlalchemy import (
     Integer,
     MetaData,
     Numeric,
+    PrimaryKeyConstraint,
+    SmallInteger,
     String,
     Table,
     Text,
     UniqueConstraint,
+    Uuid,
 )
 
 NAMING = {
@@ -35,24 +38,76 @@ PRICE = Numeric(24, 10)
 QUANTITY = Numeric(28, 9)
 ID = String(255)
 
-samples = Table(
-    "samples",
+# ---------------------------------------------------------------- samples, compactly (docs/dev/SCALE.md §1-2)
+
+# One row per stored sample: 48 bytes of columns, widest first so PostgreSQL adds no padding. The
+# dictionaries below turn resource, project and meter into codes; provenance is per batch. On
+# PostgreSQL the table is partitioned by `day` (one partition per UTC day, created on demand by
+# `store.sample_days`); SQLite keeps the same columns in one table. The key (day, message) is
+# the dedupe guarantee: the same message twice on one day is stored once.
+sample_rows = Table(
+    "sample_rows",
     metadata,
-    Column("message_id", ID, primary_key=True),
-    Column("meter", String(128), nullable=False),
-    Column("type", String(16), nullable=False),
-    Column("unit", String(32), nullable=False),
-    Column("volume", Float, nullable=False),
-    Column("project_id", ID),
-    Column("user_id", ID),
-    Column("resource_id", ID, nullable=False),
-    Column("timestamp", DateTime, nullable=False),
-    Column("metadata", JSON),
-    Column("source", String(255)),
-    Column("ingested_at", DateTime, nullable=False),
-    # One index besides the key: each costs every ingested sample a B-tree insert, and reads select
-    # by time (usage takes every known meter of a window). Migration 0005 dropped (meter, timestamp).
-    Index(None, "timestamp"),
+    Column("ts", DateTime, nullable=False),  # naive UTC, µs
+    Column("volume", Float, nullable=False),  # in the meter's declared unit
+    Column("message", Uuid, nullable=False),  # store.sample_codes.message_key(message_id)
+    Column("resource", Integer, nullable=False),  # sample_resources.code
+    Column("project", Integer, nullable=False),  # sample_projects.code; 0: no project (unallocated)
+    Column("batch", Integer, nullable=False),  # sample_batches.code: where the sample came from
+    Column("meter", SmallInteger, nullable=False),  # sample_meters.code
+    Column("day", SmallInteger, nullable=False),  # UTC day of ts, days since 2000-01-01
+    PrimaryKeyConstraint("day", "message"),
+    postgresql_partition_by="RANGE (day)",
+    sqlite_with_rowid=False,  # the key is the table: a day is one range of it
+)
+
+# Codes come from the identity of each dictionary (1, 2, …); project code 0 means "no project".
+sample_meters = Table(
+    "sample_meters", metadata,
+    Column("code", Integer, primary_key=True, autoincrement=True),  # stored as int2 in sample_rows
+    Column("name", String(128), nullable=False, unique=True),
+)  # fmt: skip
+sample_resources = Table(
+    "sample_resources", metadata,
+    Column("code", Integer, primary_key=True, autoincrement=True),
+    Column("resource_id", String(255), nullable=False, unique=True),
+)  # fmt: skip
+sample_projects = Table(
+    "sample_projects", metadata,
+    Column("code", Integer, primary_key=True, autoincrement=True),
+    Column("project_id", String(255), nullable=False, unique=True),
+)  # fmt: skip
+# One row per stored batch: a file's lines n-m, a Kafka batch's partition offsets. A conflicting
+# sample's dead letter names the batch that stored the other one.
+sample_batches = Table(
+    "sample_batches", metadata,
+    Column("code", Integer, primary_key=True, autoincrement=True),
+    Column("origin", String(512), nullable=False),  # file path, "kafka:<topic>"
+    Column("locations", Text, nullable=False),  # "lines 1-5000", "partition 0 offsets 17-99"
+    Column("samples", Integer, nullable=False),  # rows the batch stored
+    Column("received_at", DateTime, nullable=False),
+)  # fmt: skip
+
+# What samples said about their resources, effective-dated (transforms.usage.revisions): a new row
+# only when something changed. Instants are naive UTC; the first revision holds from 1900-01-01,
+# the last until 2200-01-01. Text columns are unbounded: metadata values have no length limit.
+resource_revisions = Table(
+    "resource_revisions", metadata,
+    Column("resource", Integer, primary_key=True),  # sample_resources.code
+    Column("valid_from", DateTime, primary_key=True),
+    Column("valid_to", DateTime, nullable=False),
+    Column("flavor_name", Text), Column("vcpus", Float), Column("ram_mib", Float), Column("volume_type", Text),
+    Column("volume_type_id", Text), Column("instance_id", Text), Column("status", Text), Column("display_name", Text),
+    Column("project_id", Text),
+    Column("seen_to", DateTime, nullable=False),  # no statement this revision describes is later
+)  # fmt: skip
+
+# Days whose raw samples retention dropped (`stackledger db retention`): samples for them are refused.
+retired_days = Table(
+    "retired_days",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("retired_at", DateTime, nullable=False),
 )
 
 dead_letters = Table(
@@ -129,6 +184,29 @@ usage = Table(
     # flavor_name is in the key: a resize inside an hour gives one instance-hour row per flavor.
     UniqueConstraint("charge_period_start", "resource_id", "service", "source", "flavor_name"),
     Index(None, "charge_period_start"),
+)
+
+# Usage summed per UTC day (`transforms.rating.daily_usage`), what the price books read: written
+# with the hourly rows by `stackledger rate`, and read back a month at a time, in project chunks,
+# by the books whose prices depend on the month so far. Kept for good, like cost lines.
+daily_usage = Table(
+    "daily_usage",
+    metadata,
+    Column("charge_period_start", DateTime, nullable=False),  # midnight UTC
+    Column("charge_period_end", DateTime, nullable=False),
+    Column("project_id", ID),
+    Column("resource_id", ID, nullable=False),
+    Column("resource_type", String(32), nullable=False),
+    Column("service", String(64), nullable=False),
+    Column("consumed_quantity", Float, nullable=False),
+    Column("consumed_unit", String(32), nullable=False),
+    Column("flavor_name", String(255), nullable=False, default=""),
+    Column("vcpus", Float),
+    Column("ram_mib", Float),
+    Column("volume_type", String(255)),
+    Column("region", String(128)),
+    Column("source", String(64), nullable=False),
+    Index(None, "source", "charge_period_start"),
 )
 
 cost_lines = Table(

@@ -1,8 +1,9 @@
-"""Database URLs: built from parts (an Airflow Connection's fields) and shown without secrets."""
+"""Database URLs built from parts (an Airflow Connection's fields). To show one, use
+`stackledger.redact.redact_url`: it masks the password of any URL, parsable or not."""
 
 from __future__ import annotations
 
-from sqlalchemy.engine import URL, make_url
+from sqlalchemy.engine import URL
 
 
 def postgres_url(
@@ -14,12 +15,4 @@ def postgres_url(
     return url.render_as_string(hide_password=False)
 
 
-def redacted(url: str) -> str:
-    """The URL with its password masked; `<unparsable URL>` when it cannot be read."""
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except Exception:  # a malformed URL fails later, with the store's own message
-        return "<unparsable URL>"
-
-
-__all__ = ["postgres_url", "redacted"]
+__all__ = ["postgres_url"]

@@ -17,6 +17,7 @@ from sqlalchemy import ColumnElement, Connection, and_, func, select
 
 from stackledger.schema import USAGE_COLUMNS
 from stackledger.store import Store, tables
+from stackledger.store.bulk import append_frame
 from stackledger.store.frames import as_date, canonical_frame, frame_rows, read_frame, reading
 from stackledger.window import Window
 
@@ -51,6 +52,26 @@ def replace_project_usage(
     for chunk in _chunks(mine):
         conn.execute(table.delete().where(where, table.c.project_id.in_(chunk)))
     return store.insert(conn, table, rows)
+
+
+def delete_usage(conn: Connection, window: Window, source: str, owns: Callable[[str], bool] | None = None) -> int:
+    """Delete `source`'s rows whose hour starts in `window` — only those of the resources `owns`
+    accepts, when given (a rating shard's)."""
+    table = tables.usage
+    where = _rows_of(window, source)
+    if owns is None:
+        return int(conn.execute(table.delete().where(where)).rowcount or 0)
+    stored = conn.execute(select(table.c.resource_id).where(where).distinct()).scalars()
+    deleted = 0
+    for chunk in _chunks(sorted(r for r in stored if owns(r))):
+        deleted += int(conn.execute(table.delete().where(where, table.c.resource_id.in_(chunk))).rowcount or 0)
+    return deleted
+
+
+def append_usage(conn: Connection, usage: pd.DataFrame) -> int:
+    """Add usage rows (USAGE_COLUMNS) by bulk copy; `flavor_name` '' when unknown (it is in the key)."""
+    rows = usage.assign(flavor_name=usage["flavor_name"].where(usage["flavor_name"].notna(), ""))
+    return append_frame(conn, tables.usage, rows, tuple(USAGE_COLUMNS))
 
 
 def _usage_rows(usage: pd.DataFrame) -> list[dict[str, Any]]:
@@ -132,6 +153,6 @@ def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
 
 
 __all__ = [
-    "HOURLY_COLUMNS", "read_usage", "replace_project_usage", "replace_usage", "resource_hours", "usage_days",
-    "usage_totals",
+    "HOURLY_COLUMNS", "append_usage", "delete_usage", "read_usage", "replace_project_usage", "replace_usage",
+    "resource_hours", "usage_days", "usage_totals",
 ]  # fmt: skip

@@ -19,6 +19,7 @@ from stackledger.pipeline.completeness import check_complete
 from stackledger.settings import Settings, load_settings
 from stackledger.store import tables
 from stackledger.window import Window
+from tests.stored_samples import store_records
 
 UTC = dt.UTC
 D = dt.datetime
@@ -240,11 +241,10 @@ def test_completeness_wants_rated_days_and_no_pending_rerate(sqlite_settings: Se
     month = Window.month("2026-10")
     with store.transaction() as conn:
         store.insert(conn, tables.rerate_days, [{"day": dt.date(2026, 10, 3), "marked_at": D(2026, 10, 20)}])
-        store.insert(conn, tables.samples, [{
-            "message_id": "m1", "meter": "vcpus", "type": "gauge", "unit": "vcpu", "volume": 1.0, "project_id": "p",
-            "user_id": None, "resource_id": "r", "timestamp": D(2026, 10, 5, 3), "metadata": {}, "source": "test",
-            "ingested_at": D(2026, 10, 5, 4),
-        }])  # fmt: skip
+    store_records(store, [{
+        "message_id": "m1", "meter": "vcpus", "type": "gauge", "unit": "vcpu", "volume": 1.0, "project_id": "p",
+        "resource_id": "r", "timestamp": D(2026, 10, 5, 3), "metadata": {},
+    }])  # fmt: skip
     status = check_complete(sqlite_settings, month, [])
     assert status.pending_rerate == (dt.date(2026, 10, 3),)
     assert status.unrated == (dt.date(2026, 10, 5),)

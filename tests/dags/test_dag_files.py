@@ -81,13 +81,19 @@ def test_daily_dag_graph(dag_of: Any) -> None:
     dag = dag_of("stackledger_daily")
     common_dag_settings(dag)
     assert (dag.timetable.expression, dag.timetable.interval) == ("0 2 * * *", dt.timedelta(0))
-    assert edges(dag) == {("wait_collected", "rate"), ("rate", "rate_late"), ("rate_late", "evaluate_alarms")}
-    assert set(dag.task_dict) == {"wait_collected", "rate", "rate_late", "evaluate_alarms"}
+    assert edges(dag) == {
+        ("wait_collected", "plan_rating"), ("plan_rating", "rate_usage"), ("plan_rating", "rate_month"),
+        ("plan_rating", "finish_rating"), ("rate_usage", "rate_month"), ("rate_month", "finish_rating"),
+        ("finish_rating", "rate_late"), ("rate_late", "retention"), ("retention", "evaluate_alarms"),
+    }  # fmt: skip
+    assert set(dag.task_dict) == {"wait_collected", "plan_rating", "rate_usage", "rate_month", "finish_rating",
+                                  "rate_late", "retention", "evaluate_alarms"}  # fmt: skip
     sensor = dag.task_dict["wait_collected"]
     assert (sensor.mode, sensor.poke_interval, sensor.timeout) == ("reschedule", 600, 12 * 3600)
     for task in dag.tasks:
         assert retry_policy(task) == (3, dt.timedelta(minutes=5), 2.0, dt.timedelta(hours=1)), task.task_id
-        assert task.pool == "default_pool" and not task.is_mapped
+        assert task.pool == "default_pool"
+        assert task.is_mapped == (task.task_id in ("rate_usage", "rate_month")), task.task_id  # one per shard
 
 
 def test_monthly_dag_graph(dag_of: Any) -> None:

@@ -56,8 +56,9 @@ def test_rates_yesterday_rerates_late_days_and_alarms_once(dag_of: Any, deploy: 
     dag = dag_of("stackledger_daily")
 
     run = dag.test(logical_date=RUN_AT)
-    assert states(run) == {"wait_collected": "success", "rate": "success", "rate_late": "success",
-                           "evaluate_alarms": "success"}  # fmt: skip
+    assert states(run) == {"wait_collected": "success", "plan_rating": "success", "rate_usage[0]": "success",
+                           "rate_month[0]": "success", "finish_rating": "success", "rate_late": "success",
+                           "retention": "success", "evaluate_alarms": "success"}  # fmt: skip
     first = totals(deployment.settings)
     books = {book for book, *_ in first["cost"]}
     assert books == {"internal", "aws", "digitalocean"}
@@ -79,7 +80,9 @@ def test_a_missing_price_fails_the_rating_at_once(dag_of: Any, deploy: Any, tmp_
     deployment = deploy(config(tmp_path, rate_card=str(card)))
     collected_days(deployment, 14, 15)
     run = dag_of("stackledger_daily").test(logical_date=RUN_AT)
-    assert states(run) == {"wait_collected": "success", "rate": "failed", "rate_late": "upstream_failed",
+    assert states(run) == {"wait_collected": "success", "plan_rating": "success", "rate_usage[0]": "failed",
+                           "rate_month[0]": "upstream_failed", "finish_rating": "upstream_failed",
+                           "rate_late": "upstream_failed", "retention": "upstream_failed",
                            "evaluate_alarms": "upstream_failed"}  # fmt: skip
-    assert tries(run, "rate") == [1]  # PricingError → AirflowFailException: the 3 retries are not used
+    assert tries(run, "rate_usage") == [1]  # PricingError → AirflowFailException: the 3 retries are not used
     assert totals(deployment.settings)["cost"] == []

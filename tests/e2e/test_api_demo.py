@@ -1,4 +1,4 @@
-"""`stackledger serve --demo`: the database `stackledger demo` wrote, two built-in users, no Keystone.
+"""`stackledger serve --demo`: the database `stackledger demo` wrote (three months), two built-in users, no Keystone.
 
 The finance user sees the demo's grand total (EUR 2,848.41) on the finance page and gets the
 very summary PDF the demo wrote (byte-identical) and the same CSV; the payments lead sees the
@@ -12,6 +12,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ import requests
 from tests import api_support as api
 from tests.conftest import REPO
 
-DEMO_TOTAL = "2,848.41"
+DEMO_TOTAL = "2,848.41"  # October, the month reported
 
 
 @pytest.fixture(scope="module")
@@ -61,6 +62,14 @@ def test_demo_finance_sees_the_demo_total_and_the_same_documents(demo: tuple[api
     assert page.status_code == 200 and "SYNTHETIC DEMO DATA" in page.text
     total = re.search(r'data-figure="grand-total">([^<]+)<', page.text)
     assert total is not None and total.group(1).strip() == f"{DEMO_TOTAL} EUR"
+    # the demo's three months are in the month picker, and the months before October have figures too
+    picker = re.findall(r'<option value="(\d{4}-\d\d)"', page.text)
+    assert picker == ["2026-10", "2026-09", "2026-08"]
+    assert '<a href="?month=2026-09" rel="prev">' in page.text
+    september = finance.get(server.url + "/v1/costs?month=2026-09&group_by=project&price_book=internal", timeout=300)
+    assert september.status_code == 200
+    assert len(september.json()["results"]) == 11  # search-staging's first server starts in October
+    assert Decimal(september.json()["totals"][0]["cost"]) > 0
     pdf = finance.get(server.url + "/v1/reports/2026-10/pdf", timeout=300)
     assert pdf.status_code == 200 and pdf.content == (out / "stackledger-2026-10-summary.pdf").read_bytes()
     csv = finance.get(server.url + "/v1/reports/2026-10/csv", timeout=120)

@@ -26,12 +26,12 @@ from stackledger.pipeline.base import store_for
 from stackledger.pipeline.collect import Shard, collect_window, windows
 from stackledger.pipeline.inventory import store_projects
 from stackledger.pipeline.rate import internal_rater, rate_pending, rate_window
-from stackledger.pipeline.sample_store import store_samples
 from stackledger.pipeline.usage import load_usage
 from stackledger.schema import PROJECT_COLUMNS, RESOURCE_COLUMNS, SAMPLE_COLUMNS, USAGE_COLUMNS
 from stackledger.settings import Settings
 from stackledger.store import tables
 from stackledger.window import Window
+from tests.stored_samples import store_records
 
 DAY = Window(dt.datetime(2026, 10, 14), dt.datetime(2026, 10, 15))
 LATER = dt.datetime(2026, 11, 1)  # "now" for the tests: every window in October is settled
@@ -269,8 +269,7 @@ def test_a_nova_recollect_that_changes_a_flavor_marks_the_rated_day(any_settings
         for hour in range(24)
     ]  # fmt: skip
     store = store_for(any_settings)
-    with store.transaction() as conn:
-        store_samples(store, conn, samples)
+    store_records(store, samples)
 
     def recollect(flavor: str) -> set[dt.date]:
         stub.outcomes = [

@@ -1,8 +1,9 @@
-"""`stackledger demo` end to end: the synthetic month through the real pipeline on SQLite and PostgreSQL.
+"""`stackledger demo` end to end: the synthetic months through the real pipeline on SQLite and PostgreSQL.
 
 The SQLite run goes through the CLI exactly as a user types it (its own fresh out/demo.db); the
 PostgreSQL run calls `run_demo` with the test database. Both must give the same CSV byte for
-byte, and the usage table must reproduce the generator's ground truth.
+byte, and the usage table must reproduce the generator's ground truth in each of the three
+months (August and September 2026 before the reported October).
 """
 
 from __future__ import annotations
@@ -45,31 +46,37 @@ def expected_instance_hours(truth: pd.DataFrame) -> pd.Series:
     return hours.groupby("project_id")["consumed_quantity"].sum().sort_index()
 
 
-def usage_by_resource(settings: Settings) -> pd.Series:
+def usage_by_resource(settings: Settings, window: Window) -> pd.Series:
     usage = tables.usage
     query = (
         select(usage.c.resource_id, usage.c.service, func.sum(usage.c.consumed_quantity).label("quantity"))
-        .where(usage.c.charge_period_start >= WINDOW.start, usage.c.charge_period_start < WINDOW.end)
+        .where(usage.c.charge_period_start >= window.start, usage.c.charge_period_start < window.end)
         .group_by(usage.c.resource_id, usage.c.service)
     )
     return store_for(settings).frame(query).set_index(["resource_id", "service"])["quantity"].astype(float)
 
 
-def assert_usage_matches_the_truth(settings: Settings, truth: pd.DataFrame, changed: set[str]) -> None:
-    """Every resource and service equals the ground truth; resources resized or extended
-    mid-month are within 1% (DESIGN's hourly mean is not time-weighted in the hour of the change)."""
+def assert_usage_matches_the_truth(settings: Settings, cloud: synthetic.SyntheticCloud) -> None:
+    """Every resource and service of the cloud's month equals the ground truth; resources resized
+    or extended mid-month are within 1% (DESIGN's hourly mean is not time-weighted in the hour
+    of the change)."""
+    truth = synthetic.expected_usage(cloud)
+    changed = {r.resource_id for r in cloud.resources if len(r.revisions) > 1}
     expected = truth.groupby(["resource_id", "service"])["consumed_quantity"].sum()
-    measured = usage_by_resource(settings)
+    measured = usage_by_resource(settings, cloud.window)
     assert sorted(measured.index) == sorted(expected.index)
     for (resource_id, service), value in expected.items():
         got = measured[(resource_id, service)]
         tolerance = 0.01 * value if resource_id in changed else 1e-9 * max(1.0, value)
-        assert abs(got - value) <= tolerance, f"{resource_id} {service}: usage {got}, truth {value}"
+        assert abs(got - value) <= tolerance, f"{cloud.window.label} {resource_id} {service}: {got}, truth {value}"
 
 
-def internal_total(settings: Settings) -> Decimal:
+def internal_total(settings: Settings, window: Window = WINDOW) -> Decimal:
     lines = tables.cost_lines
-    query = select(func.sum(lines.c.cost)).where(lines.c.price_book == "internal")
+    query = select(func.sum(lines.c.cost)).where(
+        lines.c.price_book == "internal", lines.c.charge_period_start >= window.start,
+        lines.c.charge_period_start < window.end,
+    )  # fmt: skip
     with store_for(settings).engine.connect() as conn:
         return Decimal(str(conn.execute(query).scalar_one()))
 
@@ -104,16 +111,18 @@ def test_demo_on_sqlite_via_the_cli_and_on_postgres_agree_with_the_truth(
     assert sqlite_paths[1].read_bytes() == pg_paths[1].read_bytes()  # fixed PDF metadata (DESIGN §8)
     assert sqlite_paths[0].read_bytes() == pg_paths[0].read_bytes()  # the generator is deterministic
 
-    # ---- instance-hours per project equal the generator's ground truth, and so does the rest
-    cloud = synthetic.generate_cloud(MONTH)
-    truth = synthetic.expected_usage(cloud)
-    hours = expected_instance_hours(truth)
-    changed = {r.resource_id for r in cloud.resources if len(r.revisions) > 1}
+    # ---- instance-hours per project equal the generator's ground truth, and so does the rest,
+    # in October exactly as when it was simulated alone, and in the two months before it
+    clouds = synthetic.generate_months(MONTH, count=3)
+    assert [cloud.window for cloud in clouds] == [WINDOW.previous_month().previous_month(), WINDOW.previous_month(),
+                                                  WINDOW]  # fmt: skip
+    hours = expected_instance_hours(synthetic.expected_usage(synthetic.generate_cloud(MONTH)))
     for settings in (sqlite_settings, pg_settings):
         measured = instance_hours(settings)
         assert list(measured.index) == list(hours.index)
         assert (measured - hours).abs().max() <= 1e-9, (measured - hours).abs().sort_values().tail()
-        assert_usage_matches_the_truth(settings, truth, changed)
+        for cloud in clouds:
+            assert_usage_matches_the_truth(settings, cloud)
 
     # ---- the grand total printed is the database's, to the cent; the PDF says it is synthetic
     match = re.search(r"grand total \S+ \(internal rate card\): (\w{3}) ([\d,]+\.\d\d)", printed)
@@ -121,6 +130,14 @@ def test_demo_on_sqlite_via_the_cli_and_on_postgres_agree_with_the_truth(
     total = internal_total(sqlite_settings)
     assert Decimal(match.group(2).replace(",", "")) == total.quantize(Decimal("0.01"))
     assert internal_total(pg_settings) == total
+    assert f"{total.quantize(Decimal('0.01')):,}" == "2,848.41"  # October alone, as before the months before it
+    for cloud in clouds[:-1]:
+        earlier = internal_total(sqlite_settings, cloud.window)
+        assert earlier > 0 and internal_total(pg_settings, cloud.window) == earlier
+        assert (
+            f"earlier month {cloud.window.label} (internal rate card): EUR {earlier.quantize(Decimal('0.01')):,}"
+            in printed
+        )
     assert "synthetic" in pdf_text(sqlite_paths[1]).lower()
     assert "synthetic" in pdf_text(pg_paths[1]).lower()
 

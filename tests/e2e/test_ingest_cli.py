@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
 
 from stackledger.cli import main
 from stackledger.pipeline import store_for
 from stackledger.settings import Settings
 from stackledger.store import Store, tables
+from stackledger.store.sample_codes import message_key
+from tests.stored_samples import sample_count, stored_ids, stored_samples
 
 
 def counter(
@@ -104,7 +106,8 @@ LINES: list[tuple[str, str | None]] = [
         "counter_volume 'two' is not a number",
     ),
 ]
-GOOD_IDS = {"good-1", "good-2", "good-3", "good-4", "good-5", "good-6", "good-7", "unknown-meter"}
+GOOD_IDS = {"good-1", "good-2", "good-3", "good-4", "good-5", "good-6", "good-7"}
+UNPRICED = 1  # "unknown-meter": counted, not stored
 # (location, reason fragment) of every dead letter the file must produce
 EXPECTED_DEAD = {  # the last line is an envelope whose 2nd sample alone is bad
     (f"line {n} sample 2" if n == len(LINES) else f"line {n}", fragment)
@@ -112,7 +115,7 @@ EXPECTED_DEAD = {  # the last line is an envelope whose 2nd sample alone is bad
     if fragment is not None
 }
 REJECTED = len(EXPECTED_DEAD)
-SAMPLE_LINES = len(GOOD_IDS) + 1  # good-3 arrives twice (per_meter_topic)
+SAMPLE_LINES = len(GOOD_IDS) + 1  # good-3 arrives twice (per_meter_topic); unknown-meter is not stored
 
 
 @pytest.fixture
@@ -149,16 +152,16 @@ def test_good_samples_stored_and_each_bad_line_dead_lettered_once(
     assert out == f"ingested {len(GOOD_IDS)}, duplicates 1, rejected {REJECTED}\n"
     assert f"rejected {path} line 8: not valid JSON" in err
     assert f"rejected {path} line {len(LINES)} sample 2: counter_volume 'two' is not a number" in err
-    assert "hardware.cpu.util (1)" in err  # stored, but said not to be priced
+    assert "not stored, meters StackLedger does not price (ingest.keep_meters keeps them): hardware.cpu.util (1)" in err
 
+    samples = stored_samples(cli_env)
     with cli_env.engine.connect() as conn:
-        stored = {r.message_id: r for r in conn.execute(select(tables.samples))}
         dead = list(conn.execute(select(tables.dead_letters)))
-    assert set(stored) == GOOD_IDS
-    assert stored["good-2"].timestamp == dt.datetime(2026, 10, 1, 10)
-    assert stored["good-4"].volume == 1.5e12
-    assert stored["good-5"].user_id is None and stored["good-5"].source is None
-    assert stored["good-1"].metadata == {"instance_type": "m1.small", "display_name": "web-1"}
+    assert stored_ids(cli_env, GOOD_IDS | {"unknown-meter"}) == GOOD_IDS
+    assert samples[message_key("good-2")].timestamp == dt.datetime(2026, 10, 1, 10)
+    assert samples[message_key("good-4")].volume == 1.5e12
+    assert samples[message_key("good-5")].project_id is None  # no project: "unallocated"
+    assert samples[message_key("good-1")].origin == str(path.resolve())
 
     assert {d.origin for d in dead} == {str(path.resolve())}
     found = {(d.location, d.reason) for d in dead}
@@ -173,7 +176,7 @@ def test_good_samples_stored_and_each_bad_line_dead_lettered_once(
     code, out, _ = run(capsys, str(path))
     assert code == 0
     assert out == f"ingested 0, duplicates {SAMPLE_LINES}, rejected {REJECTED}\n"
-    assert count(cli_env, tables.samples) == len(GOOD_IDS)
+    assert sample_count(cli_env) == len(GOOD_IDS)
     assert count(cli_env, tables.dead_letters) == REJECTED
 
 
@@ -185,7 +188,7 @@ def test_small_batches_and_gzip_give_the_same_result(
     path.write_bytes(gzip.compress("\n".join(line for line, _ in LINES).encode()))
     code, out, _ = run(capsys, str(path))
     assert (code, out) == (0, f"ingested {len(GOOD_IDS)}, duplicates 1, rejected {REJECTED}\n")
-    assert count(cli_env, tables.samples) == len(GOOD_IDS)
+    assert sample_count(cli_env) == len(GOOD_IDS)
     assert count(cli_env, tables.dead_letters) == REJECTED
 
 
@@ -209,7 +212,7 @@ def test_strict_fails_on_any_rejection_but_still_stores_the_good_samples(
     assert run(capsys, "--strict", str(clean))[0] == 0
     code, out, _ = run(capsys, str(dirty), "--strict")
     assert (code, out) == (1, "ingested 1, duplicates 0, rejected 1\n")
-    assert count(cli_env, tables.samples) == 2
+    assert sample_count(cli_env) == 2
 
 
 def test_missing_files(cli_env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -283,3 +286,61 @@ def test_late_sample_for_a_rated_day_marks_it_for_rerating(
 
     assert run(capsys, str(late))[0] == 0  # re-running marks nothing new and fails on nothing
     assert rerate_days(cli_env) == [dt.date(2026, 10, 1), dt.date(2026, 10, 4)]
+
+
+REFUSE = {
+    "sqlite": [
+        "CREATE TRIGGER refuse_batch BEFORE INSERT ON sample_batches WHEN NEW.locations = 'lines 11-20' "
+        "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
+    ],
+    "postgresql": [
+        "CREATE FUNCTION refuse_batch() RETURNS trigger AS $$ BEGIN IF NEW.locations = 'lines 11-20' THEN "
+        "RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
+        "CREATE TRIGGER refuse_batch BEFORE INSERT ON sample_batches FOR EACH ROW EXECUTE FUNCTION refuse_batch()",
+    ],
+}
+ALLOW = {"sqlite": ["DROP TRIGGER refuse_batch"], "postgresql": ["DROP TRIGGER refuse_batch ON sample_batches"]}
+
+
+def test_a_batch_the_store_refuses_is_rolled_back_and_a_rerun_completes_the_file(
+    cli_env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("STACKLEDGER__INGEST__BATCH_SIZE", "10")
+    ids = [f"batch-{n}" for n in range(35)]
+    stamps = [f"2026-10-01T{n // 6:02d}:{n % 6 * 10:02d}:00Z" for n in range(35)]
+    path = write(
+        tmp_path / "batches.jsonl", [json.dumps(counter(i, timestamp=t)) for i, t in zip(ids, stamps, strict=True)]
+    )
+    with cli_env.engine.begin() as conn:  # the database refuses the second batch (lines 11-20)
+        for statement in REFUSE[cli_env.dialect]:
+            conn.execute(text(statement))
+
+    code, out, err = run(capsys, str(path))
+    assert code == 3
+    assert out == "ingested 10, duplicates 0, rejected 0\n"
+    assert f"{path} lines 11-20 not stored (rolled back" in err and "refused by the test" in err
+    assert stored_ids(cli_env, ids) == set(ids[:10])  # the first batch only: the second rolled back whole
+
+    with cli_env.engine.begin() as conn:
+        for statement in ALLOW[cli_env.dialect]:
+            conn.execute(text(statement))
+    code, out, _ = run(capsys, str(path))
+    assert (code, out) == (0, "ingested 25, duplicates 10, rejected 0\n")
+    assert stored_ids(cli_env, ids) == set(ids) and sample_count(cli_env) == 35  # nothing doubled
+
+
+def test_a_message_id_reused_with_other_content_is_a_conflict_naming_both_files(
+    cli_env: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    first = write(tmp_path / "first.jsonl", [json.dumps(counter("same-id", volume=2))])
+    second = write(tmp_path / "second.jsonl", [json.dumps(counter("other")), json.dumps(counter("same-id", volume=4))])
+    assert run(capsys, str(first))[:2] == (0, "ingested 1, duplicates 0, rejected 0\n")
+    code, out, err = run(capsys, str(second))
+    assert (code, out) == (0, "ingested 1, duplicates 0, rejected 1\n")
+    assert f"rejected {second} line 2: message_id 'same-id' was stored before with other content" in err
+    with cli_env.engine.connect() as conn:
+        [letter] = conn.execute(select(tables.dead_letters)).all()
+    assert letter.origin == str(second.resolve()) and letter.location == "line 2"
+    assert f"from {first.resolve()} lines 1-1, received " in letter.reason
+    assert stored_samples(cli_env)[message_key("same-id")].volume == 2.0
+    assert run(capsys, str(first))[:2] == (0, "ingested 0, duplicates 1, rejected 0\n")  # identical: a duplicate

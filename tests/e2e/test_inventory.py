@@ -14,12 +14,12 @@ from stackledger.errors import SchemaError
 from stackledger.pipeline import store_for
 from stackledger.pipeline.inventory import store_projects, store_resources
 from stackledger.pipeline.rate import internal_rater, rate_pending, rate_window
-from stackledger.pipeline.sample_store import store_samples
 from stackledger.pipeline.usage import load_inventory
 from stackledger.schema import PROJECT_COLUMNS, RESOURCE_COLUMNS
 from stackledger.settings import Settings
 from stackledger.store import tables
 from stackledger.window import Window
+from tests.stored_samples import store_records
 
 T0 = dt.datetime(2026, 10, 1)
 HOUR = dt.timedelta(hours=1)
@@ -175,8 +175,7 @@ def rated_cloud(settings: Settings) -> None:
             "metadata": {"flavor_name": "m1.small"}, "source": "openstack",
         })  # fmt: skip
     store = store_for(settings)
-    with store.transaction() as conn:
-        store_samples(store, conn, rows)
+    store_records(store, rows)
     rate_window(settings, RATED_DAY, [internal_rater(settings)])
 
 
@@ -232,8 +231,7 @@ def test_a_deletion_learned_later_marks_the_day_of_a_trailing_sample(any_setting
         "project_id": "p1", "user_id": "u1", "resource_id": "vm9", "timestamp": after_midnight,
         "metadata": {"flavor_name": "m1.small"}, "source": "openstack",
     }  # fmt: skip
-    with store.transaction() as conn:
-        store_samples(store, conn, [sample])
+    store_records(store, [sample])
     card = [internal_rater(any_settings)]
     rate_window(any_settings, RATED_DAY, card)
     assert costs(any_settings)["compute.vcpu"] == Decimal("0.042")  # 2 vCPU x 1 h x 0.021

@@ -19,6 +19,7 @@ from stackledger.cli import main
 from stackledger.pipeline import rate_pending, store_for
 from stackledger.settings import Settings
 from stackledger.store import tables
+from tests.stored_samples import sample_count
 
 DAYS = (dt.date(2026, 10, 14), dt.date(2026, 10, 15))
 
@@ -136,6 +137,101 @@ def test_rate_window_and_pending(any_settings: Settings, tmp_path: Path, capsys:
     with store.engine.connect() as conn:
         assert conn.execute(select(func.count()).select_from(tables.rerate_days)).scalar_one() == 0
     assert len(cost_lines(any_settings, "internal")) == 8
+
+
+def usage_ids(settings: Settings, day: dt.date) -> set[int]:
+    """The ids of the day's hourly usage rows: a row written again gets a new id."""
+    c = tables.usage.c
+    start = dt.datetime.combine(day, dt.time())
+    query = select(c.id).where(c.charge_period_start >= start, c.charge_period_start < start + dt.timedelta(days=1))
+    with store_for(settings).engine.connect() as conn:
+        return set(conn.execute(query).scalars())
+
+
+def test_a_late_sample_re_rates_only_its_day(any_settings: Settings, tmp_path: Path,
+                                             capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    cfg = config(any_settings, tmp_path)
+    assert main(["--config", cfg, "ingest", str(write_samples(tmp_path / "samples.jsonl"))]) == 0
+    assert main(["--config", cfg, "rate", "--month", "2026-10"]) == 0
+    fourteenth, fifteenth = usage_ids(any_settings, DAYS[0]), usage_ids(any_settings, DAYS[1])
+    before = {line for line in cost_lines(any_settings, "internal") if line[0].date() == DAYS[1]}
+    capsys.readouterr()
+
+    late = tmp_path / "late.jsonl"  # a second instance, seen once, at 12:30 on the 14th
+    at = dt.datetime(2026, 10, 14, 12, 30)
+    late.write_text(sample(1, "vcpus", "vcpu", 1, "i-late", at, flavor_name="m1.small", vcpus=1, memory_mb=2048) + "\n",
+                    encoding="utf-8")  # fmt: skip
+    assert main(["--config", cfg, "ingest", str(late)]) == 0
+    assert "already-rated days marked for re-rating: 2026-10-14" in capsys.readouterr().err
+
+    assert main(["--config", cfg, "rate", "--pending"]) == 0
+    out = capsys.readouterr().out
+    assert "2026-10-14T00:00:00/2026-10-15T00:00:00: " in out and "2026-10-15T00:00:00/" not in out
+    assert usage_ids(any_settings, DAYS[1]) == fifteenth  # the 15th's usage was not computed again
+    again = usage_ids(any_settings, DAYS[0])
+    assert again and not again & fourteenth  # the 14th's was, whole
+    with store_for(any_settings).engine.connect() as conn:
+        c = tables.usage.c
+        late_rows = conn.execute(select(c.service, c.consumed_quantity).where(c.resource_id == "i-late")).all()
+        assert conn.execute(select(func.count()).select_from(tables.rerate_days)).scalar_one() == 0
+    assert ("compute.vcpu", 1.0) in [(service, round(quantity, 9)) for service, quantity in late_rows]
+    lines = cost_lines(any_settings, "internal")
+    assert {line for line in lines if line[0].date() == DAYS[1]} == before  # the 15th's lines are the same
+    assert any(line[0].date() == DAYS[0] and line[3] == "i-late" for line in lines)
+
+
+def test_jobs_and_shards_give_the_lines_of_one_process(any_settings: Settings, tmp_path: Path,
+                                                       capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    cfg = config(any_settings, tmp_path)
+    assert main(["--config", cfg, "ingest", str(write_samples(tmp_path / "samples.jsonl"))]) == 0
+    assert main(["--config", cfg, "rate", "--month", "2026-10"]) == 0
+    single = cost_lines(any_settings)
+    assert main(["--config", cfg, "rate", "--month", "2026-10", "--jobs", "2"]) == 0
+    assert cost_lines(any_settings) == single
+    with store_for(any_settings).transaction() as conn:
+        conn.execute(tables.cost_lines.delete())
+    for stage in ("usage", "month"):
+        for k in range(3):
+            assert main(["--config", cfg, "rate", "--month", "2026-10", "--shard", f"{k}/3", "--stage", stage]) == 0
+    assert cost_lines(any_settings) == single
+    capsys.readouterr()
+    assert main(["--config", cfg, "rate", "--month", "2026-10", "--shard", "3/3", "--stage", "usage"]) == 2
+    assert "shard 3 of 3 does not exist" in capsys.readouterr().err
+    assert main(["--config", cfg, "rate", "--month", "2026-10", "--shard", "0/3"]) == 2
+    assert "--shard needs --stage" in capsys.readouterr().err
+
+
+def test_retention_drops_rated_days_raw_samples_and_refuses_later_ones(
+    any_settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from stackledger.pipeline.retention import apply_retention
+
+    cfg = config(any_settings, tmp_path)
+    samples = write_samples(tmp_path / "samples.jsonl")
+    assert main(["--config", cfg, "ingest", str(samples)]) == 0
+    assert main(["--config", cfg, "rate", "--start", "2026-10-14", "--end", "2026-10-15"]) == 0  # the 14th only
+    lines = cost_lines(any_settings)
+    store = store_for(any_settings)
+    before = sample_count(store)
+
+    result = apply_retention(any_settings, now=dt.datetime(2026, 12, 17))  # 62 days after the 16th
+    assert set(result.dropped) == {DAYS[0]} and result.kept == [DAYS[1]]  # the 15th is not rated: kept
+    assert sample_count(store) == before // 2
+    assert cost_lines(any_settings) == lines  # usage and cost lines are kept
+    again = apply_retention(any_settings, now=dt.datetime(2026, 12, 17))
+    assert (again.dropped, again.kept) == ({}, [DAYS[1]])  # a re-run changes nothing
+
+    capsys.readouterr()
+    assert main(["--config", cfg, "ingest", str(samples)]) == 0  # the 14th's samples again: refused
+    out, err = capsys.readouterr()
+    assert out == f"ingested 0, duplicates {before // 2}, rejected {before // 2}\n"
+    assert "day 2026-10-14 was rated and its raw samples dropped: not re-rated" in err
+    assert sample_count(store) == before // 2 and costs_rerate(any_settings) == []
+
+
+def costs_rerate(settings: Settings) -> list[dt.date]:
+    with store_for(settings).engine.connect() as conn:
+        return list(conn.execute(select(tables.rerate_days.c.day)).scalars())
 
 
 def test_bad_arguments_are_errors(sqlite_settings: Settings, tmp_path: Path,

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,9 +13,12 @@ from sqlalchemy import select
 from stackledger.collectors.samples import parse_message
 from stackledger.errors import InputError
 from stackledger.pipeline import ingest_paths, store_for
-from stackledger.pipeline.sample_store import dead_letter, store_dead_letters, store_sample_stream, store_samples
+from stackledger.pipeline.sample_store import dead_letter
 from stackledger.settings import Settings
-from stackledger.store import Store, tables
+from stackledger.store import tables
+from stackledger.store.sample_codes import message_key
+from stackledger.store.samples import write_dead_letters
+from tests.stored_samples import store_records, stored_ids, stored_samples
 
 
 def row(message_id: str, **extra: Any) -> dict[str, Any]:
@@ -37,53 +39,48 @@ def row(message_id: str, **extra: Any) -> dict[str, Any]:
     return parse_message(sample, "test")[0]
 
 
-def stored(store: Store) -> dict[str, Any]:
-    with store.engine.connect() as conn:
-        return {r.message_id: r for r in conn.execute(select(tables.samples))}
-
-
-def test_store_samples_counts_and_round_trips_exactly(any_settings: Settings) -> None:
+def test_samples_are_stored_once_with_their_values_exactly(any_settings: Settings) -> None:
     store = store_for(any_settings)
     tricky = 'quote " backslash \\ tab \t'
-    rows = [row("m-1"), row("m-2"), row("m-1"), row(tricky)]  # m-1 twice within one batch
-    with store.transaction() as conn:
-        assert store_samples(store, conn, rows) == (3, 1)
-    with store.transaction() as conn:
-        assert store_samples(store, conn, [row("m-2"), row("m-3")]) == (1, 1)
-    with store.transaction() as conn:
-        assert store_samples(store, conn, []) == (0, 0)
+    first = store_records(store, [row("m-1"), row("m-2"), row("m-1"), row(tricky)])  # m-1 twice in one batch
+    assert (first.inserted, first.duplicates, first.refused) == (3, 1, [])
+    again = store_records(store, [row("m-2"), row("m-3")])
+    assert (again.inserted, again.duplicates) == (1, 1)
+    assert store_records(store, []).inserted == 0
 
-    samples = stored(store)
-    assert set(samples) == {"m-1", "m-2", "m-3", tricky}
-    first = samples["m-1"]
-    assert first.volume == 0.1 + 0.2  # a float, exactly
-    assert first.timestamp == dt.datetime(2026, 10, 1, 10, 0, 0, 123456)
-    assert first.metadata == {"display_name": "données ☁", "tags": ["a", {"b": None}], "size": 10**20}
-    assert first.user_id is None and first.source == "openstack"
-    assert first.ingested_at is not None
+    assert stored_ids(store, ["m-1", "m-2", "m-3", tricky, "m-4"]) == {"m-1", "m-2", "m-3", tricky}
+    sample = stored_samples(store)[message_key("m-1")]
+    assert sample.volume == 0.1 + 0.2  # a float, exactly
+    assert sample.timestamp == dt.datetime(2026, 10, 1, 10, 0, 0, 123456)
+    assert (sample.meter, sample.resource_id, sample.project_id, sample.origin) == ("volume.size", "vol-1", "p-1",
+                                                                                     "test")  # fmt: skip
+    assert message_key("M-1") != message_key("m-1")  # not a UUID: hashed as spelled
 
 
-def test_sample_stream_skips_stored_and_repeated_ids(any_settings: Settings) -> None:
-    """The Kafka consumer's way in: rows made as they are written. When some are stored already
-    (a batch read again), PostgreSQL's COPY fails and the rows are made again and stored with ON
-    CONFLICT: counts, rows and re-rating marks are what `store_samples` gives."""
+def test_a_reused_message_id_is_a_conflict_naming_both_sources(any_settings: Settings) -> None:
     store = store_for(any_settings)
-    with store.transaction() as conn:
-        assert store_samples(store, conn, [row("m-1")]) == (1, 0)
-    calls = 0
+    store_records(store, [row("m-1")], origin="/data/first.jsonl")
+    written = store_records(store, [row("m-1", counter_volume=7.0), row("m-2")], origin="/data/second.jsonl")
+    assert (written.inserted, written.duplicates) == (1, 0)
+    [letter] = written.refused
+    assert letter.origin == "/data/second.jsonl" and letter.location == "record 1"
+    assert "/data/first.jsonl records 1-1" in letter.reason
+    assert stored_samples(store)[message_key("m-1")].volume == 0.1 + 0.2  # the first one stays
+    repeat = store_records(store, [row("m-1")], origin="/data/third.jsonl")  # identical: a plain duplicate
+    assert (repeat.inserted, repeat.duplicates, repeat.refused) == (0, 1, [])
+    with store.engine.connect() as conn:
+        [dead] = conn.execute(select(tables.dead_letters)).all()
+    assert dead.reason == letter.reason
 
-    def rows() -> Iterator[dict[str, Any]]:
-        nonlocal calls
-        calls += 1
-        yield from (row("m-2"), row("m-1"), row("m-3"), row("m-2"))
 
-    with store.transaction() as conn:
-        assert store_sample_stream(store, conn, rows) == (2, 2)
-    assert calls == (2 if store.dialect == "postgresql" else 1)
-    with store.transaction() as conn:
-        assert store_sample_stream(store, conn, lambda: iter([row("m-4"), row("m-4")])) == (1, 1)
-    assert set(stored(store)) == {"m-1", "m-2", "m-3", "m-4"}
-    assert stored(store)["m-4"].metadata == {"display_name": "données ☁", "tags": ["a", {"b": None}], "size": 10**20}
+def test_samples_of_unrated_meters_are_counted_not_stored_unless_kept(any_settings: Settings) -> None:
+    store = store_for(any_settings)
+    odd = {"counter_name": "disk.device.read.bytes", "counter_type": "cumulative", "counter_unit": "B"}
+    written = store_records(store, [row("d-1", **odd), row("d-2", **odd), row("v-1")])
+    assert (written.inserted, dict(written.unrated)) == (1, {"disk.device.read.bytes": 2})
+    kept = store_records(store, [row("d-1", **odd)], keep_meters=["disk.device.read.bytes"])
+    assert (kept.inserted, dict(kept.unrated)) == (1, {})
+    assert stored_ids(store, ["d-1", "d-2", "v-1"]) == {"d-1", "v-1"}
 
 
 def test_dead_letters_are_stored_once_and_keep_what_is_needed_to_replay(any_settings: Settings) -> None:
@@ -106,10 +103,11 @@ def test_dead_letters_are_stored_once_and_keep_what_is_needed_to_replay(any_sett
         dead_letter("metering.sample", "partition 0 offset 7", errors[0], raw.encode()),
         dead_letter("/data/s.jsonl", "line 3", InputError("not valid JSON"), b"\x00\xff" + b"x" * 40_000),
     ]
+    now = dt.datetime(2026, 10, 2)
     with store.transaction() as conn:
-        assert store_dead_letters(store, conn, letters + letters) == 2
+        assert write_dead_letters(conn, letters + letters, now=now) == 2
     with store.transaction() as conn:
-        assert store_dead_letters(store, conn, letters) == 0
+        assert write_dead_letters(conn, letters, now=now) == 0
     with store.engine.connect() as conn:
         by_location = {d.location: d for d in conn.execute(select(tables.dead_letters))}
     sample_letter = by_location["partition 0 offset 7 sample 1"]

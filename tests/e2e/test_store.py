@@ -17,21 +17,9 @@ from stackledger.store.migrate import current_revision, head_revision
 T0 = dt.datetime(2026, 10, 1)
 
 
-def sample(message_id: str) -> dict[str, object]:
-    return {
-        "message_id": message_id,
-        "meter": "vcpus",
-        "type": "gauge",
-        "unit": "vcpu",
-        "volume": 2.0,
-        "project_id": "p1",
-        "user_id": "u1",
-        "resource_id": "r1",
-        "timestamp": T0,
-        "metadata": {"flavor_name": "m1.small"},
-        "source": "openstack",
-        "ingested_at": T0,
-    }
+def letter(fingerprint: str) -> dict[str, object]:
+    return {"fingerprint": fingerprint, "origin": "/data/s.jsonl", "location": "line 1", "reason": "not valid JSON",
+            "payload": "{", "received_at": T0}  # fmt: skip
 
 
 def count(store: Store, table: object) -> int:
@@ -47,20 +35,20 @@ def test_store_is_migrated_to_head(any_settings: Settings) -> None:
 def test_insert_ignore_returns_only_new_keys(any_settings: Settings) -> None:
     store = store_for(any_settings)
     with store.transaction() as conn:
-        first = store.insert_ignore(conn, tables.samples, [sample("a"), sample("b")], returning="message_id")
+        first = store.insert_ignore(conn, tables.dead_letters, [letter("a"), letter("b")], returning="fingerprint")
     with store.transaction() as conn:
-        second = store.insert_ignore(conn, tables.samples, [sample("b"), sample("c")], returning="message_id")
+        second = store.insert_ignore(conn, tables.dead_letters, [letter("b"), letter("c")], returning="fingerprint")
     assert sorted(first) == ["a", "b"]
     assert second == ["c"]
-    assert count(store, tables.samples) == 3
+    assert count(store, tables.dead_letters) == 3
 
 
 def test_failed_window_leaves_nothing_behind(any_settings: Settings) -> None:
     store = store_for(any_settings)
     with pytest.raises(RuntimeError), store.transaction() as conn:
-        store.insert_ignore(conn, tables.samples, [sample("x")])
+        store.insert_ignore(conn, tables.dead_letters, [letter("x")])
         raise RuntimeError("collector died mid-window")
-    assert count(store, tables.samples) == 0
+    assert count(store, tables.dead_letters) == 0
 
 
 def test_replace_deletes_then_inserts(any_settings: Settings) -> None:

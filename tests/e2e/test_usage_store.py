@@ -19,6 +19,7 @@ from stackledger.schema import METERS, USAGE_COLUMNS
 from stackledger.settings import Settings
 from stackledger.store import tables
 from stackledger.window import Window
+from tests.stored_samples import store_records
 
 GiB = 1024**3
 WINDOW = Window(dt.datetime(2026, 10, 1, 10), dt.datetime(2026, 10, 1, 12))
@@ -97,8 +98,8 @@ def kept_row(charge_period_start: dt.datetime, source: str) -> dict[str, Any]:
 @pytest.fixture
 def stored(any_settings: Settings) -> Settings:
     store = store_for(any_settings)
+    store_records(store, SAMPLES)
     with store.transaction() as conn:
-        store.insert(conn, tables.samples, SAMPLES)
         store.insert(conn, tables.resources, RESOURCES)
         store.insert(conn, tables.usage, [kept_row(start, source) for start, source in KEPT])
     return any_settings
@@ -148,7 +149,8 @@ def test_rerun_replaces_never_adds(stored: Settings) -> None:
     # A sample gone from the store (say, purged) is gone from the usage at the next run.
     store = store_for(stored)
     with store.transaction() as conn:
-        conn.execute(tables.samples.delete().where(tables.samples.c.meter == "ip.floating"))
+        meter = select(tables.sample_meters.c.code).where(tables.sample_meters.c.name == "ip.floating")
+        conn.execute(tables.sample_rows.delete().where(tables.sample_rows.c.meter == meter.scalar_subquery()))
     assert compute_usage(stored, WINDOW) == first - 1
     assert "network.floating_ip" not in set(load_usage(stored, WINDOW)["service"])
 

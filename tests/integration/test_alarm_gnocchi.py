@@ -163,7 +163,8 @@ def test_unreachable_gnocchi_is_insufficient_data(seeded: dict[str, Any]) -> Non
         port = sock.getsockname()[1]
     down = GnocchiReader(GnocchiClient(f"http://127.0.0.1:{port}", timeout_s=2, retries=1, backoff_s=0.01))
     found = down.read(rule(seeded), NOW - 4 * HOUR, NOW)
-    assert found.error == "gnocchi: POST /aggregates: cannot connect ([Errno 111] Connection refused)"
+    refused = f"cannot connect to http://127.0.0.1:{port}/v1 ([Errno 111] Connection refused)"
+    assert found.error == f"gnocchi: POST /aggregates: {refused}"
     snapshot = Snapshot(NOW, NOW.date(), pd.DataFrame(), pd.DataFrame(), {"cpu": found})
     rules = parse_rules("""
 rules:

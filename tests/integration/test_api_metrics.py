@@ -25,6 +25,7 @@ from stackledger.window import utcnow
 from tests import api_support as api
 from tests.integration.test_api_keystone import cli
 from tests.integration.test_kafka_service import kafka_bootstrap
+from tests.stored_samples import store_records
 
 pytestmark = pytest.mark.services
 
@@ -116,27 +117,11 @@ def settings(pg_url: str, tmp_path_factory: pytest.TempPathFactory, ids: dict[st
                 for i in range(5)
             ],
         )
-        store.insert(
-            conn,
-            tables.samples,
-            [
-                {
-                    "message_id": f"m{i}",
-                    "meter": "vcpus",
-                    "type": "gauge",
-                    "unit": "vcpu",
-                    "volume": 2.0,
-                    "project_id": ids["payments"],
-                    "user_id": None,
-                    "resource_id": "r1",
-                    "timestamp": NOW,
-                    "metadata": {},
-                    "source": "openstack",
-                    "ingested_at": NOW,
-                }
-                for i in range(7)
-            ],
-        )
+    store_records(store, [
+        {"message_id": f"m{i}", "meter": "vcpus", "type": "gauge", "unit": "vcpu", "volume": 2.0,
+         "project_id": ids["payments"], "resource_id": "r1", "timestamp": NOW, "metadata": {}}
+        for i in range(7)
+    ], origin="/data/samples.jsonl")  # fmt: skip
     return settings
 
 
@@ -198,7 +183,7 @@ def test_metrics_parse_and_carry_the_pipeline_figures(
     rated_end = dt.datetime.fromisoformat(f"{MONTH}-01") + dt.timedelta(days=DAYS)
     rated = {labels["price_book"]: value for labels, value in metrics["stackledger_rated_through_timestamp_seconds"]}
     assert rated == {book: seconds(rated_end) for book in ("internal", "aws", "digitalocean")}
-    assert metrics["stackledger_samples_stored"] == [({"source": "openstack"}, 7.0)]
+    assert metrics["stackledger_samples_stored"] == [({"source": "/data/samples.jsonl"}, 7.0)]
     letters = {labels["origin"]: value for labels, value in metrics["stackledger_dead_letters"]}
     assert letters == {"metering.sample": 3.0, "bad.jsonl": 2.0}
 

@@ -57,6 +57,15 @@ def test_global_options_then_the_command_and_its_own() -> None:
         parse_args(["rate", "--month", "2026-10", "--config", "c.yaml"])  # global options come first
 
 
+def test_demo_months_is_a_whole_number_of_at_least_one(capsys: pytest.CaptureFixture[str]) -> None:
+    assert parse_args(["demo", "--months", "2"]).months == 2
+    assert parse_args(["demo"]).months == 3
+    for bad in ("0", "-1", "two", "1.5"):
+        with pytest.raises(SystemExit):
+            parse_args(["demo", "--months", bad])
+        assert f"--months must be a whole number of at least 1, got {bad!r}" in capsys.readouterr().err
+
+
 def test_top_level_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit):
         global_parser().parse_args(["--help"])
@@ -81,7 +90,7 @@ def test_help_texts_name_what_the_pipeline_accepts() -> None:
 
     assert (tuple(collect_step.COLLECTORS), collect_step.ALL) == (collect.SOURCES, collect.ALL)
     assert (CONFIG_ENV, f"{ENV_PREFIX}DATABASE__URL") == (demo.CONFIG_ENV, demo.DATABASE_URL_ENV)
-    assert demo.DEFAULT_MONTH == demo_step.DEFAULT_MONTH
+    assert (demo.DEFAULT_MONTH, demo.DEFAULT_MONTHS) == (demo_step.DEFAULT_MONTH, demo_step.DEFAULT_MONTHS)
     assert (demo.DEFAULT_SEED, demo.DEFAULT_POLL_MINUTES) == (synthetic.DEFAULT_SEED, synthetic.DEFAULT_POLL_MINUTES)
     assert (PROVIDERS, tuple(sorted(KINDS))) == (prices.PROVIDERS, prices.KINDS)
     assert reconcile_step.Tolerance.parse(reconcile.DEFAULT_TOLERANCE) == reconcile_step.DEFAULT_TOLERANCE

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import datetime as dt
 
+import numpy as np
+
 from stackledger.collectors.base import EVERY_PROJECT, Scope
 from stackledger.pipeline.sample_store import days_to_rerate
+from stackledger.store.sample_days import day_number
 
 
 def test_every_project_asks_everything_and_filters_nothing() -> None:
@@ -34,6 +37,12 @@ def test_a_shard_asks_its_projects_and_those_nobody_knows_yet() -> None:
 
 def test_new_samples_mark_their_day_and_a_counter_the_next_day_too() -> None:
     day = dt.date(2026, 10, 14)
-    assert days_to_rerate([(day, "gauge"), (day, "delta")]) == {day}
-    assert days_to_rerate([(day, "cumulative")]) == {day, dt.date(2026, 10, 15)}
-    assert days_to_rerate([]) == set()
+    code = day_number(day)
+    assert days_to_rerate(np.array([code, code]), np.array([False, False])) == {day}
+    assert days_to_rerate(np.array([code]), np.array([True])) == {day, dt.date(2026, 10, 15)}
+    assert days_to_rerate(np.array([code, code + 2]), np.array([False, True])) == {
+        day,
+        dt.date(2026, 10, 16),
+        dt.date(2026, 10, 17),
+    }
+    assert days_to_rerate(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool)) == set()

@@ -9,14 +9,23 @@ import io
 import json
 import zipfile
 from collections import Counter
-from collections.abc import Sequence
+from dataclasses import replace
 from decimal import Decimal
 from xml.etree import ElementTree
 
 from openpyxl import load_workbook
 
 from stackledger.pipeline.report import project_file_name
-from stackledger.reports.budget import FORECAST_OVER, NEARLY, NOT_COMPARABLE, ON_TRACK, OVER, budget_status, burn_down
+from stackledger.reports.budget import (
+    FORECAST_OVER,
+    NEARLY,
+    NOT_COMPARABLE,
+    ON_TRACK,
+    OVER,
+    DailyHistory,
+    budget_status,
+    burn_down,
+)
 from stackledger.reports.charts import compact_svg
 from stackledger.reports.data import CostRow, ReportData
 from stackledger.reports.facts import DayCost, MonthFacts, ProjectInfo
@@ -38,8 +47,10 @@ def info(budget: str | None = "100", currency: str = "EUR", period: str = "month
                        budget_currency=currency, budget_period=period)  # fmt: skip
 
 
-def mean_of_days(daily: Sequence[Decimal], days: int) -> Decimal | None:
-    """A stand-in forecaster: spend so far + mean daily cost × days left (None before 3 days)."""
+def mean_of_days(history: DailyHistory, days: int) -> Decimal | None:
+    """A stand-in forecaster: spend so far + mean daily cost × days left (None before 3 days
+    of the month; the days before it are ignored)."""
+    daily = history.costs[history.month_start :]
     if len(daily) < 3:
         return None
     return sum(daily, D(0)) + sum(daily, D(0)) / len(daily) * (days - len(daily))
@@ -71,6 +82,40 @@ def test_burn_down_follows_the_spend_and_continues_with_the_forecast() -> None:
     assert burn.remaining[:10] == tuple(D(100) - 3 * (i + 1) for i in range(10)) and burn.remaining[10] is None
     assert burn.forecast[:9] == (None,) * 9
     assert burn.forecast[9] == D(70) and burn.forecast[-1] == D(7)  # 100 − 93 at the month's end
+
+
+def test_the_forecaster_sees_the_trailing_days_before_the_month_and_which_were_rated() -> None:
+    seen: list[tuple[DailyHistory, int]] = []
+
+    def record(history: DailyHistory, days: int) -> Decimal | None:
+        seen.append((history, days))
+        return D(99)
+
+    lead, daily = [D(4), D(0), D(6)], [D(3), D(5)] + [D(0)] * 29
+    rated = [True, False, True, True, True] + [False] * 29
+    status = budget_status(info(), {"EUR": D(8)}, daily, 2, 31, record, lead=lead, rated=rated)
+    assert status is not None and status.forecast == D(99)
+    ((history, days),) = seen
+    assert history == DailyHistory((D(4), D(0), D(6), D(3), D(5)), (True, False, True, True, True), 3)
+    assert days == 31 and history.days_done == 2
+
+
+def test_the_summary_hands_the_forecaster_the_previous_months_days() -> None:
+    data, facts = summary_data()
+    september = tuple(DayCost(dt.date(2026, 9, d), "compute.vcpu", "EUR", D(2)) for d in (24, 25, 27, 28, 29, 30))
+    facts = replace(facts, lead_days=7, rated_through=dt.datetime(2026, 10, 3),
+                    daily={"a": september + facts.daily["a"][:2]})  # fmt: skip
+    seen: list[DailyHistory] = []
+
+    def record(history: DailyHistory, days: int) -> Decimal | None:
+        seen.append(history)
+        return None
+
+    finance_summary(data, facts, forecaster=record)
+    (history,) = seen  # only project a has a budget
+    assert history.month_start == 7 and history.days_done == 2
+    assert history.costs == (D(2), D(2), D(0), D(2), D(2), D(2), D(2), D("1.0004"), D("1.0004"))
+    assert history.rated == (True, True, False, True, True, True, True, True, True)  # 26 September: no cost line
 
 
 def row(project: str, book: str, cost: str, currency: str = "EUR", team: str = "t", **extra: object) -> CostRow:

@@ -58,7 +58,8 @@ def test_errors_name_file_key_and_expectation(tmp_path: Path, text: str, key: st
 
 
 def test_environment_errors_name_the_environment() -> None:
-    with pytest.raises(ConfigError, match=r"<environment>.*key ingest.batch_size"):
+    where = r"^environment variable STACKLEDGER__INGEST__BATCH_SIZE, key ingest.batch_size: "
+    with pytest.raises(ConfigError, match=where + ".*greater than 0"):
         load_settings(None, {"STACKLEDGER__INGEST__BATCH_SIZE": "-3"})
 
 

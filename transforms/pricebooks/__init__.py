@@ -97,7 +97,7 @@ def parse_price_book(text: str, *, source: str) -> pd.DataFrame:
     rows = []
     seen: dict[tuple[str, ...], int] = {}
     for number, raw in enumerate(reader, start=2):
-        row = _parse_row({k: (v or "").strip() for k, v in raw.items() if k is not None}, f"{source} line {number}")
+        row = _parse_row({k: (v or "").strip() for k, v in raw.items() if k is not None}, source, number)
         key = tuple(str(row[k]) for k in KEY)
         if key in seen:
             raise ConfigError(f"line {number} repeats the key {key} of line {seen[key]}", file=source)
@@ -108,9 +108,9 @@ def parse_price_book(text: str, *, source: str) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=list(PRICE_BOOK_COLUMNS))
 
 
-def _parse_row(raw: dict[str, str], where: str) -> dict[str, object]:
+def _parse_row(raw: dict[str, str], source: str, line: int) -> dict[str, object]:
     def fail(column: str, message: str) -> ConfigError:
-        return ConfigError(f"{where}: {message} (got {raw.get(column, '')!r})", key=column)
+        return ConfigError(f"line {line}: {message} (got {raw.get(column, '')!r})", file=source, key=column)
 
     def number(column: str, *, optional: bool = True) -> Decimal | None:
         text = raw.get(column, "")

@@ -65,6 +65,12 @@ SIZE_METERS: Final = {"vcpus": 1, "memory": 2}  # meter -> index in ATTRIBUTES
 
 def statement(metadata: object, project_id: object = None, meter: object = None, volume: float = math.nan) -> Statement:
     """One sample's statement: its attributes in ATTRIBUTES order, None/NaN where not stated."""
+    return restate(described(metadata), project_id, meter, volume)
+
+
+def described(metadata: object) -> Statement:
+    """What a `resource_metadata` alone states (no project): the part of a statement samples with
+    the same metadata share, so ingest reads each distinct metadata once (`restate` adds the rest)."""
     meta: Mapping[str, Any] = metadata if isinstance(metadata, dict) else {}
     type_name = _text(meta.get("volume_type"))
     type_id = _text(meta.get("volume_type_id"))
@@ -72,21 +78,32 @@ def statement(metadata: object, project_id: object = None, meter: object = None,
         type_id = type_id or type_name
         type_name = None
     status = _text(_first(meta, _STATUS))
-    sizes = [_number(_first(meta, _VCPUS)), _number(_first(meta, _RAM))]
-    measured = SIZE_METERS.get(meter) if isinstance(meter, str) else None
-    if measured is not None and volume > 0 and float(volume).is_integer():
-        sizes[measured - 1] = float(volume)
     return (
         _text(_first(meta, _FLAVOR_NAME)),
-        sizes[0],
-        sizes[1],
+        _number(_first(meta, _VCPUS)),
+        _number(_first(meta, _RAM)),
         type_name,
         type_id,
         _text(meta.get("instance_id")),
         status.lower() if status is not None else None,
         _text(_first(meta, _DISPLAY_NAME)),
-        project_id if isinstance(project_id, str) and project_id else None,
+        None,
     )
+
+
+def restate(base: Statement, project_id: object = None, meter: object = None, volume: float = math.nan) -> Statement:
+    """`base` (what the metadata states) with the sample's own project and, for a `vcpus` or
+    `memory` sample, the size its volume states (a whole number above 0 wins over the metadata)."""
+    project = project_id if isinstance(project_id, str) and project_id else None
+    measured = SIZE_METERS.get(meter) if isinstance(meter, str) else None
+    if measured is not None and volume > 0 and float(volume).is_integer():
+        sized = list(base)
+        sized[measured] = float(volume)
+        sized[-1] = project
+        return tuple(sized)
+    if project is None and base[-1] is None:
+        return base
+    return (*base[:-1], project)
 
 
 def columns(rows: list[Statement]) -> dict[str, np.ndarray]:
@@ -135,4 +152,4 @@ def _number(value: object) -> float:
     return number if math.isfinite(number) else math.nan
 
 
-__all__ = ["ATTRIBUTES", "NUMBERS", "SIZE_METERS", "TEXT", "Statement", "columns", "statement"]
+__all__ = ["ATTRIBUTES", "NUMBERS", "SIZE_METERS", "TEXT", "Statement", "columns", "described", "restate", "statement"]
