@@ -81,7 +81,7 @@ def test_a_missing_price_fails_the_rating_at_once(dag_of: Any, deploy: Any, tmp_
     collected_days(deployment, 14, 15)
     run = dag_of("stackledger_daily").test(logical_date=RUN_AT)
     assert states(run) == {"wait_collected": "success", "plan_rating": "success", "rate_usage[0]": "failed",
-                           "rate_month[0]": "upstream_failed", "finish_rating": "upstream_failed",
+                           "rate_month": "upstream_failed", "finish_rating": "upstream_failed",
                            "rate_late": "upstream_failed", "retention": "upstream_failed",
                            "evaluate_alarms": "upstream_failed"}  # fmt: skip
     assert tries(run, "rate_usage") == [1]  # PricingError → AirflowFailException: the 3 retries are not used
