@@ -53,12 +53,14 @@ def test_message_keys_are_uuids_or_version_8_hashes() -> None:
 
 
 def test_partitions_are_created_once_by_consumers_racing(engine: Engine) -> None:
+    # A day no other test stores samples for: the database is shared by the tests of one process.
+    day = sd.day_number(dt.date(2031, 3, 15))
     errors: list[BaseException] = []
     created: list[list[int]] = []
 
     def consumer() -> None:
         try:
-            created.append(sd.ensure_day_partitions(engine, [DAY, DAY + 1, DAY - 1]))
+            created.append(sd.ensure_day_partitions(engine, [day, day + 1, day - 1]))
         except BaseException as error:  # reported by the assertion below
             errors.append(error)
 
@@ -68,13 +70,13 @@ def test_partitions_are_created_once_by_consumers_racing(engine: Engine) -> None
     for thread in threads:
         thread.join()
     assert errors == []
-    assert sorted(day for days in created for day in days) == [DAY - 1, DAY, DAY + 1]  # each made by one of them
+    assert sorted(d for days in created for d in days) == [day - 1, day, day + 1]  # each made by one of them
     with engine.connect() as conn:
         query = text("SELECT c.relname FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid "
-                     "WHERE c.relkind = 'r' AND c.relname LIKE 'sample_rows_%' ORDER BY 1")  # fmt: skip
+                     "WHERE c.relkind = 'r' AND c.relname LIKE 'sample_rows_2031%' ORDER BY 1")  # fmt: skip
         names = conn.execute(query).scalars().all()
-    assert names == [sd.partition_name(DAY - 1), sd.partition_name(DAY), sd.partition_name(DAY + 1)]
-    assert names[1] == "sample_rows_20261015"
+    assert names == [sd.partition_name(day - 1), sd.partition_name(day), sd.partition_name(day + 1)]
+    assert names[1] == "sample_rows_20310315"
 
 
 def test_the_same_message_twice_is_a_duplicate_and_a_reuse_a_conflict(engine: Engine) -> None:
