@@ -12,3 +12,10 @@ if [[ ! -f "$STAMP" ]] || ! cmp -s "$LOCK" "$STAMP" || [[ "$REPO_ROOT/pyproject.
   uv pip install -q --python "$VENV/bin/python" --no-deps -e "$REPO_ROOT"
   cp "$LOCK" "$STAMP"
 fi
+# Venvs made before UV_COMPILE_BYTECODE (lib.sh) are compiled once; StackLedger's own sources on
+# every call (only files changed since are compiled again).
+if [[ ! -f "$VENV/.bytecode" ]]; then
+  log "compiling .venv's bytecode"
+  compile_bytecode "$VENV/bin/python" "$VENV/lib" && touch "$VENV/.bytecode"
+fi
+compile_bytecode "$VENV/bin/python" "$REPO_ROOT/stackledger" "$REPO_ROOT/benchmarks" "$REPO_ROOT/airflow_dags"
