@@ -61,9 +61,11 @@ def main(argv: list[str] | None = None) -> int:
     if not cli.exists():
         print(f"bench_month_e2e: no stackledger command beside {sys.executable}", file=sys.stderr)
         return 2
-    if args.jobs and "--jobs" not in subprocess.run([cli, "rate", "--help"], capture_output=True, text=True).stdout:
-        print("bench_month_e2e: this stackledger's `rate` has no --jobs option", file=sys.stderr)
-        return 2
+    for command in ("ingest", "rate"):
+        usage = subprocess.run([cli, command, "--help"], capture_output=True, text=True).stdout
+        if args.jobs and "--jobs" not in usage:
+            print(f"bench_month_e2e: this stackledger's `{command}` has no --jobs option", file=sys.stderr)
+            return 2
     runs = []
     for spec, steps in plan:
         problem = _disk_problem(spec, args.cache_dir)
@@ -85,7 +87,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--month", default="2026-10", metavar="YYYY-MM")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--steps", default=DEFAULT_STEPS, help="with --instances: which commands to run")
-    parser.add_argument("--jobs", type=int, help="pass `--jobs N` to `stackledger rate`")
+    parser.add_argument("--jobs", type=int, help="pass `--jobs N` to `stackledger ingest` and `rate`")
     parser.add_argument("--cache-dir", type=Path, default=REPO / ".bench", help="generated files (default: .bench/)")
     parser.add_argument("--regenerate", action="store_true", help="generate even when a cached file exists")
     parser.add_argument("--delete-file", action="store_true", help="delete the generated file after its run")
@@ -149,7 +151,7 @@ def _run(spec: FleetSpec, steps: list[str], args: argparse.Namespace, base: str,
         pid = database.postmaster_pid(url)
         postgres = PostgresCpu(pid, name) if pid is not None else None
         commands = {
-            "ingest": [str(cli), "ingest", str(path)],
+            "ingest": [str(cli), "ingest", str(path), *([f"--jobs={args.jobs}"] if args.jobs else [])],
             "rate": [str(cli), "rate", *_window_args(spec), *([f"--jobs={args.jobs}"] if args.jobs else [])],
             "report": [str(cli), "report", f"--month={spec.month}", "--format=pdf,csv,projects", f"--out={out}"],
         }

@@ -1,24 +1,34 @@
 """JSON-lines sample files: one message per line, `-` for stdin, gzip recognised by its magic bytes.
 
-Lines are yielded as raw bytes (the parser decodes them) with 1-based line numbers; blank lines
-are skipped but still counted, so a reported line number is the one an editor shows.
+Lines are yielded as raw bytes without their newline (the parser decodes them) with 1-based line
+numbers; blank lines are skipped but still counted, so a reported line number is the one an editor
+shows.
 """
 
 from __future__ import annotations
 
-import gzip
 import os
 import sys
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
 from pathlib import Path
 from typing import IO
+
+from isal import isal_zlib
 
 from stackledger.errors import InputError
 
 STDIN = "-"
 _GZIP_MAGIC = b"\x1f\x8b"
 _BOM = b"\xef\xbb\xbf"
+_BLOCK = 1 << 20  # bytes read from a plain file at a time
+_GZIP_BLOCK = 1 << 16  # compressed bytes inflated at a time: a damaged file loses at most this much
+_GZIP_WBITS = 16 + isal_zlib.MAX_WBITS  # a gzip header and trailer (CRC, size) around deflate data
+_TRUNCATED = "Compressed file ended before the end-of-stream marker was reached"  # gzip's own words
+# A file that ends early (EOFError), or whose header, deflate data or CRC is wrong.
+_ISAL_ERROR: type[BaseException] = isal_zlib.error  # type: ignore[assignment]  # the stub calls the class an instance
+_DAMAGED: tuple[type[BaseException], ...] = (OSError, EOFError, zlib.error, _ISAL_ERROR)
 
 
 class LineFile:
@@ -52,20 +62,53 @@ class LineFile:
             return 0
 
     def lines(self) -> Iterator[tuple[int, bytes]]:
-        """(line number, raw line) for each non-blank line. Raises InputError(where=name) when the
-        file cannot be opened or read (after yielding the lines read before the failure)."""
+        """(line number, raw line without its newline) for each non-blank line. Raises
+        InputError(where=name) when the file cannot be opened or read (after yielding the lines
+        read before the failure)."""
+        for first, block in self.blocks():
+            yield from block_lines(first, block)
+
+    def blocks(self, at_least: int = 0, *, keep: Callable[[int], bool] | None = None) -> Iterator[tuple[int, bytes]]:
+        """(number of its first line, whole lines) over the file, each block `at_least` bytes
+        unless it is the last, a leading BOM removed: what parallel readers split among them.
+        With `keep`, only the blocks i (0, 1, …) for which keep(i) is true are yielded (the others
+        are only counted). Raises InputError(where=name) as `lines` does, after the blocks read
+        before the failure."""
         raw = self._open()
         self._raw = raw
-        number = 0
+        first = 1  # the number of the next block's first line
+        index = 0
+        pending: list[bytes] = []
+        size = 0
+        rest = b""
         try:
-            stream: Iterable[bytes] = gzip.GzipFile(fileobj=raw, mode="rb") if _is_gzip(raw) else raw
-            for number, line in enumerate(stream, 1):
-                if number == 1 and line.startswith(_BOM):
-                    line = line[len(_BOM) :]
-                if line.strip():
-                    yield number, line
-        except (OSError, EOFError, zlib.error) as exc:
-            raise InputError(f"cannot read after line {number}: {_why(exc)}", where=self.name) from None
+            read = getattr(raw, "read1", raw.read)  # a pipe: what has arrived, not a full block
+            for data in _gunzip(raw) if _is_gzip(raw) else iter(partial(read, _BLOCK), b""):
+                if first == 1 and not pending and not rest and data.startswith(_BOM):
+                    data = data[len(_BOM) :]
+                end = data.rfind(b"\n") + 1
+                if not end:
+                    rest += data
+                    continue
+                pending.append(rest + data[:end] if rest else data[:end])
+                rest = data[end:]
+                size += len(pending[-1])
+                if size >= at_least:
+                    wanted = keep is None or keep(index)
+                    block = b"".join(pending) if wanted else b""
+                    if wanted:
+                        yield first, block
+                    first += block.count(b"\n") if wanted else sum(piece.count(b"\n") for piece in pending)
+                    index, pending, size = index + 1, [], 0
+            if (pending or rest) and (keep is None or keep(index)):
+                yield first, b"".join(pending) + rest
+        except _DAMAGED as exc:
+            if pending:
+                block = b"".join(pending)
+                if keep is None or keep(index):
+                    yield first, block
+                first += block.count(b"\n")
+            raise InputError(f"cannot read after line {first - 1}: {_why(exc)}", where=self.name) from None
         finally:
             if not self.is_stdin:
                 raw.close()
@@ -89,6 +132,36 @@ def iter_lines(paths: Iterable[str]) -> Iterator[tuple[str, bytes]]:
             yield f"{source.name} line {number}", line
 
 
+def block_lines(first: int, block: bytes) -> Iterator[tuple[int, bytes]]:
+    """(line number, line without its newline) for each non-blank line of a block that starts at
+    line `first`. Splitting a block in C costs ~1 µs a line; iterating a GzipFile line by line
+    ~8 µs, more than decoding the line."""
+    for number, line in enumerate(block.split(b"\n"), first):
+        if line and not line.isspace():
+            yield number, line
+
+
+def _gunzip(raw: IO[bytes]) -> Iterator[bytes]:
+    """The data of a gzip stream (its members one after the other) as it is inflated, with ISA-L:
+    ~7 times faster than `gzip.GzipFile`, and each piece handed over before the next is read, so
+    a truncated or corrupt file still yields what came before the damage."""
+    inflate = isal_zlib.decompressobj(wbits=_GZIP_WBITS)
+    fed = False  # data given to the current member
+    while chunk := raw.read(_GZIP_BLOCK):
+        while chunk:
+            fed = True
+            if data := inflate.decompress(chunk):
+                yield data
+            if not inflate.eof:
+                break
+            chunk, fed = inflate.unused_data, False
+            inflate = isal_zlib.decompressobj(wbits=_GZIP_WBITS)
+            if not chunk.strip(b"\0"):  # zero padding after a member, as gzip allows
+                chunk = b""
+    if fed and not inflate.eof:
+        raise EOFError(_TRUNCATED)
+
+
 def _is_gzip(raw: IO[bytes]) -> bool:
     peek = getattr(raw, "peek", None)
     if peek is not None:
@@ -102,4 +175,4 @@ def _why(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
-__all__ = ["STDIN", "LineFile", "iter_lines"]
+__all__ = ["STDIN", "LineFile", "block_lines", "iter_lines"]

@@ -54,6 +54,16 @@ class Bounds:
         return f"{self.earliest.isoformat(sep=' ').removesuffix(' 00:00:00')} to now + {hours:g} h"
 
 
+def volume_range(meter: str, counter_type: str) -> tuple[bool, float]:
+    """(whether a volume may be negative, the largest |volume|) that `problem` accepts for a
+    finite volume of this meter: what a reader checks per sample without building a reason."""
+    known = METERS.get(meter)
+    kind = known.kind if known is not None else counter_type
+    limit = _LIMITS.get(meter)
+    negative = kind in _MAY_BE_NEGATIVE and not (limit is not None and kind == "delta")
+    return negative, limit[0] if limit is not None else math.inf
+
+
 def problem(timestamp: dt.datetime, volume: float, meter: str, counter_type: str, bounds: Bounds) -> str | None:
     """Why the sample cannot be stored (a dead letter's reason), or None when it is plausible.
     `counter_type`: gauge, delta or cumulative (a status meter's gauge may be -1)."""
@@ -75,4 +85,4 @@ def problem(timestamp: dt.datetime, volume: float, meter: str, counter_type: str
     return None
 
 
-__all__ = ["DEFAULT_AHEAD", "DEFAULT_FROM", "Bounds", "problem"]
+__all__ = ["DEFAULT_AHEAD", "DEFAULT_FROM", "Bounds", "problem", "volume_range"]

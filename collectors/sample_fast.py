@@ -49,6 +49,7 @@ from stackledger.transforms.usage.statements import Statement, described
 Accepted = tuple[str, str, str, float, "str | None", str, dt.datetime, Statement, int]
 Sink = Callable[[Accepted], None]
 
+_UNSEEN: Final[tuple[bool, float]] = (False, -1.0)  # a (meter, type, unit) not met yet (by identity)
 _CACHE_MAX: Final = 200_000  # resources whose last metadata is remembered
 _NUL: Final = b"\\u0000"
 _SURROGATE: Final = (b"\\ud", b"\\uD")
@@ -98,9 +99,21 @@ class FastReader:
         # Implausible timestamps and volumes (`collectors.plausible`) go the slow way, which
         # dead-letters them with parse_message's reason; None: no such check.
         self.bounds = bounds
+        # (meter, type, unit) -> what `_counter` says: few distinct values, checked once each
+        self._counters: dict[tuple[Any, Any, Any], tuple[bool, float] | None] = {}
         self._said: dict[str, tuple[Raw, Statement]] = {}
         self.fast = 0  # messages read the fast way
         self.slow = 0  # messages given to parse_message
+
+    @property
+    def bounds(self) -> Bounds | None:
+        return self._bounds
+
+    @bounds.setter
+    def bounds(self, bounds: Bounds | None) -> None:
+        self._bounds = bounds
+        self._earliest = bounds.earliest if bounds is not None else dt.datetime.min
+        self._latest = bounds.latest if bounds is not None else dt.datetime.max
 
     def read_message(self, raw: bytes, sink: Sink, rejects: list[InputError], where: Callable[[], str]) -> None:
         """Every sample of one message to `sink`, every rejection to `rejects`, as `parse_message`
@@ -172,32 +185,29 @@ class FastReader:
 
     def _accept(self, s: _Sample, number: int) -> Accepted | None:
         """The sink's values of a sample `parse_message` accepts for sure, else None."""
-        message_id, meter, kind, unit = s.message_id, s.counter_name, s.counter_type, s.counter_unit
+        meter, kind, unit = s.counter_name, s.counter_type, s.counter_unit
+        try:
+            counter = self._counters.get((meter, kind, unit), _UNSEEN)
+        except TypeError:  # a list or an object: not hashable, not a sample the fast way takes
+            return None
+        if counter is _UNSEEN:
+            counter = self._counters[(meter, kind, unit)] = _counter(meter, kind, unit)
+        if counter is None:
+            return None
+        negative_ok, largest = counter
+        message_id, resource_id = s.message_id, s.resource_id
         if type(message_id) is not str or not 0 < len(message_id) <= MAX_ID:
             return None
-        if type(meter) is not str or not 0 < len(meter) <= MAX_METER:
-            return None
-        if type(kind) is not str or kind not in COUNTER_TYPES:
-            return None
-        if type(unit) is not str or not 0 < len(unit) <= MAX_UNIT:
-            return None
-        known = KNOWN_METERS.get(meter)
-        if known is not None and (unit != known[0] or kind != known[1]):
+        if type(resource_id) is not str or not 0 < len(resource_id) <= MAX_ID:
             return None
         volume = _number(s.counter_volume)
-        if volume is None or (volume < 0 and kind != "delta" and meter not in STATUS_METERS):
+        if volume is None or (volume < 0 and not negative_ok) or abs(volume) > largest:
             return None
         source = s.source
         if not (source is UNSET or source is None or (type(source) is str and len(source) <= MAX_ID)):
             return None
         project_id, user_id = _optional_id(s.project_id), _optional_id(s.user_id)
-        resource_id = s.resource_id
-        if (
-            project_id is False
-            or user_id is False
-            or type(resource_id) is not str
-            or not 0 < len(resource_id) <= MAX_ID
-        ):
+        if project_id is False or user_id is False:
             return None
         stamp = s.timestamp
         if type(stamp) is not str:
@@ -206,7 +216,7 @@ class FastReader:
             when = parse_timestamp(stamp, "")
         except InputError:
             return None
-        if self.bounds is not None and plausible.problem(when, volume, meter, kind, self.bounds) is not None:
+        if not self._earliest <= when < self._latest:
             return None
         said = self._described(resource_id, s.resource_metadata)
         if said is None:
@@ -233,6 +243,25 @@ class FastReader:
             self._said.clear()
         self._said[resource_id] = (metadata.copy(), said)
         return said
+
+
+def _counter(meter: Any, kind: Any, unit: Any) -> tuple[bool, float] | None:
+    """For a sample's (counter_name, counter_type, counter_unit): None when `parse_message` would
+    not accept it for sure, else (whether the volume may be negative, the largest |volume|), the
+    sign rule of `parse_message` and the volume bounds of `plausible.problem` in one."""
+    if type(meter) is not str or not 0 < len(meter) <= MAX_METER:
+        return None
+    if type(kind) is not str or kind not in COUNTER_TYPES:
+        return None
+    if type(unit) is not str or not 0 < len(unit) <= MAX_UNIT:
+        return None
+    known = KNOWN_METERS.get(meter)
+    if known is not None and (unit != known[0] or kind != known[1]):
+        return None
+    negative_ok, largest = plausible.volume_range(meter, kind)
+    # parse_message refuses what plausible would allow (a negative gauge of a non-status meter)
+    negative_ok = negative_ok and (kind == "delta" or meter in STATUS_METERS)
+    return negative_ok, largest
 
 
 def _number(value: Any) -> float | None:

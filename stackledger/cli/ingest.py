@@ -45,13 +45,23 @@ def add_parser(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("paths", nargs="+", metavar="PATH", help="JSON-lines file, .gz file, or - for stdin")
     parser.add_argument("--strict", action="store_true", help="exit 1 if any line was rejected or unreadable")
+    parser.add_argument(
+        "--jobs",
+        type=int,
+        metavar="N",
+        help="worker processes parsing and storing on PostgreSQL (default: ingest.jobs, 1)",
+    )
     parser.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from stackledger.errors import ConfigError
     from stackledger.pipeline.ingest import ingest_paths
 
-    result = ingest_paths(settings_from(args), args.paths, progress=show_progress(args))
+    if args.jobs is not None and args.jobs < 1:
+        raise ConfigError(f"--jobs {args.jobs}: at least 1", key="--jobs")
+
+    result = ingest_paths(settings_from(args), args.paths, progress=show_progress(args), jobs=args.jobs)
     _report(result)
     if result.store_errors:
         return EXIT_NOT_STORED

@@ -31,7 +31,6 @@ re-read dedupes.
 
 from __future__ import annotations
 
-import gc
 import logging
 import threading
 import time
@@ -55,7 +54,7 @@ from stackledger.collectors.kafka import Rebalances, lag_line, open_consumer
 from stackledger.errors import StackLedgerError, StoreError
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.consume_batch import Batch, ConsumeResult
-from stackledger.pipeline.consume_worker import GC_THRESHOLD, Job, Stored, dispose_store, start_workers, store_job
+from stackledger.pipeline.consume_worker import Job, Stored, dispose_store, fewer_gc_passes, start_workers, store_job
 from stackledger.pipeline.ingest import plausible_bounds
 from stackledger.settings import KafkaSettings, Settings
 from stackledger.store import Store
@@ -84,13 +83,9 @@ def consume(
     until `stop` is set, `until_idle` seconds pass without a record, or `max_messages` records are
     stored. Returns the counts; raises `StoreError` when the database stays down (offsets of what
     was not stored are never committed) and `SourceError` when Kafka does."""
-    previous = gc.get_threshold()
-    gc.set_threshold(*GC_THRESHOLD)
-    try:
+    with fewer_gc_passes():
         loop = _Loop(settings, topic or settings.kafka.topic, group_id or settings.kafka.group_id, stop)
         return loop.run(until_idle=until_idle, max_messages=max_messages)
-    finally:
-        gc.set_threshold(*previous)
 
 
 # ------------------------------------------------------------------ the loop

@@ -17,7 +17,9 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Final
 
@@ -35,6 +37,17 @@ from stackledger.store.refused import as_store_error
 # pending batch so often that it costs a quarter of the parse time. Raised for the consumer loop
 # (then restored) and in the worker processes.
 GC_THRESHOLD: Final = (100_000, 50, 100)
+
+
+@contextmanager
+def fewer_gc_passes() -> Iterator[None]:
+    """Run the block with `GC_THRESHOLD`, then restore the thresholds it found."""
+    previous = gc.get_threshold()
+    gc.set_threshold(*GC_THRESHOLD)
+    try:
+        yield
+    finally:
+        gc.set_threshold(*previous)
 
 
 @dataclass(frozen=True)
@@ -109,7 +122,7 @@ def _span(records: dict[int, list[tuple[int, bytes | None]]]) -> str:
     return "; ".join(f"partition {p} offsets {r[0][0]}-{r[-1][0]}" for p, r in sorted(records.items()) if r)
 
 
-def _worker_started(parent: int) -> None:
+def worker_started(parent: int) -> None:
     """In each worker process: signals are the parent's business; die with the parent."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
@@ -127,7 +140,7 @@ def start_workers(cfg: KafkaSettings, store: Store) -> tuple[Executor, int]:
     """(executor, how many batches may be in flight): `kafka.workers` processes, or one thread."""
     if cfg.workers > 0 and store.dialect == "postgresql" and "fork" in multiprocessing.get_all_start_methods():
         workers = ProcessPoolExecutor(cfg.workers, mp_context=multiprocessing.get_context("fork"),
-                                      initializer=_worker_started, initargs=(os.getpid(),))  # fmt: skip
+                                      initializer=worker_started, initargs=(os.getpid(),))  # fmt: skip
         workers.submit(int).result()  # fork them all now, before the Kafka client starts its IO thread
         return workers, cfg.workers
     return ThreadPoolExecutor(max_workers=1, thread_name_prefix="stackledger-store"), 1
@@ -140,4 +153,6 @@ def dispose_store(url: str) -> None:
         own.store.dispose()
 
 
-__all__ = ["GC_THRESHOLD", "Job", "Stored", "dispose_store", "start_workers", "store_job"]
+__all__ = [
+    "GC_THRESHOLD", "Job", "Stored", "dispose_store", "fewer_gc_passes", "start_workers", "store_job", "worker_started",
+]  # fmt: skip

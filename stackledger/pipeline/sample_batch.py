@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -90,7 +90,7 @@ def compact(batch: SampleBatch, bind: Engine | Connection, codes: Dictionaries, 
         return _empty(letters)
     ids, meters, _kinds, volumes, projects, resources, stamps, bases, _numbers = zip(*batch.samples, strict=True)
     meter_names = np.asarray(meters, dtype=object)
-    kept = np.isin(meter_names, np.asarray(sorted(set(METERS) | set(keep)), dtype=object))
+    kept = _of_meters(meters, set(METERS).union(keep))
     unrated = Counter(meter_names[~kept].tolist())
     micros = _micros(stamps)
     days = np.floor_divide(micros, DAY_NS // 1000)
@@ -130,10 +130,18 @@ def compact(batch: SampleBatch, bind: Engine | Connection, codes: Dictionaries, 
         letters.append(_letter(batch, int(position[later]), reason))
     rows = {name: values[first] for name, values in rows.items()}
     position = position[first]
-    rated = np.isin(meter_names[position], np.asarray(list(METERS), dtype=object))
+    ours = meter_names[position].tolist()
+    rated = _of_meters(ours, METERS.keys())
     said, table = _statements(position, bases, projects, meters, volumes)
-    return Compact(rows, position, np.isin(meter_names[position], list(_CUMULATIVE)), rated, said, table, letters,
-                   duplicates, unrated)  # fmt: skip
+    return Compact(rows, position, _of_meters(ours, _CUMULATIVE), rated, said, table, letters, duplicates,
+                   unrated)  # fmt: skip
+
+
+def _of_meters(meters: Sequence[str], names: Collection[str]) -> np.ndarray:
+    """Which samples are of one of the meters `names` (bool; a dict per distinct meter, not numpy's
+    `isin`, which sorts object arrays)."""
+    member = {meter: meter in names for meter in set(meters)}
+    return np.fromiter(map(member.__getitem__, meters), dtype=bool, count=len(meters))
 
 
 def conflict_letter(batch: SampleBatch, position: int, stored_at: str) -> DeadLetter:
@@ -206,20 +214,22 @@ def _statements(
     by_key: dict[tuple[int, Any, Any, float], int] = {}
     by_value: dict[Statement, int] = {}
     table: list[Statement] = []
-    said = np.empty(len(position), dtype=np.int64)
-    for row, i in enumerate(position.tolist()):
-        meter, volume = meters[i], volumes[i]
-        sized = meter in SIZE_METERS
-        key = (id(bases[i]), projects[i], meter if sized else None, volume if sized else 0.0)
+    said: list[int] = []
+    for i in position.tolist():
+        meter = meters[i]
+        if meter in SIZE_METERS:
+            key = (id(bases[i]), projects[i], meter, volumes[i])
+        else:
+            key = (id(bases[i]), projects[i], None, 0.0)
         code = by_key.get(key)
         if code is None:
-            value = restate(bases[i], projects[i], meter, volume)
+            value = restate(bases[i], projects[i], meter, volumes[i])
             code = by_value.setdefault(value, len(table))
             if code == len(table):
                 table.append(value)
             by_key[key] = code
-        said[row] = code
-    return said, columns(table)
+        said.append(code)
+    return np.asarray(said, dtype=np.int64), columns(table)
 
 
 def _empty(letters: list[DeadLetter], unrated: Counter[str] | None = None) -> Compact:

@@ -29,6 +29,9 @@ class IngestSettings(Section):
     # Samples per database transaction (its dead letters, revisions and re-rating marks with it).
     # Large batches pay the per-batch work (a revision per resource touched) less often.
     batch_size: int = Field(default=100_000, gt=0)
+    # Worker processes that parse and store a file's blocks of lines on PostgreSQL, while the
+    # command decompresses (`pipeline/ingest_jobs.py`); 1: the command does it all. `--jobs`.
+    jobs: int = Field(default=1, ge=1)
     # Meters StackLedger does not rate whose samples are stored anyway (by default they are only
     # counted): e.g. [disk.device.read.bytes] to rate them later.
     keep_meters: list[str] = Field(default_factory=list)

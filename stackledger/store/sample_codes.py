@@ -60,7 +60,7 @@ class Dictionaries:
             else:
                 with bind.begin() as conn:
                     known.update(_create(conn, kind, missing))
-        return np.fromiter((known[name] for name in names), dtype=np.int64, count=len(names))
+        return np.fromiter(map(known.__getitem__, names), dtype=np.int64, count=len(names))
 
 
 def _create(conn: Connection, kind: str, names: list[str]) -> dict[str, int]:

@@ -294,7 +294,7 @@ REFUSE = {
         "BEGIN SELECT RAISE(ABORT, 'refused by the test'); END",
     ],
     "postgresql": [
-        "CREATE FUNCTION refuse_batch() RETURNS trigger AS $$ BEGIN IF NEW.locations = 'lines 11-20' THEN "
+        "CREATE OR REPLACE FUNCTION refuse_batch() RETURNS trigger AS $$ BEGIN IF NEW.locations = 'lines 11-20' THEN "
         "RAISE EXCEPTION 'refused by the test'; END IF; RETURN NEW; END $$ LANGUAGE plpgsql",
         "CREATE TRIGGER refuse_batch BEFORE INSERT ON sample_batches FOR EACH ROW EXECUTE FUNCTION refuse_batch()",
     ],
