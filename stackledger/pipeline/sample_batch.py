@@ -23,7 +23,7 @@ import json
 from collections import Counter
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import numpy as np
 import pandas as pd
@@ -173,6 +173,8 @@ def _micros(stamps: tuple[dt.datetime, ...]) -> np.ndarray:
 
 
 def _project_codes(bind: Engine | Connection, codes: Dictionaries, projects: list[str | None]) -> np.ndarray:
+    if None not in projects:  # the usual batch: every sample names its project
+        return codes.resolve(bind, "project", cast(list[str], projects)).astype(np.int32)
     named = [i for i, project in enumerate(projects) if project is not None]
     out = np.full(len(projects), NO_PROJECT, dtype=np.int32)
     if named:

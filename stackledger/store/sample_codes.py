@@ -53,7 +53,7 @@ class Dictionaries:
         With an engine, new names are committed at once, in a transaction of their own; with a
         connection (a migration), inside the caller's."""
         known = self.codes[kind]
-        missing = sorted({name for name in names if name not in known})
+        missing = sorted(set(names).difference(known))
         if missing:
             if isinstance(bind, Connection):
                 known.update(_create(bind, kind, missing))
@@ -116,7 +116,8 @@ def message_keys(message_ids: Sequence[str]) -> np.ndarray:
     uuid_like = np.flatnonzero(lengths == 36)
     done = np.zeros(size, dtype=bool)
     if len(uuid_like):
-        text = "".join([message_ids[int(i)] for i in uuid_like]).encode("ascii", "replace")  # one byte per character
+        chosen = message_ids if len(uuid_like) == size else [message_ids[i] for i in uuid_like.tolist()]
+        text = "".join(chosen).encode("ascii", "replace")  # one byte per character
         chars = np.frombuffer(text, dtype=np.uint8).reshape(-1, 36)
         hex_columns = [c for c in range(36) if c not in _HYPHENS]
         digits = _HEX[chars[:, hex_columns]]
