@@ -8,7 +8,6 @@ import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from functools import partial
 from typing import Final, Protocol
 
 from stackledger.collectors.sample_fast import FastReader
@@ -124,10 +123,6 @@ class _Batch:
         self.first_line = 0
 
 
-def _where(name: str, number: int) -> str:
-    return f"{name} line {number}"
-
-
 def _line(number: int) -> str:
     return f"line {number}"
 
@@ -147,6 +142,10 @@ def ingest_lines(
     counts = FileResult(source.name)
     pending = _Batch(writer, source, counts, result)
     number = 0
+
+    def where() -> str:  # the line being read, named only when the slow parser reports it
+        return f"{source.name} line {number}"
+
     try:
         for number, line in lines:
             counts.read += 1
@@ -155,7 +154,7 @@ def ingest_lines(
                 pending.first_line = number
             batch.message = number
             rejects: list[InputError] = []
-            reader.read_message(line, batch.add, rejects, partial(_where, source.name, number))
+            reader.read_message(line, batch.add, rejects, where)
             for error in rejects:
                 pending.reject(error, number, line)
             if len(batch.samples) >= batch_size or len(batch.letters) >= batch_size:
