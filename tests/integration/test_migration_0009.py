@@ -2,8 +2,9 @@
 table of a store at 0008 is moved into compact rows and attribute revisions, then dropped.
 
 The same samples are also ingested freshly (a JSON-lines file through `ingest_paths`) into a store
-at head, and both stores are rated: the migrated store must give the very cost lines the fresh
-one gives, and the same revisions.
+at head and rated; the old store had rated the days too (its hourly usage is the fresh store's).
+After the upgrade the migrated store must hold the same samples, revisions and daily usage as the
+fresh one, and rating it again must give the very cost lines the fresh one has.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
 import pytest
+from pandas.testing import assert_frame_equal
 from sqlalchemy import JSON, DateTime, Float, String, column, create_engine, inspect, table, text
 from sqlalchemy.engine import make_url
 
@@ -26,13 +29,14 @@ from stackledger.pipeline import sample_migration
 from stackledger.pipeline.ingest import ingest_paths
 from stackledger.pipeline.rate import rate_window
 from stackledger.settings import Settings
-from stackledger.store import Store
+from stackledger.store import Store, daily_usage
 from stackledger.store import sample_days as sd
 from stackledger.store.migrate import current_revision, head_revision, upgrade
 from stackledger.store.reports import focus_lines
 from stackledger.store.revisions import read_revisions
 from stackledger.store.sample_codes import names_by_code
 from stackledger.store.sample_reads import scan_day
+from stackledger.store.usage import append_usage, read_usage
 from stackledger.window import Window
 from tests.conftest import require_env, settings_for
 
@@ -188,6 +192,14 @@ def cost_totals(store: Store) -> dict[tuple[str, str | None, str], tuple[str, st
     return totals
 
 
+def daily_rows(store: Store) -> pd.DataFrame:
+    """The stored daily usage of the days, in a stable order."""
+    with store.engine.connect() as conn:
+        frame = daily_usage.read_unit(conn, DAYS, "ceilometer")
+    keys = ["charge_period_start", "resource_id", "service", "flavor_name", "project_id"]
+    return frame.sort_values(keys, na_position="first", ignore_index=True)
+
+
 # ------------------------------------------------------------------ the test
 
 
@@ -195,11 +207,20 @@ def test_migration_0009_moves_a_populated_samples_table(
     stores: tuple[Settings, Settings], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     old_settings, fresh_settings = stores
+    rows = old_samples()
+    samples_file = tmp_path / "samples.jsonl"
+    samples_file.write_text("".join(ceilometer_line(row) + "\n" for row in rows))
+    ingested = ingest_paths(fresh_settings, [str(samples_file)], now=DAYS.end)
+    assert (ingested.ingested, ingested.rejected) == (len(rows), 0)
+    rate_window(fresh_settings, DAYS)
+    fresh = Store(fresh_settings.database.url)
+
+    # The old store: its samples, and the days rated (the hourly usage rating gives for them).
     old = Store(old_settings.database.url)
     upgrade(old.engine, "0008")
-    rows = old_samples()
     with old.transaction() as conn:
         conn.execute(OLD_SAMPLES.insert(), [{**row, "ingested_at": INGESTED_AT} for row in rows])
+        assert append_usage(conn, read_usage(fresh, DAYS)) > 0
 
     monkeypatch.setattr(sample_migration, "CHUNK", 37)  # several chunks: the keyset pagination is walked
     old.upgrade()
@@ -209,13 +230,9 @@ def test_migration_0009_moves_a_populated_samples_table(
     expected = Counter((row["timestamp"], row["volume"], row["meter"], row["resource_id"], row["project_id"])
                        for row in rows)  # fmt: skip
     assert stored_samples(old) == expected  # every sample, the twin pair included, nothing else
-
-    samples_file = tmp_path / "samples.jsonl"
-    samples_file.write_text("".join(ceilometer_line(row) + "\n" for row in rows))
-    ingested = ingest_paths(fresh_settings, [str(samples_file)], now=DAYS.end)
-    assert (ingested.ingested, ingested.rejected) == (len(rows), 0)
-    fresh = Store(fresh_settings.database.url)
     assert stored_samples(fresh) == expected
+    # Daily usage built from the stored hourly usage: what rating the days writes.
+    assert_frame_equal(daily_rows(old), daily_rows(fresh))
 
     resized = revisions_of(old, "inst-web")
     assert [revision[2:] for revision in resized] == [("m1.small", 1.0, 2048.0), ("m1.large", 4.0, 8192.0)]
@@ -224,7 +241,6 @@ def test_migration_0009_moves_a_populated_samples_table(
     assert [r[2:] for r in revisions_of(old, "inst-db")] == [("m1.small", 1.0, 2048.0)]
 
     rate_window(old_settings, DAYS)
-    rate_window(fresh_settings, DAYS)
     migrated, freshly = cost_totals(old), cost_totals(fresh)
     assert migrated == freshly
     books = {book for book, _, _ in migrated}
