@@ -22,14 +22,14 @@ from typing import Any
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
-from sqlalchemy import JSON, DateTime, Float, String, column, create_engine, inspect, table, text
+from sqlalchemy import JSON, DateTime, Float, String, column, create_engine, inspect, select, table, text
 from sqlalchemy.engine import make_url
 
 from stackledger.pipeline import sample_migration
 from stackledger.pipeline.ingest import ingest_paths
 from stackledger.pipeline.rate import rate_window
 from stackledger.settings import Settings
-from stackledger.store import Store, daily_usage
+from stackledger.store import Store, daily_usage, tables
 from stackledger.store import sample_days as sd
 from stackledger.store.migrate import current_revision, head_revision, upgrade
 from stackledger.store.reports import focus_lines
@@ -92,7 +92,8 @@ def _volume(
 def old_samples() -> list[dict[str, Any]]:
     """Two days of hourly polls: two instances (one resized on the first day at 13:05), two
     volumes (one of them, for three hours, named no project), a floating IP that never names a
-    project, and a second poller's copy of one reading under another message id."""
+    project, and a second poller's copy of one reading under another message id (the old key was
+    `message_id` alone). The old store also holds `EPOCH_SAMPLE`, which a fresh ingest refuses."""
     rows: list[dict[str, Any]] = []
     hour = DAYS.start + dt.timedelta(minutes=5)
     while hour < DAYS.end:
@@ -106,6 +107,10 @@ def old_samples() -> list[dict[str, Any]]:
     twin = next(row for row in rows if row["meter"] == "vcpus" and row["resource_id"] == "inst-db")
     rows.append({**twin, "message_id": str(uuid.uuid4())})  # the old key was message_id alone
     return rows
+
+
+# A clock accident the old store took before plausibility checks existed.
+EPOCH_SAMPLE = {**_volume("vol-data", "proj-a", dt.datetime(1970, 1, 1), 100.0, "ssd", SSD_ID), "message_id": "epoch-1"}
 
 
 def ceilometer_line(row: dict[str, Any]) -> str:
@@ -219,7 +224,7 @@ def test_migration_0009_moves_a_populated_samples_table(
     old = Store(old_settings.database.url)
     upgrade(old.engine, "0008")
     with old.transaction() as conn:
-        conn.execute(OLD_SAMPLES.insert(), [{**row, "ingested_at": INGESTED_AT} for row in rows])
+        conn.execute(OLD_SAMPLES.insert(), [{**row, "ingested_at": INGESTED_AT} for row in [*rows, EPOCH_SAMPLE]])
         assert append_usage(conn, read_usage(fresh, DAYS)) > 0
 
     monkeypatch.setattr(sample_migration, "CHUNK", 37)  # several chunks: the keyset pagination is walked
@@ -231,6 +236,12 @@ def test_migration_0009_moves_a_populated_samples_table(
                        for row in rows)  # fmt: skip
     assert stored_samples(old) == expected  # every sample, the twin pair included, nothing else
     assert stored_samples(fresh) == expected
+    with old.engine.connect() as conn:  # a sample the compact store cannot keep is a dead letter, not lost
+        letters = conn.execute(select(tables.dead_letters.c.origin, tables.dead_letters.c.reason)).all()
+    assert [(origin, reason) for origin, reason in letters] == [
+        (sample_migration.ORIGIN, "timestamp 1970-01-01T00:00:00 is outside the days the store keeps "
+                                  "(2000-01-01 to 2089-09-18)")
+    ]  # fmt: skip
     # Daily usage built from the stored hourly usage: what rating the days writes.
     assert_frame_equal(daily_rows(old), daily_rows(fresh))
 
