@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import numpy as np
 import pandas as pd
-from sqlalchemy import Connection, false, func, select, tuple_
+from sqlalchemy import Connection, Integer, bindparam, false, func, select, tuple_
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stackledger.store import tables
@@ -42,8 +42,10 @@ def lock_resources(conn: Connection, codes: np.ndarray) -> None:
     if conn.dialect.name != "postgresql" or not len(codes):
         return
     buckets = sorted({int(code) % BUCKETS for code in np.unique(codes)})
-    for bucket in buckets:  # in order: two writers wanting common buckets queue, never deadlock
-        conn.execute(select(func.pg_advisory_xact_lock(_LOCK_SPACE, bucket)))
+    # One statement, locks taken in bucket order (unnest yields the array's order): two writers
+    # wanting common buckets queue, never deadlock. (One statement a bucket cost a batch 64 round trips.)
+    bucket = func.unnest(bindparam("buckets", buckets, type_=postgresql.ARRAY(Integer))).column_valued("bucket")
+    conn.execute(select(func.pg_advisory_xact_lock(_LOCK_SPACE, bucket))).all()
 
 
 def read_revisions(conn: Connection, codes: np.ndarray | None = None, *, window: Window | None = None) -> pd.DataFrame:
