@@ -66,7 +66,8 @@ BENCH = "kafka_ingest"
 
 
 def sample_stream(n: int) -> list[dict[str, Any]]:
-    """n synthetic Ceilometer samples; beyond one month, the month again with new message ids."""
+    """n synthetic Ceilometer samples; beyond one month, the month again with new message ids
+    (UUIDs, as Ceilometer's are: the store keeps a UUID as it is and hashes any other id)."""
     month: list[dict[str, Any]] = []
     for message in synthetic.messages(synthetic.generate_cloud("2026-10")):
         if "oslo.message" in message:
@@ -76,10 +77,13 @@ def sample_stream(n: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     lap = 0
     while len(out) < n:
-        suffix = f"-{lap}" if lap else ""
-        out.extend({**s, "message_id": s["message_id"] + suffix} for s in month[: n - len(out)])
+        out.extend({**s, "message_id": _lap_id(s["message_id"], lap)} for s in month[: n - len(out)])
         lap += 1
     return out
+
+
+def _lap_id(message_id: str, lap: int) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{message_id}/{lap}")) if lap else message_id
 
 
 def records(samples: list[dict[str, Any]]) -> Iterator[bytes]:
