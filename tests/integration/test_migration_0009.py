@@ -22,8 +22,7 @@ from typing import Any
 import pandas as pd
 import pytest
 from pandas.testing import assert_frame_equal
-from sqlalchemy import JSON, DateTime, Float, String, column, create_engine, inspect, select, table, text
-from sqlalchemy.engine import make_url
+from sqlalchemy import JSON, DateTime, Float, String, column, inspect, select, table
 
 from stackledger.pipeline import sample_migration
 from stackledger.pipeline.ingest import ingest_paths
@@ -38,7 +37,7 @@ from stackledger.store.sample_codes import names_by_code
 from stackledger.store.sample_reads import scan_day
 from stackledger.store.usage import append_usage, read_usage
 from stackledger.window import Window
-from tests.conftest import require_env, settings_for
+from tests.conftest import empty_pg_database, settings_for
 
 DAYS = Window(dt.datetime(2026, 10, 14), dt.datetime(2026, 10, 16))
 RESIZED_AT = dt.datetime(2026, 10, 14, 13, 5)
@@ -129,16 +128,8 @@ def ceilometer_line(row: dict[str, Any]) -> str:
 @pytest.fixture
 def postgres_database() -> Iterator[str]:
     """An empty PostgreSQL database of this test's own (the session's one is already at head)."""
-    base = make_url(require_env("STACKLEDGER_TEST_PG_URL", "postgres"))
-    name = f"stackledger_m9_{os.getpid()}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        conn.execute(text(f'CREATE DATABASE "{name}"'))
-    yield base.set(database=name).render_as_string(hide_password=False)
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    with empty_pg_database(f"stackledger_m9_{os.getpid()}") as url:
+        yield url
 
 
 @pytest.fixture(params=["sqlite", "postgres"])
