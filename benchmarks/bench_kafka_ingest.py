@@ -8,10 +8,12 @@ and one record in five a raw single sample. They go to a fresh 4-partition topic
 Measured, each from its first record to its last (group join and idle time excluded):
 - bare: a kafka-python consumer with the same fetch settings reading every record and decoding
   it with `json` (the envelope and its inner message), nothing else;
-- ours: `stackledger.pipeline.consume.consume` into a scratch PostgreSQL database (emptied between
-  rounds, a new consumer group each time): in worker processes, parse and validate each record as
-  its samples go into one binary COPY, store samples and dead letters in one transaction per
-  batch; then commit the offsets.
+- ours: `stackledger.pipeline.consume.consume` into a scratch PostgreSQL database (its samples,
+  codes, revisions and dead letters emptied between rounds, a new consumer group each time): in
+  worker processes (`pipeline.consume_worker`), read each record with `collectors.sample_fast`
+  into a batch of compact rows, and store the batch with `SampleWriter` (codes, attribute
+  revisions, one binary COPY into the day partitions, dead letters) in one transaction; then
+  commit the offsets.
 `BENCH_KAFKA_ROUNDS` rounds (default 3) of bare then ours; the figures are medians, and the ratio is
 the median of each round's ratio, as the machine may be shared. CPU seconds are
 printed too, the steadier figure on a busy machine (ours counts its worker processes, not the
@@ -45,7 +47,7 @@ from stackledger.collectors import synthetic
 from stackledger.collectors.kafka import HAS_C_CRC32C, consumer_config
 from stackledger.pipeline.consume import consume
 from stackledger.settings import Settings, load_settings
-from stackledger.store import Store
+from stackledger.store import Store, tables
 
 SAMPLES = int(os.environ.get("BENCH_KAFKA_SAMPLES", "200000"))
 PER_ENVELOPE = int(os.environ.get("BENCH_KAFKA_PER_ENVELOPE", "10"))
@@ -56,19 +58,16 @@ BENCH = "kafka_ingest"
 
 # Why the ingest path is built as it is (figures from earlier runs of this benchmark and of
 # bench_ingest.py; they moved here from the modules' docstrings):
-# - stackledger.store.samples_pg: one binary COPY straight into `samples` takes about half the time
-#   of COPY into a staging table then INSERT … SELECT … ON CONFLICT (every row written twice); the
-#   staged way is kept for batches holding ids stored already.
-# - write_sample_stream: parsing records as the COPY takes them costs about a third less client CPU
-#   than parsing the whole batch first (each row still in the CPU cache when written).
-# - insert_ignore_json (PostgreSQL without COPY): a chunk as one JSON document through
-#   json_populate_recordset is about 4x faster than multi-row VALUES with 12,000 placeholders.
-# - collectors.sample_json: msgspec decodes 2-3x faster than json; the parser runs 30,000+ times a
-#   second in the consumer.
+# - store.samples: one binary COPY of compact rows straight into the day partition takes about
+#   half the time of COPY into a staging table then INSERT … SELECT … ON CONFLICT (every row
+#   written twice); the staged way is kept for batches holding messages stored already.
+# - collectors.sample_fast / sample_json: msgspec decodes 2-3x faster than json; the reader runs
+#   30,000+ times a second in the consumer, and reads each resource's repeated metadata once.
 
 
 def sample_stream(n: int) -> list[dict[str, Any]]:
-    """n synthetic Ceilometer samples; beyond one month, the month again with new message ids."""
+    """n synthetic Ceilometer samples; beyond one month, the month again with new message ids
+    (UUIDs, as Ceilometer's are: the store keeps a UUID as it is and hashes any other id)."""
     month: list[dict[str, Any]] = []
     for message in synthetic.messages(synthetic.generate_cloud("2026-10")):
         if "oslo.message" in message:
@@ -78,10 +77,13 @@ def sample_stream(n: int) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     lap = 0
     while len(out) < n:
-        suffix = f"-{lap}" if lap else ""
-        out.extend({**s, "message_id": s["message_id"] + suffix} for s in month[: n - len(out)])
+        out.extend({**s, "message_id": _lap_id(s["message_id"], lap)} for s in month[: n - len(out)])
         lap += 1
     return out
+
+
+def _lap_id(message_id: str, lap: int) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{message_id}/{lap}")) if lap else message_id
 
 
 def records(samples: list[dict[str, Any]]) -> Iterator[bytes]:
@@ -156,10 +158,15 @@ def cpu_seconds() -> float:
     return time.process_time() + children.ru_utime + children.ru_stime
 
 
+# What a round of `consume` writes: every round starts from an empty compact store (codes included).
+ROUND_TABLES = (tables.sample_rows, tables.sample_batches, tables.sample_meters, tables.sample_resources,
+                tables.sample_projects, tables.resource_revisions, tables.dead_letters, tables.rerate_days)  # fmt: skip
+
+
 def empty(url: str) -> None:
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE samples, dead_letters, rerate_days"))
+        conn.execute(text(f"TRUNCATE {', '.join(table.name for table in ROUND_TABLES)} RESTART IDENTITY"))
     engine.dispose()
 
 

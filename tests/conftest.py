@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -45,22 +46,29 @@ def sqlite_settings(sqlite_url: str, tmp_path: Path) -> Settings:
     return settings_for(sqlite_url, tmp_path)
 
 
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A PostgreSQL database of this test session's own, built from the migrations and
-    dropped at the end, so concurrent sessions (or developers) never see each other's rows."""
+@contextmanager
+def empty_pg_database(name: str) -> Iterator[str]:
+    """A new, empty PostgreSQL database `name` on the ops server (its URL), dropped afterwards."""
     base = make_url(require_env("STACKLEDGER_TEST_PG_URL", "postgres"))
-    name = f"stackledger_t{os.getpid()}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         conn.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
-    Store(url).upgrade()
-    yield url
-    with admin.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-    admin.dispose()
+    try:
+        yield base.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def pg_url() -> Iterator[str]:
+    """A PostgreSQL database of this test session's own, built from the migrations and
+    dropped at the end, so concurrent sessions (or developers) never see each other's rows."""
+    with empty_pg_database(f"stackledger_t{os.getpid()}") as url:
+        Store(url).upgrade()
+        yield url
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from sqlalchemy.sql import ColumnElement, Select
 from stackledger.errors import StoreError, StoreUnavailable
 from stackledger.redact import redact_text, redact_url
 from stackledger.store import tables
+from stackledger.store.bulk import chunks
 from stackledger.store.migrate import current_revision, head_revision, upgrade
 
 log = logging.getLogger(__name__)
@@ -88,19 +89,19 @@ class Store:
         order; `ordered=False` returns them in no promised order but lets the driver send
         1000-row statements instead of one statement per row (ON CONFLICT + sorted RETURNING)."""
         inserted: list[Any] = []
-        for chunk in _chunks(rows, CHUNK):
+        for chunk in chunks(rows, CHUNK):
             stmt = self._insert(table).on_conflict_do_nothing()
             if returning is None:
-                conn.execute(stmt, chunk)
+                conn.execute(stmt, list(chunk))
                 continue
-            result = conn.execute(stmt.returning(table.c[returning], sort_by_parameter_order=ordered), chunk)
+            result = conn.execute(stmt.returning(table.c[returning], sort_by_parameter_order=ordered), list(chunk))
             inserted.extend(result.scalars().all())
         return inserted
 
     def insert(self, conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]]) -> int:
         count = 0
-        for chunk in _chunks(list(rows), CHUNK):
-            conn.execute(table.insert(), chunk)
+        for chunk in chunks(list(rows), CHUNK):
+            conn.execute(table.insert(), list(chunk))
             count += len(chunk)
         return count
 
@@ -140,11 +141,6 @@ def _to_frame(conn: Connection, query: Select[Any]) -> pd.DataFrame:
     result = conn.execute(query)
     # Plain tuples build a frame ~3x faster than SQLAlchemy Row objects.
     return pd.DataFrame([tuple(row) for row in result.fetchall()], columns=list(result.keys()))
-
-
-def _chunks(rows: Sequence[Mapping[str, Any]], size: int) -> Iterator[list[Mapping[str, Any]]]:
-    for start in range(0, len(rows), size):
-        yield list(rows[start : start + size])
 
 
 def _make_engine(url: str, *, echo: bool) -> Engine:

@@ -7,19 +7,18 @@ book. Lines are replaced per price book and span of days, so a re-run replaces, 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Sequence
+from typing import Final
 
 import pandas as pd
 from sqlalchemy import Connection, Table, and_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from stackledger.store import Store, tables
-from stackledger.store.bulk import append_frame
+from stackledger.store.bulk import append_frame, delete_owned
 from stackledger.store.frames import as_date, naive_utc, reading
 from stackledger.window import Window
 
-_IN_CHUNK: Final = 500
 _DAY: Final = dt.timedelta(days=1)
 
 
@@ -85,20 +84,7 @@ def delete_lines(
         where.append(c.service.in_(list(services)))
     elif other_services:
         where.append(c.service.not_in(list(other_services)))
-    if owns is None and projects is None:
-        return int(conn.execute(table.delete().where(*where)).rowcount or 0)
-    deleted = 0
-    if owns is not None:
-        stored = conn.execute(select(c.resource_id).where(*where).distinct()).scalars()
-        for chunk in _chunks(sorted(r for r in stored if owns(r))):
-            deleted += int(conn.execute(table.delete().where(*where, c.resource_id.in_(chunk))).rowcount or 0)
-        return deleted
-    assert projects is not None
-    for chunk in _chunks(sorted(p for p in projects if p is not None)):
-        deleted += int(conn.execute(table.delete().where(*where, c.project_id.in_(chunk))).rowcount or 0)
-    if None in projects:
-        deleted += int(conn.execute(table.delete().where(*where, c.project_id.is_(None))).rowcount or 0)
-    return deleted
+    return delete_owned(conn, table, where, owns=owns, projects=projects)
 
 
 def line_projects(conn: Connection, price_book: str, span: Window, table: Table = tables.cost_lines) -> set[str | None]:
@@ -163,11 +149,6 @@ def clear_rerate_days(conn: Connection, days: Window, *, marked_before: dt.datet
     if marked_before is not None:
         where.append(table.c.marked_at < marked_before)
     conn.execute(table.delete().where(*where))
-
-
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), _IN_CHUNK):
-        yield items[start : start + _IN_CHUNK]
 
 
 def _end_day(window: Window) -> dt.date:

@@ -10,20 +10,19 @@ without splitting what a book prices together.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Final
 
 import pandas as pd
 from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
 
 from stackledger.schema import USAGE_COLUMNS
 from stackledger.store import tables
-from stackledger.store.bulk import append_frame
+from stackledger.store.bulk import append_frame, chunks, delete_owned
 from stackledger.store.frames import canonical_frame, read_frame
 from stackledger.window import Window
 
-_IN_CHUNK: Final = 500
 _COLUMNS: Final = tuple(USAGE_COLUMNS)
 
 
@@ -45,15 +44,7 @@ def append(conn: Connection, frame: pd.DataFrame) -> int:
 
 def delete_rows(conn: Connection, days: Window, source: str, owns: Callable[[str], bool] | None = None) -> int:
     """Delete `source`'s rows of the days in `days` — only those of the resources `owns` accepts, when given."""
-    table = tables.daily_usage
-    where = _of(days, source)
-    if owns is None:
-        return int(conn.execute(table.delete().where(where)).rowcount or 0)
-    stored = conn.execute(select(table.c.resource_id).where(where).distinct()).scalars()
-    deleted = 0
-    for chunk in _chunks(sorted(r for r in stored if owns(r))):
-        deleted += int(conn.execute(table.delete().where(where, table.c.resource_id.in_(chunk))).rowcount or 0)
-    return deleted
+    return delete_owned(conn, tables.daily_usage, [_of(days, source)], owns=owns)
 
 
 def month_layout(conn: Connection, context: Window, source: str, cloud_wide: Sequence[str]) -> MonthLayout:
@@ -106,7 +97,7 @@ def read_unit(
         frames = [read_frame(conn, query)]
     else:
         named = sorted(p for p in projects if p is not None)
-        frames = [read_frame(conn, query.where(c.project_id.in_(chunk))) for chunk in _chunks(named)]
+        frames = [read_frame(conn, query.where(c.project_id.in_(chunk))) for chunk in chunks(named)]
         if None in projects:
             frames.append(read_frame(conn, query.where(c.project_id.is_(None))))
     frames = [frame for frame in frames if len(frame)]
@@ -117,11 +108,6 @@ def read_unit(
 def _of(window: Window, source: str) -> ColumnElement[bool]:
     c = tables.daily_usage.c
     return and_(c.source == source, c.charge_period_start >= window.start, c.charge_period_start < window.end)
-
-
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), _IN_CHUNK):
-        yield items[start : start + _IN_CHUNK]
 
 
 __all__ = ["MonthLayout", "append", "delete_rows", "month_layout", "read_unit"]

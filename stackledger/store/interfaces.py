@@ -15,13 +15,14 @@ samples' `vnic_name`) is not kept: `name` is None.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any, Final, NamedTuple
+from collections.abc import Sequence
+from typing import Final, NamedTuple
 
 from sqlalchemy import Connection, select
 
 from stackledger.schema import METERS
 from stackledger.store import Store, tables
+from stackledger.store.bulk import chunks
 from stackledger.store.frames import reading
 from stackledger.window import Window
 
@@ -29,7 +30,6 @@ from stackledger.window import Window
 NETWORK_METERS: Final = tuple(sorted(
     name for name, meter in METERS.items() if meter.service in ("network.egress", "network.ingress")
 ))  # fmt: skip
-_IN_CHUNK: Final = 500  # values per `IN (...)`: well under every driver's parameter limit
 
 
 class Interface(NamedTuple):
@@ -46,7 +46,7 @@ def interface_instances(
     codes, revisions = tables.sample_resources.c, tables.resource_revisions.c
     found: dict[str, tuple[str, str | None]] = {}
     with reading(target) as conn:
-        for chunk in _chunks(sorted(set(resource_ids))):
+        for chunk in chunks(sorted(set(resource_ids))):
             query = (
                 select(codes.resource_id, revisions.instance_id, revisions.display_name)
                 .join(tables.resource_revisions, revisions.resource == codes.code)
@@ -68,16 +68,11 @@ def _inventory_names(conn: Connection, ids: Sequence[str]) -> dict[str, str]:
     """Instance id -> the name of its latest inventory revision (any source) that has one."""
     r = tables.resources.c
     names: dict[str, str] = {}
-    for chunk in _chunks(ids):
+    for chunk in chunks(ids):
         query = select(r.resource_id, r.name).where(r.resource_id.in_(chunk), r.name.is_not(None))
         for resource_id, name in conn.execute(query.order_by(r.valid_from)):
             names[resource_id] = name
     return names
-
-
-def _chunks(values: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(values), _IN_CHUNK):
-        yield values[start : start + _IN_CHUNK]
 
 
 __all__ = ["NETWORK_METERS", "Interface", "interface_instances"]

@@ -8,18 +8,17 @@ constraint the database still refuses is a `StoreError`.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, Final
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, and_, func, or_, select, tuple_
 
 from stackledger.schema import RESOURCE_COLUMNS
 from stackledger.store import Store, tables
+from stackledger.store.bulk import chunks
 from stackledger.store.frames import read_frame, reading
 from stackledger.window import Window
-
-_IN_CHUNK: Final = 500  # values per `IN (...)`: well under every driver's parameter limit
 
 Revisions = dict[str, list[dict[str, Any]]]  # resource_id -> its stored rows
 
@@ -30,7 +29,7 @@ Revisions = dict[str, list[dict[str, Any]]]  # resource_id -> its stored rows
 def upsert_projects(store: Store, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> int:
     """Write project rows, replacing stored rows with the same project_id; returns the rows written."""
     table = tables.projects
-    for chunk in _chunks([row["project_id"] for row in rows]):
+    for chunk in chunks([row["project_id"] for row in rows]):
         conn.execute(table.delete().where(table.c.project_id.in_(chunk)))
     return store.insert(conn, table, rows)
 
@@ -44,10 +43,10 @@ def replace_resources(
     if partial:
         keys = sorted({(row["resource_id"], row["valid_from"]) for row in rows})
         revision = tuple_(table.c.resource_id, table.c.valid_from)
-        for chunk in _chunks(keys):
+        for chunk in chunks(keys):
             conn.execute(table.delete().where(table.c.source == source, revision.in_(chunk)))
     else:
-        for chunk in _chunks(sorted({row["resource_id"] for row in rows})):
+        for chunk in chunks(sorted({row["resource_id"] for row in rows})):
             conn.execute(table.delete().where(and_(table.c.source == source, table.c.resource_id.in_(chunk))))
     return store.insert(conn, table, rows)
 
@@ -61,7 +60,7 @@ def revisions_of(target: Store | Connection, ids: Sequence[str], *, source: str 
     columns = [*(table.c[name] for name in RESOURCE_COLUMNS), table.c.source]
     found: Revisions = {}
     with reading(target) as conn:
-        for chunk in _chunks(sorted(set(ids))):
+        for chunk in chunks(sorted(set(ids))):
             query = select(*columns).where(table.c.resource_id.in_(chunk))
             if source is not None:
                 query = query.where(table.c.source == source)
@@ -109,15 +108,10 @@ def resource_names(target: Store | Connection, ids: Sequence[str]) -> dict[str, 
     resources = tables.resources
     names: dict[str, str] = {}
     with reading(target) as conn:
-        for chunk in _chunks(sorted({str(i) for i in ids})):
+        for chunk in chunks(sorted({str(i) for i in ids})):
             query = select(resources.c.resource_id, resources.c.name).where(resources.c.resource_id.in_(chunk))
             names.update({str(rid): str(name) for rid, name in conn.execute(query).all() if name})
     return names
-
-
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), _IN_CHUNK):
-        yield items[start : start + _IN_CHUNK]
 
 
 __all__ = [

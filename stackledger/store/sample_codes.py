@@ -25,6 +25,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from stackledger.errors import StoreError
 from stackledger.store import tables
+from stackledger.store.bulk import chunks
 
 KINDS: Final[dict[str, tuple[Table, str]]] = {
     "meter": (tables.sample_meters, "name"),
@@ -33,7 +34,6 @@ KINDS: Final[dict[str, tuple[Table, str]]] = {
 }
 NO_PROJECT: Final = 0
 METER_CODE_MAX: Final = int(np.iinfo(np.int16).max)  # sample_rows.meter is an int2
-_IN_CHUNK: Final = 500
 _HYPHENS: Final = (8, 13, 18, 23)
 _HEX: Final = np.full(256, 255, dtype=np.uint8)
 for _digit, _char in enumerate(b"0123456789abcdef"):
@@ -67,8 +67,7 @@ def _create(conn: Connection, kind: str, names: list[str]) -> dict[str, int]:
     table, column = KINDS[kind]
     insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
     found: dict[str, int] = {}
-    for start in range(0, len(names), _IN_CHUNK):
-        chunk = names[start : start + _IN_CHUNK]
+    for chunk in chunks(names):
         conn.execute(insert.on_conflict_do_nothing(index_elements=[column]), [{column: n} for n in chunk])
         query = select(table.c.code, table.c[column]).where(table.c[column].in_(chunk))
         found.update({str(name): int(code) for code, name in conn.execute(query)})

@@ -32,6 +32,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from stackledger.store import tables
 from stackledger.store.binary_copy import copy_in
+from stackledger.store.bulk import chunks
 
 PAYLOAD_MAX: Final = 16_384  # characters of a bad message kept in dead_letters.payload
 REASON_MAX: Final = 2_000
@@ -116,9 +117,9 @@ def batch_origins(conn: Connection, codes: Iterable[int]) -> dict[int, BatchOrig
     table = tables.sample_batches
     wanted = sorted({int(code) for code in codes})
     found: dict[int, BatchOrigin] = {}
-    for start in range(0, len(wanted), _SQLITE_CHUNK):
+    for chunk in chunks(wanted, _SQLITE_CHUNK):
         query = select(table.c.code, table.c.origin, table.c.locations, table.c.received_at).where(
-            table.c.code.in_(wanted[start : start + _SQLITE_CHUNK])
+            table.c.code.in_(chunk)
         )
         found.update({int(code): BatchOrigin(origin, where, at) for code, origin, where, at in conn.execute(query)})
     return found
@@ -190,9 +191,9 @@ def _write_looked_up(conn: Connection, rows: Mapping[str, np.ndarray]) -> Stored
     records = _records(rows)
     stored: dict[tuple[Any, int], tuple[Any, ...]] = {}
     keys = [(r["message"], r["day"]) for r in records]
-    for start in range(0, size, _SQLITE_CHUNK):
+    for chunk in chunks(keys, _SQLITE_CHUNK):
         query = select(table.c.message, table.c.day, *(table.c[c] for c in CONTENT), table.c.batch).where(
-            tuple_(table.c.message, table.c.day).in_(keys[start : start + _SQLITE_CHUNK])
+            tuple_(table.c.message, table.c.day).in_(chunk)
         )
         stored.update({(row[0], int(row[1])): tuple(row[2:]) for row in conn.execute(query)})
     inserted = np.zeros(size, dtype=bool)
@@ -231,9 +232,8 @@ def write_dead_letters(conn: Connection, letters: Iterable[DeadLetter], *, now: 
     table = tables.dead_letters
     insert = (postgresql.insert if conn.dialect.name == "postgresql" else sqlite.insert)(table)
     new = 0
-    for start in range(0, len(rows), _SQLITE_CHUNK):
-        chunk = rows[start : start + _SQLITE_CHUNK]
-        new += len(conn.execute(insert.on_conflict_do_nothing().returning(table.c.fingerprint), chunk).all())
+    for chunk in chunks(rows, _SQLITE_CHUNK):
+        new += len(conn.execute(insert.on_conflict_do_nothing().returning(table.c.fingerprint), list(chunk)).all())
     return new
 
 

@@ -9,7 +9,7 @@ Reads come back as canonical frames (`schema.USAGE_COLUMNS`) or plain rows.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Final
 
 import pandas as pd
@@ -17,12 +17,9 @@ from sqlalchemy import ColumnElement, Connection, and_, func, select
 
 from stackledger.schema import USAGE_COLUMNS
 from stackledger.store import Store, tables
-from stackledger.store.bulk import append_frame
+from stackledger.store.bulk import append_frame, chunks, delete_owned
 from stackledger.store.frames import as_date, canonical_frame, frame_rows, read_frame, reading
 from stackledger.window import Window
-
-_IN_CHUNK: Final = 500  # values per `IN (...)`: well under every driver's parameter limit
-
 
 # ------------------------------------------------------------------ writes
 
@@ -46,26 +43,14 @@ def replace_project_usage(
     where = _rows_of(window, source)
     rows = _usage_rows(usage)
     stored = set(conn.execute(select(table.c.project_id).where(where).distinct()).scalars())
-    mine = sorted(p for p in stored | {row["project_id"] for row in rows} if p is not None and owns(p))
-    if owns(None):
-        conn.execute(table.delete().where(where, table.c.project_id.is_(None)))
-    for chunk in _chunks(mine):
-        conn.execute(table.delete().where(where, table.c.project_id.in_(chunk)))
+    delete_owned(conn, table, [where], projects=[p for p in stored | {row["project_id"] for row in rows} if owns(p)])
     return store.insert(conn, table, rows)
 
 
 def delete_usage(conn: Connection, window: Window, source: str, owns: Callable[[str], bool] | None = None) -> int:
     """Delete `source`'s rows whose hour starts in `window` — only those of the resources `owns`
     accepts, when given (a rating shard's)."""
-    table = tables.usage
-    where = _rows_of(window, source)
-    if owns is None:
-        return int(conn.execute(table.delete().where(where)).rowcount or 0)
-    stored = conn.execute(select(table.c.resource_id).where(where).distinct()).scalars()
-    deleted = 0
-    for chunk in _chunks(sorted(r for r in stored if owns(r))):
-        deleted += int(conn.execute(table.delete().where(where, table.c.resource_id.in_(chunk))).rowcount or 0)
-    return deleted
+    return delete_owned(conn, tables.usage, [_rows_of(window, source)], owns=owns)
 
 
 def append_usage(conn: Connection, usage: pd.DataFrame) -> int:
@@ -133,7 +118,7 @@ def resource_hours(
         _rows_of(window, source), usage.c.service.in_(list(services))
     )
     with reading(target) as conn:
-        frames = [read_frame(conn, chosen.where(usage.c.resource_id.in_(chunk))) for chunk in _chunks(resource_ids)]
+        frames = [read_frame(conn, chosen.where(usage.c.resource_id.in_(chunk))) for chunk in chunks(resource_ids)]
     frames = [frame for frame in frames if not frame.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=list(HOURLY_COLUMNS))
 
@@ -145,11 +130,6 @@ def _rows_of(window: Window, source: str | None) -> ColumnElement[bool]:
     if source is not None:
         clauses.append(usage.c.source == source)
     return and_(*clauses)
-
-
-def _chunks(items: Sequence[Any]) -> Iterator[Sequence[Any]]:
-    for start in range(0, len(items), _IN_CHUNK):
-        yield items[start : start + _IN_CHUNK]
 
 
 __all__ = [
