@@ -74,6 +74,7 @@ class LineFile:
         With `keep`, only the blocks i (0, 1, …) for which keep(i) is true are yielded (the others
         are only counted). Raises InputError(where=name) as `lines` does, after the blocks read
         before the failure."""
+        wanted = keep if keep is not None else _every
         raw = self._open()
         self._raw = raw
         first = 1  # the number of the next block's first line
@@ -94,20 +95,16 @@ class LineFile:
                 rest = data[end:]
                 size += len(pending[-1])
                 if size >= at_least:
-                    wanted = keep is None or keep(index)
-                    block = b"".join(pending) if wanted else b""
-                    if wanted:
-                        yield first, block
-                    first += block.count(b"\n") if wanted else sum(piece.count(b"\n") for piece in pending)
+                    if wanted(index):
+                        yield first, b"".join(pending)
+                    first += sum(piece.count(b"\n") for piece in pending)
                     index, pending, size = index + 1, [], 0
-            if (pending or rest) and (keep is None or keep(index)):
+            if (pending or rest) and wanted(index):
                 yield first, b"".join(pending) + rest
         except _DAMAGED as exc:
-            if pending:
-                block = b"".join(pending)
-                if keep is None or keep(index):
-                    yield first, block
-                first += block.count(b"\n")
+            if pending and wanted(index):
+                yield first, b"".join(pending)
+            first += sum(piece.count(b"\n") for piece in pending)
             raise InputError(f"cannot read after line {first - 1}: {_why(exc)}", where=self.name) from None
         finally:
             if not self.is_stdin:
@@ -130,6 +127,10 @@ def iter_lines(paths: Iterable[str]) -> Iterator[tuple[str, bytes]]:
         source = LineFile(path)
         for number, line in source.lines():
             yield f"{source.name} line {number}", line
+
+
+def _every(_index: int) -> bool:
+    return True
 
 
 def block_lines(first: int, block: bytes) -> Iterator[tuple[int, bytes]]:

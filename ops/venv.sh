@@ -11,6 +11,7 @@ if [[ ! -f "$STAMP" ]] || ! cmp -s "$LOCK" "$STAMP" || [[ "$REPO_ROOT/pyproject.
   uv pip install -q --python "$VENV/bin/python" -r "$LOCK"
   uv pip install -q --python "$VENV/bin/python" --no-deps -e "$REPO_ROOT"
   cp "$LOCK" "$STAMP"
+  touch "$VENV/.bytecode"  # UV_COMPILE_BYTECODE (lib.sh) compiled what it installed
 fi
 # Venvs made before UV_COMPILE_BYTECODE (lib.sh) are compiled once; StackLedger's own sources on
 # every call (only files changed since are compiled again).
