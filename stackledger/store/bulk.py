@@ -1,10 +1,10 @@
 """Writing and deleting many rows, inside the caller's transaction.
 
-`append_frame` / `append_rows` append many rows to a table: PostgreSQL's COPY through psycopg,
-an executemany elsewhere. What rating writes a day at a time (hourly usage, daily usage, cost
-lines) goes through here. `delete_owned` deletes the rows one unit of work replaces (all of a
-window, or only a shard's resources or projects); `chunks` cuts long `IN (...)` lists and
-statement batches.
+`append_frame` / `append_rows` append many rows to a table: PostgreSQL's COPY through psycopg
+(a frame's rows formatted a column at a time, `store.copy_text`), an executemany elsewhere.
+What rating writes a day at a time (hourly usage, daily usage, cost lines) goes through here.
+`delete_owned` deletes the rows one unit of work replaces (all of a window, or only a shard's
+resources or projects); `chunks` cuts long `IN (...)` lists and statement batches.
 
 Values cross as Python objects: missing values (None, NaN, NaT) are NULL, a text column's ''
 stays '' (`usage.flavor_name` is part of a unique key), Decimals stay exact.
@@ -21,7 +21,10 @@ from sqlalchemy import Connection, Table, exc, select
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.sql import ColumnElement
 
+from stackledger.store.copy_text import copy_text
+
 _ROWS_PER_STATEMENT: Final = 5_000  # executemany chunks (SQLite)
+_COPY_PIECE: Final = 1 << 22  # characters of COPY text handed to psycopg at a time
 IN_LIST_SIZE: Final = 500  # values per `IN (...)`: well under every driver's parameter limit
 
 T = TypeVar("T")
@@ -78,10 +81,14 @@ def append_frame(conn: Connection, table: Table, frame: pd.DataFrame, columns: S
     """Insert `frame`'s `columns` as rows of `table`; returns the row count."""
     if frame.empty:
         return 0
-    values = [_python_values(frame[name]) for name in columns]
     if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
-        _copy(conn, table, columns, zip(*values, strict=True))
+        text = copy_text(frame, columns)
+        if text is not None:
+            _copy(conn, table, columns, text=text)
+        else:
+            _copy(conn, table, columns, zip(*(_python_values(frame[name]) for name in columns), strict=True))
     else:
+        values = [_python_values(frame[name]) for name in columns]
         rows = [dict(zip(columns, row, strict=True)) for row in zip(*values, strict=True)]
         for chunk in chunks(rows, _ROWS_PER_STATEMENT):
             conn.execute(table.insert(), chunk)
@@ -101,13 +108,18 @@ def append_rows(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]
     return len(rows)
 
 
-def _copy(conn: Connection, table: Table, columns: Sequence[str], rows: Iterator[tuple[Any, ...]]) -> None:
+def _copy(conn: Connection, table: Table, columns: Sequence[str], rows: Iterable[tuple[Any, ...]] = (), *,
+          text: str | None = None) -> None:  # fmt: skip
+    """COPY `rows` (formatted by psycopg), or `text` (rows already in COPY's text format), into `table`."""
     quote = postgresql.dialect().identifier_preparer.quote
     statement = f"COPY {quote(table.name)} ({', '.join(quote(name) for name in columns)}) FROM STDIN"
     driver = conn.connection.driver_connection
     assert driver is not None  # a live connection inside the caller's transaction
     try:
         with driver.cursor() as cursor, cursor.copy(statement) as copy:
+            if text is not None:
+                for start in range(0, len(text), _COPY_PIECE):
+                    copy.write(text[start : start + _COPY_PIECE])
             write = copy.write_row
             for row in rows:
                 write(row)
