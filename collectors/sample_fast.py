@@ -52,6 +52,7 @@ Sink = Callable[[Accepted], None]
 _UNSEEN: Final[tuple[bool, float]] = (False, -1.0)  # a (meter, type, unit) not met yet (by identity)
 _CACHE_MAX: Final = 200_000  # resources whose last metadata is remembered
 _NUL: Final = b"\\u0000"
+_BACKSLASH: Final = ord("\\")
 _SURROGATE: Final = (b"\\ud", b"\\uD")
 
 
@@ -139,8 +140,9 @@ class FastReader:
     # ---------------------------------------------------------------- the fast way
 
     def _fast(self, raw: bytes, sink: Sink) -> bool:
-        # A NUL or a surrogate can only be spelled with an escape: a backslash (memchr) comes first.
-        if b"\\" in raw and (_NUL in raw or _SURROGATE[0] in raw or _SURROGATE[1] in raw):
+        # A NUL or a surrogate can only be spelled with an escape: a backslash comes first (an int
+        # is looked for with memchr, a bytes needle ~6 times slower).
+        if _BACKSLASH in raw and (_NUL in raw or _SURROGATE[0] in raw or _SURROGATE[1] in raw):
             return False
         if not raw.isascii():
             try:
@@ -160,11 +162,13 @@ class FastReader:
                 return False
             if message.oslo_version is not UNSET or message.oslo_message is not UNSET:
                 return False  # an envelope in an envelope: parse_message reads it as a sample
-        if message.payload is not UNSET or message.event_type is not UNSET:
-            samples = self._notification(message)
-        else:
+        if message.payload is UNSET and message.event_type is UNSET:  # a raw sample, the usual line
             one = self._accept(message, 0)
-            samples = [one] if one is not None else None
+            if one is None:
+                return False
+            sink(one)
+            return True
+        samples = self._notification(message)
         if samples is None:
             return False
         for sample in samples:

@@ -114,3 +114,15 @@ def test_the_timestamp_remembered_from_the_last_sample_is_only_reused_for_the_sa
         reader.bounds = bounds
         same_as_parse_message(line(timestamp="2026-10-01T10:00:00"), reader)
     assert reader.slow == 5  # the bad month twice, 2030 twice, 2026-10-01 when it was after the latest
+
+
+@pytest.mark.parametrize(
+    "escaped",
+    [rb"a\u0000b", rb"\ud800", rb"\uDC00x", rb"\ud7ff", rb"a\\b", rb"\u00e9", rb"\"quoted\""],
+    ids=["nul", "surrogate", "low-surrogate", "hangul", "backslash", "e-acute", "quotes"],
+)
+def test_escapes_in_an_id_or_the_metadata_give_what_parse_message_gives(escaped: bytes) -> None:
+    for key in (b"message_id", b"resource_id", b"display_name"):
+        raw = line().replace(b'"%s": "' % key, b'"%s": "%s' % (key, escaped), 1)
+        assert escaped in raw
+        same_as_parse_message(raw)
