@@ -61,7 +61,7 @@ _Id = Annotated[str, Meta(min_length=1, max_length=MAX_ID)]
 _OptionalId = Annotated[str, Meta(max_length=MAX_ID)] | None | UnsetType  # "" and null: no owner
 
 
-class _Sample(msgspec.Struct, forbid_unknown_fields=True):
+class _Sample(msgspec.Struct, forbid_unknown_fields=True, gc=False):
     """A raw sample as `meter_message_from_counter` builds it; any other key is the slow way's to
     judge. The typed fields hold what `parse_message` accepts of them, or are absent."""
 
@@ -83,7 +83,7 @@ class _Sample(msgspec.Struct, forbid_unknown_fields=True):
     recorded_at: Any = UNSET
 
 
-class _Message(_Sample, forbid_unknown_fields=True):
+class _Message(_Sample, forbid_unknown_fields=True, gc=False):
     """Any of the three shapes: a raw sample, an oslo.messaging envelope, a metering notification."""
 
     oslo_version: Any = field(name="oslo.version", default=UNSET)
