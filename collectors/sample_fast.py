@@ -222,9 +222,13 @@ class FastReader:
         when = self._when if stamp == self._stamp else self._time(stamp)
         if when is None:
             return None
-        said = self._described(resource_id, s.resource_metadata)
+        metadata = s.resource_metadata
+        last = self._said.get(resource_id)  # a resource's metadata is the same bytes poll after poll
+        said: Statement | None = last[1] if last is not None and last[0] == metadata else None
         if said is None:
-            return None
+            said = self._described(resource_id, metadata)
+            if said is None:
+                return None
         return (message_id, meter, kind, volume, s.project_id or None, resource_id, when, said, number)
 
     def _time(self, stamp: str | UnsetType) -> dt.datetime | None:
@@ -245,9 +249,6 @@ class FastReader:
     def _described(self, resource_id: str, metadata: Raw | UnsetType) -> Statement | None:
         if metadata is UNSET:
             return described({})
-        last = self._said.get(resource_id)
-        if last is not None and last[0] == metadata:
-            return last[1]
         try:
             value = _DECODE_ANY(metadata)
         except (msgspec.DecodeError, RecursionError):

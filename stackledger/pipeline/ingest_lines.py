@@ -164,11 +164,14 @@ def ingest_lines(
                 pending.first_line = number
             batch.message = number
             read_message(line, add, rejects, where)
-            if rejects:
+            if rejects:  # dead letters only grow here
                 for error in rejects:
                     pending.reject(error, number, line)
                 rejects.clear()
-            if len(samples) >= batch_size or len(letters) >= batch_size:
+                if len(letters) >= batch_size:
+                    pending.flush(number)
+                    batch, add, samples, letters = pending.fill()
+            if len(samples) >= batch_size:
                 pending.flush(number)
                 batch, add, samples, letters = pending.fill()
             if read >= report_at and progress is not None:
