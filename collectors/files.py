@@ -65,8 +65,21 @@ class LineFile:
         """(line number, raw line without its newline) for each non-blank line. Raises
         InputError(where=name) when the file cannot be opened or read (after yielding the lines
         read before the failure)."""
-        for first, block in self.blocks():
-            yield from block_lines(first, block)
+        number = 1  # the number of the next line
+        rest = b""  # the start of a line whose end has not been read yet
+        try:
+            for data in self._pieces():
+                lines = data.split(b"\n")  # a piece's own lines, no copy of the piece
+                if rest:
+                    lines[0] = rest + lines[0]
+                rest = lines.pop()
+                if lines:
+                    yield from _numbered(number, lines)
+                    number += len(lines)
+            if rest:
+                yield from _numbered(number, [rest])
+        except _DAMAGED as exc:
+            raise InputError(f"cannot read after line {number - 1}: {_why(exc)}", where=self.name) from None
 
     def blocks(self, at_least: int = 0, *, keep: Callable[[int], bool] | None = None) -> Iterator[tuple[int, bytes]]:
         """(number of its first line, whole lines) over the file, each block `at_least` bytes
@@ -75,37 +88,48 @@ class LineFile:
         are only counted). Raises InputError(where=name) as `lines` does, after the blocks read
         before the failure."""
         wanted = keep if keep is not None else _every
-        raw = self._open()
-        self._raw = raw
         first = 1  # the number of the next block's first line
         index = 0
-        pending: list[bytes] = []
+        pending: list[bytes] = []  # the pieces read since the last block (the first may end one's line)
         size = 0
-        rest = b""
         try:
-            read = getattr(raw, "read1", raw.read)  # a pipe: what has arrived, not a full block
-            for data in _gunzip(raw) if _is_gzip(raw) else iter(partial(read, _BLOCK), b""):
-                if first == 1 and not pending and not rest and data.startswith(_BOM):
-                    data = data[len(_BOM) :]
-                end = data.rfind(b"\n") + 1
-                if not end:
-                    rest += data
+            for data in self._pieces():
+                pending.append(data)
+                size += len(data)
+                if size < at_least:
                     continue
-                pending.append(rest + data[:end] if rest else data[:end])
+                end = data.rfind(b"\n") + 1
+                if not end or size - (len(data) - end) < at_least:
+                    continue
                 rest = data[end:]
-                size += len(pending[-1])
-                if size >= at_least:
-                    if wanted(index):
-                        yield first, b"".join(pending)
-                    first += sum(piece.count(b"\n") for piece in pending)
-                    index, pending, size = index + 1, [], 0
-            if (pending or rest) and wanted(index):
-                yield first, b"".join(pending) + rest
-        except _DAMAGED as exc:
+                pending[-1] = data[:end]  # only the piece that ends a block is cut
+                if wanted(index):
+                    yield first, b"".join(pending)
+                first += _count_lines(pending)
+                index, pending, size = index + 1, [rest] if rest else [], len(rest)
             if pending and wanted(index):
                 yield first, b"".join(pending)
-            first += sum(piece.count(b"\n") for piece in pending)
+        except _DAMAGED as exc:
+            whole = b"".join(pending)
+            whole = whole[: whole.rfind(b"\n") + 1]
+            if whole and wanted(index):
+                yield first, whole
+            first += whole.count(b"\n")
             raise InputError(f"cannot read after line {first - 1}: {_why(exc)}", where=self.name) from None
+
+    def _pieces(self) -> Iterator[bytes]:
+        """The file's bytes as read (inflated for gzip) in pieces of any length, a leading BOM
+        removed; the errors of a damaged file (`_DAMAGED`) are raised as they are met."""
+        raw = self._open()
+        self._raw = raw
+        try:
+            read = getattr(raw, "read1", raw.read)  # a pipe: what has arrived, not a full block
+            pieces = _gunzip(raw) if _is_gzip(raw) else iter(partial(read, _BLOCK), b"")
+            for data in pieces:
+                if data:
+                    yield data[len(_BOM) :] if data.startswith(_BOM) else data
+                    break
+            yield from pieces
         finally:
             if not self.is_stdin:
                 raw.close()
@@ -137,9 +161,23 @@ def block_lines(first: int, block: bytes) -> Iterator[tuple[int, bytes]]:
     """(line number, line without its newline) for each non-blank line of a block that starts at
     line `first`. Splitting a block in C costs ~1 µs a line; iterating a GzipFile line by line
     ~8 µs, more than decoding the line."""
-    for number, line in enumerate(block.split(b"\n"), first):
-        if line and not line.isspace():
-            yield number, line
+    lines = block.split(b"\n")
+    if not lines[-1]:
+        lines.pop()  # the block's last newline ends its last line
+    return _numbered(first, lines)
+
+
+def _numbered(first: int, lines: list[bytes]) -> Iterator[tuple[int, bytes]]:
+    """(number, line) for the non-blank ones of `lines`, the first numbered `first`: in C when
+    none is blank (the usual file)."""
+    numbered = enumerate(lines, first)
+    if all(lines) and not any(map(bytes.isspace, lines)):
+        return numbered
+    return ((number, line) for number, line in numbered if line and not line.isspace())
+
+
+def _count_lines(pieces: list[bytes]) -> int:
+    return sum(piece.count(b"\n") for piece in pieces)
 
 
 def _gunzip(raw: IO[bytes]) -> Iterator[bytes]:

@@ -15,10 +15,13 @@ stored samples, dead letters and counts are the same.
 
 from __future__ import annotations
 
+import ctypes
 import datetime as dt
 import logging
+import sys
 from collections.abc import Sequence
 from functools import partial
+from typing import Final
 
 from stackledger.collectors.files import LineFile
 from stackledger.collectors.plausible import Bounds
@@ -34,6 +37,11 @@ from stackledger.window import utcnow
 
 log = logging.getLogger(__name__)
 
+_M_TRIM_THRESHOLD: Final = -1  # glibc's malloc.h
+_M_MMAP_THRESHOLD: Final = -3
+_MALLOC_MMAP: Final = 32 << 20  # the largest glibc takes
+_MALLOC_KEEP: Final = 64 << 20
+
 
 def ingest_paths(
     settings: Settings,
@@ -48,6 +56,7 @@ def ingest_paths(
     dated after `now` (default: the clock) plus `ingest.plausible_ahead_hours` are bad lines.
     `jobs` (default `ingest.jobs`): worker processes parsing and storing, on PostgreSQL."""
     bounds = plausible_bounds(settings, now or utcnow())
+    keep_freed_memory()  # before the workers fork: they inherit it
     store = store_for(settings)
     workers = ingest_jobs.start(settings, store, jobs or settings.ingest.jobs)
     writer = SampleWriter(store, settings.ingest.keep_meters)
@@ -99,10 +108,26 @@ def _progress(bar: ProgressBar, source: LineFile, counts: FileResult) -> None:
     bar.update(source.position(), source.size, f"{counts.read:,} lines")
 
 
+def keep_freed_memory() -> None:
+    """Let glibc's malloc keep memory it is given back (up to `_MALLOC_KEEP` bytes), and serve
+    blocks below `_MALLOC_MMAP` bytes from it, for the rest of the process. Ingest allocates and
+    frees a megabyte of inflated text, lines of ~1.2 kB and a batch's columns over and over; by
+    default each of those goes back to the kernel and comes again as fresh zeroed pages (~0.5 µs
+    of system CPU a sample). Elsewhere (not glibc) nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+        mallopt(_M_MMAP_THRESHOLD, _MALLOC_MMAP)
+        mallopt(_M_TRIM_THRESHOLD, _MALLOC_KEEP)
+    except (OSError, AttributeError):  # a libc without mallopt (musl)
+        return
+
+
 def plausible_bounds(settings: Settings, now: dt.datetime) -> Bounds:
     """The timestamps a sample read at `now` may carry (`ingest.plausible_from`, `…_ahead_hours`)."""
     earliest = dt.datetime.combine(settings.ingest.plausible_from, dt.time())
     return Bounds(now, earliest, dt.timedelta(hours=settings.ingest.plausible_ahead_hours))
 
 
-__all__ = ["EXAMPLES_MAX", "FileResult", "IngestResult", "ingest_paths", "plausible_bounds"]
+__all__ = ["EXAMPLES_MAX", "FileResult", "IngestResult", "ingest_paths", "keep_freed_memory", "plausible_bounds"]

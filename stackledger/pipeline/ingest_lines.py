@@ -5,18 +5,21 @@ blocks of lines (`pipeline.ingest_jobs`)."""
 from __future__ import annotations
 
 import datetime as dt
+import sys
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final, Protocol
 
-from stackledger.collectors.sample_fast import FastReader
+from stackledger.collectors.sample_fast import Accepted, FastReader, Sink
 from stackledger.errors import InputError, StoreError
 from stackledger.pipeline.sample_batch import SampleBatch
 from stackledger.pipeline.sample_store import SampleWriter, dead_letter, refusal
 from stackledger.store.refused import as_store_error
+from stackledger.store.samples import DeadLetter
 
 EXAMPLES_MAX: Final = 20  # rejections kept on the result for a person to read; all go to dead_letters
+PROGRESS_LINES: Final = 1024  # lines read between two calls of the progress callback
 
 
 class Source(Protocol):
@@ -92,6 +95,11 @@ class _Batch:
     def _new(self) -> SampleBatch:
         return SampleBatch(self.source.origin, _line, name=self.source.name)
 
+    def fill(self) -> tuple[SampleBatch, Sink, list[Accepted], list[DeadLetter]]:
+        """The batch being filled, its sink, its samples and its dead letters (what the loop checks)."""
+        batch = self.batch
+        return batch, batch.add, batch.samples, batch.letters
+
     def reject(self, error: InputError, number: int, line: bytes) -> None:
         self.batch.letters.append(dead_letter(self.source.origin, f"line {number}", error, line))
         self._count_rejection(error)
@@ -141,31 +149,43 @@ def ingest_lines(
     itself failed) ends the reading: what was read before it is stored."""
     counts = FileResult(source.name)
     pending = _Batch(writer, source, counts, result)
-    number = 0
+    number = read = 0
+    report_at = PROGRESS_LINES if progress is not None else sys.maxsize
+    read_message = reader.read_message
+    rejects: list[InputError] = []  # the line's rejections, emptied after each line that has some
 
     def where() -> str:  # the line being read, named only when the slow parser reports it
         return f"{source.name} line {number}"
 
+    batch, add, samples, letters = pending.fill()
     try:
-        for number, line in lines:
-            counts.read += 1
-            batch = pending.batch
+        for read, (number, line) in enumerate(lines, 1):
             if not pending.first_line:
                 pending.first_line = number
             batch.message = number
-            rejects: list[InputError] = []
-            reader.read_message(line, batch.add, rejects, where)
-            for error in rejects:
-                pending.reject(error, number, line)
-            if len(batch.samples) >= batch_size or len(batch.letters) >= batch_size:
+            read_message(line, add, rejects, where)
+            if rejects:  # dead letters only grow here
+                for error in rejects:
+                    pending.reject(error, number, line)
+                rejects.clear()
+                if len(letters) >= batch_size:
+                    pending.flush(number)
+                    batch, add, samples, letters = pending.fill()
+            if len(samples) >= batch_size:
                 pending.flush(number)
-            if progress is not None and number % 1024 == 0:
+                batch, add, samples, letters = pending.fill()
+            if read >= report_at and progress is not None:
+                counts.read = read
                 progress(counts)
+                report_at += PROGRESS_LINES
+        counts.read = read
         pending.flush(number)
     except InputError as error:  # the file itself: missing, unreadable, corrupt gzip
+        counts.read = read
         counts.error = error
         _flush_after(pending, number, counts)
     except StoreError as error:  # a batch refused: stop this file (a re-run picks it up)
+        counts.read = read
         counts.not_stored = error
     return counts
 
