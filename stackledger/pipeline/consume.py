@@ -54,7 +54,15 @@ from stackledger.collectors.kafka import Rebalances, lag_line, open_consumer
 from stackledger.errors import StackLedgerError, StoreError
 from stackledger.pipeline.base import store_for
 from stackledger.pipeline.consume_batch import Batch, ConsumeResult
-from stackledger.pipeline.consume_worker import Job, Stored, dispose_store, fewer_gc_passes, start_workers, store_job
+from stackledger.pipeline.consume_worker import (
+    Job,
+    Stored,
+    dispose_store,
+    fewer_gc_passes,
+    keep_freed_memory,
+    start_workers,
+    store_job,
+)
 from stackledger.pipeline.ingest import plausible_bounds
 from stackledger.settings import KafkaSettings, Settings
 from stackledger.store import Store
@@ -83,6 +91,7 @@ def consume(
     until `stop` is set, `until_idle` seconds pass without a record, or `max_messages` records are
     stored. Returns the counts; raises `StoreError` when the database stays down (offsets of what
     was not stored are never committed) and `SourceError` when Kafka does."""
+    keep_freed_memory()  # before the workers fork: they inherit it
     with fewer_gc_passes():
         loop = _Loop(settings, topic or settings.kafka.topic, group_id or settings.kafka.group_id, stop)
         return loop.run(until_idle=until_idle, max_messages=max_messages)

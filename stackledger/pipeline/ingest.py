@@ -15,20 +15,17 @@ stored samples, dead letters and counts are the same.
 
 from __future__ import annotations
 
-import ctypes
 import datetime as dt
 import logging
-import sys
 from collections.abc import Sequence
 from functools import partial
-from typing import Final
 
 from stackledger.collectors.files import LineFile
 from stackledger.collectors.plausible import Bounds
 from stackledger.collectors.sample_fast import FastReader
 from stackledger.pipeline import ingest_jobs
 from stackledger.pipeline.base import store_for
-from stackledger.pipeline.consume_worker import fewer_gc_passes
+from stackledger.pipeline.consume_worker import fewer_gc_passes, keep_freed_memory
 from stackledger.pipeline.ingest_lines import EXAMPLES_MAX, FileResult, IngestResult, ingest_lines
 from stackledger.pipeline.sample_store import SampleWriter
 from stackledger.progress import ProgressBar
@@ -36,11 +33,6 @@ from stackledger.settings import Settings
 from stackledger.window import utcnow
 
 log = logging.getLogger(__name__)
-
-_M_TRIM_THRESHOLD: Final = -1  # glibc's malloc.h
-_M_MMAP_THRESHOLD: Final = -3
-_MALLOC_MMAP: Final = 32 << 20  # the largest glibc takes
-_MALLOC_KEEP: Final = 64 << 20
 
 
 def ingest_paths(
@@ -108,26 +100,10 @@ def _progress(bar: ProgressBar, source: LineFile, counts: FileResult) -> None:
     bar.update(source.position(), source.size, f"{counts.read:,} lines")
 
 
-def keep_freed_memory() -> None:
-    """Let glibc's malloc keep memory it is given back (up to `_MALLOC_KEEP` bytes), and serve
-    blocks below `_MALLOC_MMAP` bytes from it, for the rest of the process. Ingest allocates and
-    frees a megabyte of inflated text, lines of ~1.2 kB and a batch's columns over and over; by
-    default each of those goes back to the kernel and comes again as fresh zeroed pages (~0.5 µs
-    of system CPU a sample). Elsewhere (not glibc) nothing changes."""
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-        mallopt(_M_MMAP_THRESHOLD, _MALLOC_MMAP)
-        mallopt(_M_TRIM_THRESHOLD, _MALLOC_KEEP)
-    except (OSError, AttributeError):  # a libc without mallopt (musl)
-        return
-
-
 def plausible_bounds(settings: Settings, now: dt.datetime) -> Bounds:
     """The timestamps a sample read at `now` may carry (`ingest.plausible_from`, `…_ahead_hours`)."""
     earliest = dt.datetime.combine(settings.ingest.plausible_from, dt.time())
     return Bounds(now, earliest, dt.timedelta(hours=settings.ingest.plausible_ahead_hours))
 
 
-__all__ = ["EXAMPLES_MAX", "FileResult", "IngestResult", "ingest_paths", "keep_freed_memory", "plausible_bounds"]
+__all__ = ["EXAMPLES_MAX", "FileResult", "IngestResult", "ingest_paths", "plausible_bounds"]
