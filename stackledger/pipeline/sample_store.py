@@ -11,7 +11,9 @@ so a batch is stored whole or not at all:
    and day but other content) dead-lettered with the stored sample's batch named;
 2. what the inserted samples of rated meters state about their resources, merged into the
    resources' attribute revisions (`transforms.usage.revisions`), under the resources' writer
-   locks (`store.revisions.lock_resources`);
+   locks (`store.revisions.lock_resources`): a resource whose statements only confirm its last
+   revision moves that revision's `seen_to` (`transforms.usage.revision_timely`, the usual case);
+   the others are rebuilt from all their revisions;
 3. the rated days the inserted samples land on marked for re-rating, and a cumulative counter's
    next day too: a late reading changes the delta of the reading after it;
 4. the dead letters: the readers' (bad lines, bad samples) and this step's, once each.

@@ -2,9 +2,15 @@
 what ingest writes with each batch and rating reads with each day. (The inventory's revisions,
 from Nova and Cinder, are `store.inventory`.)
 
-Frames have the pure code's columns (`transforms.usage.revisions.REVISION_COLUMNS`, which the
-pipeline applies with `typed`): `rcode` is the resource's code in `sample_resources`, instants
-are int64 nanoseconds since 1970 (naive UTC) — the store keeps them as timestamps.
+Frames have the pure code's columns (`transforms.usage.revisions.REVISION_COLUMNS`, typed as
+`typed` types them): `rcode` is the resource's code in `sample_resources`, instants are int64
+nanoseconds since 1970 (naive UTC) — the store keeps them as timestamps.
+
+Per batch, ingest reads the touched resources' last revisions (`read_last_revisions`), moves the
+`seen_to` of those the batch only confirms (`advance_seen`) and reads and rewrites the others
+(`read_revisions`, `write_changes`). On PostgreSQL each of these is one statement whose lists are
+array parameters sent in binary (`= ANY(…)`, `unnest(…)`): an executemany of dicts, or psycopg's
+text arrays, cost the client ~10 µs a row.
 
 Two writers may build revisions of the same resources at once (Kafka consumers after a
 rebalance, a file and the stream): `lock_resources` serialises them per bucket of resource codes
