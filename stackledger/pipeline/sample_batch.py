@@ -21,9 +21,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 from collections import Counter
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final, cast
+from typing import Any, Final, TypeVar, cast
 
 import numpy as np
 import pandas as pd
@@ -39,6 +39,7 @@ from stackledger.transforms.usage.statements import SIZE_METERS, Statement, colu
 _CUMULATIVE: Final = frozenset(name for name, m in METERS.items() if m.kind == "cumulative")
 _EPOCH_2000: Final = dt.datetime.combine(EPOCH, dt.time())
 _MICROSECOND: Final = dt.timedelta(microseconds=1)
+T = TypeVar("T")
 
 
 @dataclass
@@ -89,9 +90,10 @@ def compact(batch: SampleBatch, bind: Engine | Connection, codes: Dictionaries, 
     if not batch.samples:
         return _empty(letters)
     ids, meters, _kinds, volumes, projects, resources, stamps, bases, _numbers = zip(*batch.samples, strict=True)
-    meter_names = np.asarray(meters, dtype=object)
-    kept = _of_meters(meters, set(METERS).union(keep))
-    unrated = Counter(meter_names[~kept].tolist())
+    meter_of, meter_names = pd.factorize(np.asarray(meters, dtype=object))  # a batch has a few meters
+    kept = _of_meters(meter_of, meter_names, set(METERS).union(keep))
+    dropped = np.bincount(meter_of[~kept], minlength=len(meter_names)).tolist()
+    unrated = Counter({name: count for name, count in zip(meter_names.tolist(), dropped, strict=True) if count})
     micros = _micros(stamps)
     days = np.floor_divide(micros, DAY_NS // 1000)
     unstorable = kept & ~storable(days)
@@ -111,15 +113,14 @@ def compact(batch: SampleBatch, bind: Engine | Connection, codes: Dictionaries, 
     position = np.flatnonzero(kept)
     if not len(position):
         return _empty(letters, unrated=unrated)
-    take = position.tolist()
-    keys = message_keys([ids[i] for i in take])
+    take = None if len(position) == len(kept) else position.tolist()  # usually every sample: no lists to pick
     rows = {
         "ts": (micros[position] + EPOCH_DAYS * (DAY_NS // 1000)) * 1000,
         "volume": np.asarray(volumes, dtype=np.float64)[position],
-        "message": keys,
-        "resource": codes.resolve(bind, "resource", [resources[i] for i in take]).astype(np.int32),
-        "project": _project_codes(bind, codes, [projects[i] for i in take]),
-        "meter": codes.resolve(bind, "meter", [meters[i] for i in take]).astype(np.int16),
+        "message": message_keys(_picked(ids, take)),
+        "resource": codes.resolve(bind, "resource", _picked(resources, take)).astype(np.int32),
+        "project": _project_codes(bind, codes, list(_picked(projects, take))),
+        "meter": _meter_codes(bind, codes, meter_of[position], meter_names),
         "day": days[position].astype(np.int16),
     }
     first, duplicates, conflicts = _repeats(rows)
@@ -130,18 +131,33 @@ def compact(batch: SampleBatch, bind: Engine | Connection, codes: Dictionaries, 
         letters.append(_letter(batch, int(position[later]), reason))
     rows = {name: values[first] for name, values in rows.items()}
     position = position[first]
-    ours = meter_names[position].tolist()
-    rated = _of_meters(ours, METERS.keys())
+    ours = meter_of[position]
+    rated = _of_meters(ours, meter_names, METERS.keys())
     said, table = _statements(position, bases, projects, meters, volumes)
-    return Compact(rows, position, _of_meters(ours, _CUMULATIVE), rated, said, table, letters, duplicates,
-                   unrated)  # fmt: skip
+    return Compact(rows, position, _of_meters(ours, meter_names, _CUMULATIVE), rated, said, table, letters,
+                   duplicates, unrated)  # fmt: skip
 
 
-def _of_meters(meters: Sequence[str], names: Collection[str]) -> np.ndarray:
-    """Which samples are of one of the meters `names` (bool; a dict per distinct meter, not numpy's
-    `isin`, which sorts object arrays)."""
-    member = {meter: meter in names for meter in set(meters)}
-    return np.fromiter(map(member.__getitem__, meters), dtype=bool, count=len(meters))
+def _picked(values: Sequence[T], take: list[int] | None) -> Sequence[T]:
+    return values if take is None else [values[i] for i in take]
+
+
+def _meter_codes(
+    bind: Engine | Connection, codes: Dictionaries, meter_of: np.ndarray, meter_names: np.ndarray
+) -> np.ndarray:
+    """The meter codes of samples given as indexes into the batch's distinct meters (only the
+    meters of these samples are looked up, so a dropped meter never gets a code)."""
+    present = np.unique(meter_of)
+    by_index = np.zeros(len(meter_names), dtype=np.int64)
+    by_index[present] = codes.resolve(bind, "meter", meter_names[present].tolist())
+    return by_index[meter_of].astype(np.int16)
+
+
+def _of_meters(meter_of: np.ndarray, meter_names: np.ndarray, names: Collection[str]) -> np.ndarray:
+    """Which samples (`meter_of`: an index into the batch's distinct `meter_names`) are of one of
+    the meters `names` (bool)."""
+    member = np.array([meter in names for meter in meter_names.tolist()], dtype=bool)
+    return member[meter_of]
 
 
 def conflict_letter(batch: SampleBatch, position: int, stored_at: str) -> DeadLetter:
@@ -217,15 +233,15 @@ def _statements(
     by_value: dict[Statement, int] = {}
     table: list[Statement] = []
     said: list[int] = []
-    for i in position.tolist():
-        meter = meters[i]
-        if meter in SIZE_METERS:
-            key = (id(bases[i]), projects[i], meter, volumes[i])
-        else:
-            key = (id(bases[i]), projects[i], None, 0.0)
+    if len(position) == len(bases):  # every sample: no indexing per sample
+        items: Iterable[tuple[Statement, Any, str, float]] = zip(bases, projects, meters, volumes, strict=True)
+    else:
+        items = ((bases[i], projects[i], meters[i], volumes[i]) for i in position.tolist())
+    for base, project, meter, volume in items:
+        key = (id(base), project, meter, volume) if meter in SIZE_METERS else (id(base), project, None, 0.0)
         code = by_key.get(key)
         if code is None:
-            value = restate(bases[i], projects[i], meter, volumes[i])
+            value = restate(base, project, meter, volume)
             code = by_value.setdefault(value, len(table))
             if code == len(table):
                 table.append(value)

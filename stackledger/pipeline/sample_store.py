@@ -11,7 +11,9 @@ so a batch is stored whole or not at all:
    and day but other content) dead-lettered with the stored sample's batch named;
 2. what the inserted samples of rated meters state about their resources, merged into the
    resources' attribute revisions (`transforms.usage.revisions`), under the resources' writer
-   locks (`store.revisions.lock_resources`);
+   locks (`store.revisions.lock_resources`): a resource whose statements only confirm its last
+   revision moves that revision's `seen_to` (`transforms.usage.revision_timely`, the usual case);
+   the others are rebuilt from all their revisions;
 3. the rated days the inserted samples land on marked for re-rating, and a cumulative counter's
    next day too: a late reading changes the delta of the reading after it;
 4. the dead letters: the readers' (bad lines, bad samples) and this step's, once each.
@@ -39,10 +41,17 @@ from stackledger.pipeline.rerate import mark_rerate
 from stackledger.pipeline.sample_batch import Compact, SampleBatch, compact, conflict_letter
 from stackledger.store import Connection, Engine, Store, sample_days
 from stackledger.store.frames import naive_utc
-from stackledger.store.revisions import lock_resources, read_revisions, write_changes
+from stackledger.store.revisions import (
+    advance_seen,
+    lock_resources,
+    read_last_revisions,
+    read_revisions,
+    write_changes,
+)
 from stackledger.store.sample_codes import Dictionaries
 from stackledger.store.samples import DeadLetter, batch_origins, count_batch, new_batch, write_dead_letters, write_rows
-from stackledger.transforms.usage.revisions import REVISION_COLUMNS, Statements, build_revisions, typed
+from stackledger.transforms.usage.revision_timely import split_timely
+from stackledger.transforms.usage.revisions import Statements, build_revisions
 from stackledger.transforms.usage.statements import described
 from stackledger.window import utcnow
 
@@ -131,15 +140,20 @@ class SampleWriter:
 
 def _revise(conn: Connection, rows: dict[str, np.ndarray], mask: np.ndarray, said: np.ndarray,
             table: dict[str, np.ndarray]) -> None:  # fmt: skip
-    """Merge what the inserted samples state into their resources' revisions."""
+    """Merge what the inserted samples state into their resources' revisions: the resources whose
+    statements only confirm their last revision move its `seen_to` (`split_timely`, the usual
+    case); the others go through `build_revisions` with all their revisions."""
     if not mask.any():
         return
     resources = rows["resource"][mask].astype(np.int64)
     statements = Statements(resources, rows["ts"][mask].astype(np.int64), said[mask], table)
     lock_resources(conn, resources)
-    stored = read_revisions(conn, np.unique(resources))
-    existing = typed({name: stored[name].to_numpy() for name in REVISION_COLUMNS})
-    changes = build_revisions(existing, statements)
+    split = split_timely(read_last_revisions(conn, resources), statements)
+    advance_seen(conn, split.rcode, split.valid_from, split.seen_to)
+    if not len(split.others):
+        return
+    stored = read_revisions(conn, split.others)
+    changes = build_revisions(stored, split.rest)
     if not changes.empty:
         write_changes(conn, changes.upserts, changes.deletes)
 
