@@ -49,6 +49,11 @@ STYLESHEET: Final = "monthly.css"
 # Appendix B (every project × service × price book) is printed up to this many lines; beyond, it
 # would be most of the document (and of its rendering time) and lives in the CSV and XLSX.
 DETAIL_MAX_LINES: Final = 600
+# A project report lists its largest resources up to this many and sums the others in one row: a
+# project of hundreds of short-lived instances would otherwise fill dozens of pages (and take most of
+# the run's rendering time, a table row costing WeasyPrint ~15 ms); each resource's cost lines are in
+# the FOCUS export.
+RESOURCES_MAX: Final = 50
 PARALLEL_MIN: Final = 16  # fewer project reports than this render in this process
 TEAMS_CHARTED: Final = 10  # bars on the cover; the other teams are summed into one
 
@@ -137,12 +142,15 @@ def write_pdfs(
 
     With `workers` > 1 and enough reports the documents are spread over that many forked
     worker processes: the summary first (the longest job), then the project reports in small
-    chunks, so the workers stay busy until the end. Each document is rendered on its own, so
-    the bytes are the same however the work is split. `rendered(n)`, when given, is called in
-    this process as each job's `n` documents are written (for a progress bar).
+    chunks, the longest first, so the workers stay busy until the end. Each document is rendered
+    on its own, so the bytes are the same however the work is split or ordered. `rendered(n)`,
+    when given, is called in this process as each job's `n` documents are written (for a
+    progress bar).
     """
     jobs: list[_Job] = [("summary", [summary])] if summary is not None else []
-    jobs += [("projects", list(projects[i : i + CHUNK])) for i in range(0, len(projects), CHUNK)]
+    # The longest documents first, so no worker is left with a long one at the end.
+    ordered = sorted(projects, key=lambda item: -_size(item[0]))
+    jobs += [("projects", ordered[i : i + CHUNK]) for i in range(0, len(ordered), CHUNK)]
     tell = rendered or (lambda _count: None)
     parallel = workers > 1 and len(projects) >= PARALLEL_MIN and "fork" in multiprocessing.get_all_start_methods()
     if not parallel:
@@ -166,7 +174,12 @@ def write_pdfs(
 
 _Job = tuple[str, list[Any]]
 _PENDING: list[_Job] = []
-CHUNK: Final = 8  # project reports per job
+CHUNK: Final = 4  # project reports per job
+
+
+def _size(report: ProjectReport) -> int:
+    """A project report's rendering work, in table rows (what WeasyPrint's time follows)."""
+    return min(len(report.resources), RESOURCES_MAX) + (len(report.usage.lines) if report.usage else 0)
 
 
 def _worker_started() -> None:
@@ -238,6 +251,7 @@ def _team_chart(summary: FinanceSummary) -> str:
 def project_context(report: ProjectReport, organisation: str) -> dict[str, Any]:
     line = report.line
     return {
+        **_resource_rows(report),
         **_common(report.data.window, organisation, report.data),
         "title": f"{line.name} — cloud costs {report.data.window.label}",
         "report": report,
@@ -248,6 +262,15 @@ def project_context(report: ProjectReport, organisation: str) -> dict[str, Any]:
         ),
         "book_width": round(40 / max(len(report.columns), 1), 2),
     }
+
+
+def _resource_rows(report: ProjectReport) -> dict[str, Any]:
+    """The resources the table lists (the RESOURCES_MAX largest) and the others' count and cost per currency."""
+    shown, rest = report.resources[:RESOURCES_MAX], report.resources[RESOURCES_MAX:]
+    others: dict[str, Decimal] = {}
+    for resource in rest:
+        others[resource.currency] = others.get(resource.currency, ZERO) + resource.cost
+    return {"resources": shown, "other_resources": len(rest), "other_resources_cost": others}
 
 
 def _common(window: Window, organisation: str, data: ReportData) -> dict[str, Any]:

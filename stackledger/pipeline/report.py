@@ -19,6 +19,7 @@ import logging
 import os
 import re
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from functools import cached_property
@@ -62,6 +63,7 @@ class ReportRun:
     progress: Progress = silent  # told each file written: (files done, files in all, format)
     files_total: int = 0
     files_done: int = 0
+    facts_loading: Future[MonthFacts] | None = None  # `load_month_facts` already running in a thread
 
     def advance(self, files: int, what: str) -> None:
         """`files` more are written (by `what`): tell `progress`."""
@@ -78,17 +80,11 @@ class ReportRun:
 
     @cached_property
     def facts(self) -> MonthFacts:
-        from stackledger.reports.facts import month_facts, previous_window
-        from stackledger.store.reports import month_records
-
-        lead = self.settings.alarms.forecast.window_days  # the forecast's trailing days (`_forecaster`)
-        records = month_records(store_for(self.settings), self.window, previous_window(self.window), lead_days=lead)
-        sources, internal = _price_sources(self.settings)
-        facts = month_facts(records, price_sources=sources, internal_source=internal)
-        if self.settings.report.reconcile_nova and facts.quality is not None:
-            quality = facts.quality.with_reconciliation(nova_reconciliation(self.settings, self.window))
-            facts = replace(facts, quality=quality)
-        return facts
+        return (
+            self.facts_loading.result()
+            if self.facts_loading is not None
+            else load_month_facts(self.settings, self.window)
+        )
 
     @cached_property
     def summary(self) -> FinanceSummary:
@@ -174,6 +170,7 @@ def _write_focus(run: ReportRun) -> list[Path]:
 
 
 _PDF_FORMATS: Final = ("pdf", "projects")
+_FACTS_FORMATS: Final = frozenset({"pdf", "projects", "xlsx", "json"})  # the formats built from `MonthFacts`
 # format name -> writer; the order here is the default order of `formats`
 FORMATS: Final[dict[str, Writer]] = {
     "pdf": _write_pdf, "projects": _write_projects, "csv": _write_csv, "xlsx": _write_xlsx,
@@ -216,9 +213,15 @@ def _render(
     settings: Settings, window: Window, formats: Sequence[str], out_dir: Path, progress: Progress | None = None
 ) -> Rendered:
     wanted = wanted_formats(formats)
-    data = load_report_data(settings, window)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    run = ReportRun(settings, window, out_dir, data, tuple(wanted))
+    # The store's two reads run at once (each query on its own connection: the database works on
+    # both, this process mostly waits): on a large month they are the serial part before the PDFs.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="report-facts") as pool:
+        facts = pool.submit(load_month_facts, settings, window) if set(wanted) & _FACTS_FORMATS else None
+        data = load_report_data(settings, window)
+        out_dir.mkdir(parents=True, exist_ok=True)
+        run = ReportRun(settings, window, out_dir, data, tuple(wanted), facts_loading=facts)
+        if facts is not None:
+            run.facts  # noqa: B018 (waits for the thread, and re-raises what it raised, before the pool closes)
     if progress is not None:
         run.progress = progress
         run.files_total = sum(len(run.projects) if name == "projects" else 1 for name in wanted)
@@ -233,6 +236,22 @@ def _render(
     log.info("report %s: %d rows, %d files in %s (%s)", window.label, len(data.rows), len(paths), out_dir,
              ", ".join(wanted))  # fmt: skip
     return Rendered(run, paths)
+
+
+def load_month_facts(settings: Settings, window: Window) -> MonthFacts:
+    """Everything the documents show beyond `ReportData`: budgets, daily and per-resource costs,
+    data quality, methodology, alarms (`reports.facts.month_facts`)."""
+    from stackledger.reports.facts import month_facts, previous_window
+    from stackledger.store.reports import month_records
+
+    lead = settings.alarms.forecast.window_days  # the forecast's trailing days (`_forecaster`)
+    records = month_records(store_for(settings), window, previous_window(window), lead_days=lead)
+    sources, internal = _price_sources(settings)
+    facts = month_facts(records, price_sources=sources, internal_source=internal)
+    if settings.report.reconcile_nova and facts.quality is not None:
+        quality = facts.quality.with_reconciliation(nova_reconciliation(settings, window))
+        facts = replace(facts, quality=quality)
+    return facts
 
 
 def load_report_data(settings: Settings, window: Window) -> ReportData:

@@ -28,10 +28,11 @@ from stackledger.reports.budget import (
 )
 from stackledger.reports.charts import compact_svg
 from stackledger.reports.data import CostRow, ReportData
-from stackledger.reports.facts import DayCost, MonthFacts, ProjectInfo
+from stackledger.reports.facts import DayCost, MonthFacts, ProjectInfo, ResourceCost
 from stackledger.reports.formatting import neutralise, percent, signed
 from stackledger.reports.json_export import render_json
 from stackledger.reports.methodology import flavor_table
+from stackledger.reports.pdf import RESOURCES_MAX, project_context, renderer
 from stackledger.reports.project import project_reports
 from stackledger.reports.quality import Gap, _coverage, _runs, mask, masked_reasons
 from stackledger.reports.summary import finance_summary
@@ -277,3 +278,29 @@ def test_compact_svg_keeps_the_drawing_in_fewer_elements() -> None:
     assert [(t.text, t.get("font-family"), t.get("text-anchor")) for t in texts] == [
         ("<b> 数据 & Ærø", "'DejaVu Sans'", "middle"), ("EUR", None, None)]  # fmt: skip
     assert compact_svg(svg) == compact_svg(svg)
+
+
+def test_a_project_pdf_lists_its_largest_resources_and_sums_the_others() -> None:
+    data, facts = summary_data()
+    count = RESOURCES_MAX + 3
+    resources = tuple(
+        ResourceCost("a", f"vm-{n:03d}", f"server {n}", "instance", "m1.small", ("compute.vcpu",),
+                     "USD" if n == count - 1 else "EUR", D(count - n) + D("0.001"))
+        for n in range(count)
+    )  # fmt: skip
+    summary = finance_summary(data, replace(facts, resources=resources))
+    report = next(r for r in project_reports(summary) if r.project_id == "a")
+    assert len(report.resources) == count  # the model keeps every resource; the PDF shows the largest
+
+    context = project_context(report, "Org")
+    assert context["resources"] == resources[:RESOURCES_MAX]
+    assert context["other_resources"] == 3
+    assert context["other_resources_cost"] == {"EUR": D("5.002"), "USD": D("1.001")}  # exact, per currency
+    html = renderer().project_html(report, "Org")
+    assert f"server {RESOURCES_MAX - 1}<" in html and f"server {RESOURCES_MAX}<" not in html
+    assert "3 other resources (smaller)" in html and "5.00 EUR + 1.00 USD" in html
+    assert f"The {RESOURCES_MAX} largest of {count} resources are listed" in html
+
+    few = next(r for r in project_reports(finance_summary(data, replace(facts, resources=resources[:2]))))
+    assert project_context(few, "Org")["other_resources"] == 0
+    assert "other resource" not in renderer().project_html(few, "Org")
