@@ -154,8 +154,9 @@ def targets(run: Run) -> list[Target]:
 # ---------------------------------------------------------------- the table
 
 
-def table(runs: list[Run]) -> str:
-    lines = ["", "StackLedger end-to-end benchmark (issue 14): real commands on PostgreSQL", ""]
+def table(runs: list[Run], jobs: int = 1) -> str:
+    how = f"`ingest` and `rate` with --jobs {jobs}" if jobs > 1 else "`ingest` and `rate` serial"
+    lines = ["", f"StackLedger end-to-end benchmark (issue 14): real commands on PostgreSQL, {how}", ""]
     header = f"{'run':<22} {'step':<9} {'wall s':>9} {'client CPU-s':>13} {'PG CPU-s own/cluster':>21} " \
              f"{'peak RSS MiB':>13}  rows"  # fmt: skip
     lines += [header, "-" * len(header)]
