@@ -102,5 +102,6 @@ def totals_by_book(findings: Iterable[FindingLine]) -> dict[str, tuple[FindingLi
 
 def _order(line: FindingLine) -> tuple[object, ...]:
     # Sorted in Python, not SQL: collations differ between SQLite and PostgreSQL.
+    # Every field that tells two lines apart: ties would keep the database's order.
     return (line.project_id != "", line.project_name.casefold(), line.project_id, line.price_book, line.kind,
-            line.service, line.subject)  # fmt: skip
+            line.service, line.subject, line.effect, line.consumed_unit, line.reason)  # fmt: skip

@@ -87,7 +87,10 @@ def finding_sums(target: Store | Connection, window: Window) -> tuple[FindingSum
     with reading(target) as conn:
         sums = [_sum(row) for row in conn.execute(query)]
     # Sorted here, not in SQL: collations differ between SQLite and PostgreSQL.
-    return tuple(sorted(sums, key=lambda s: (s.project_id or "", s.price_book, s.kind, s.service, s.subject)))
+    # Every key: rows the database returns in another order (a parallel or hash aggregate) still
+    # sort the same, so float sums over them (`reports.csv_export.unpriced_quantity`) do too.
+    return tuple(sorted(sums, key=lambda s: (s.project_id or "", s.price_book, s.kind, s.service, s.subject,
+                                             s.effect, s.consumed_unit)))  # fmt: skip
 
 
 def _in(window: Window) -> Any:
