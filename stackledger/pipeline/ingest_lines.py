@@ -178,15 +178,14 @@ def ingest_lines(
                 counts.read = read
                 progress(counts)
                 report_at += PROGRESS_LINES
-        counts.read = read
         pending.flush(number)
     except InputError as error:  # the file itself: missing, unreadable, corrupt gzip
-        counts.read = read
         counts.error = error
         _flush_after(pending, number, counts)
     except StoreError as error:  # a batch refused: stop this file (a re-run picks it up)
-        counts.read = read
         counts.not_stored = error
+    finally:
+        counts.read = read  # kept in a local while reading: one place sets it, whatever ends the file
     return counts
 
 
